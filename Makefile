@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine: `make demo` and `make test` install what they need first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint bench clean
+
+install: $(STAMP)
+
+# torch goes first and pinned: the pinned version is the CPU wheel; an unpinned one pulls CUDA builds.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@if $(BIN)/pip show torchvision >/dev/null 2>&1; then \
+		echo "torchvision is installed next to the CPU torch; transformers cannot import with it. Remove it." >&2; exit 1; fi
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/rwkd train experiment=demo
+
+test: install
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check rwkd tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/step_cost.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

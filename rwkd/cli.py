@@ -1,0 +1,112 @@
+"""`rwkd` command line: thin entry points that compose a Hydra config and hand it to one function."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from rwkd import records
+from rwkd.errors import RwkdError, find_rwkd_error
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+USAGE = """usage: rwkd COMMAND [hydra overrides]
+
+commands:
+  train     distil a teacher into a student on one GLUE task (fine-tunes the teacher first if needed)
+              rwkd train task=mrpc weighting=fixed weighting.alpha=0.7
+              rwkd train -m task=mrpc,rte weighting=none,fixed seed=1,2,3
+  teacher   only the teacher stage: fine-tune (or find cached) the teacher for a task
+              rwkd teacher task=rte
+  eval      score a checkpoint (.ckpt) or an exported HF folder on dev
+              rwkd eval ckpt=outputs/runs/.../checkpoints/best.ckpt [task=rte]
+
+`rwkd train --help` lists the config groups; `rwkd train --cfg job` prints the composed config."""
+
+
+def _report(exc: BaseException) -> None:
+    err = find_rwkd_error(exc)
+    if err is None:
+        raise exc
+    print(f"rwkd: error: {err}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def _guarded(fn, cfg: DictConfig):
+    try:
+        return fn(cfg)
+    except Exception as exc:  # Hydra would print a traceback; user errors get one line instead
+        _report(exc)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def _train_main(cfg: DictConfig):
+    from rwkd.train import train
+
+    return _guarded(train, cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def _teacher_main(cfg: DictConfig):
+    from rwkd.train import teacher_only
+
+    return _guarded(teacher_only, cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
+def _eval_main(cfg: DictConfig):
+    from rwkd.eval_command import evaluate
+
+    return _guarded(evaluate, cfg)
+
+
+COMMANDS = {"train": _train_main, "teacher": _teacher_main, "eval": _eval_main}
+# The teacher stage writes only into its cache; it needs no run folder of its own.
+EXTRA_ARGS = {"teacher": ["hydra.run.dir=.", "hydra.output_subdir=null"]}
+
+
+def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
+    """Rejects `group=option` overrides naming an option that has no config file, in one line."""
+    groups = {p.name for p in Path(conf_dir).iterdir() if p.is_dir()}
+    for arg in overrides:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+~")
+        if key not in groups or "(" in value:  # sweep functions such as choice(...) are Hydra's to check
+            continue
+        options = sorted(p.stem for p in (Path(conf_dir) / key).glob("*.yaml"))
+        for option in value.split(","):
+            option = option.strip()
+            if option and option != "null" and option not in options:
+                raise RwkdError(f"unknown {key} {option!r}; accepted: {', '.join(options)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"rwkd: error: unknown command {command!r}; accepted: {', '.join(COMMANDS)} (see rwkd --help)", file=sys.stderr)
+        return 2
+    try:
+        check_group_choices(rest)
+    except RwkdError as exc:
+        print(f"rwkd: error: {exc}", file=sys.stderr)
+        return 2
+    records.COMMAND[:] = argv
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # weight-loading bars on every model load drown the training bar
+    sys.argv = [f"rwkd-{command}", *rest, *EXTRA_ARGS.get(command, [])]
+    COMMANDS[command]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

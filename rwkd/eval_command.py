@@ -1,0 +1,47 @@
+"""`rwkd eval`: score a checkpoint or an exported student on a task's dev set(s)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from rwkd.data.datamodule import GlueDataModule
+from rwkd.data.sources import default_glue_dir
+from rwkd.errors import RwkdError
+from rwkd.evaluate import load_for_eval, score
+from rwkd.models import load_tokenizer
+from rwkd.records import write_json
+from rwkd.tasks import get_task
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    ckpt = Path(str(cfg.ckpt))
+    model, info = load_for_eval(ckpt)
+    task_name = cfg.task or info.get("task")
+    if not task_name:
+        raise RwkdError(f"ckpt={ckpt} does not record its task; give task=NAME")
+    task = get_task(task_name)
+    if model.config.num_labels != task.num_labels:
+        raise RwkdError(
+            f"ckpt={ckpt} has {model.config.num_labels} output(s); task {task.name} needs {task.num_labels}"
+        )
+    tokenizer = load_tokenizer(info["tokenizer"])
+    max_len = cfg.data.max_len or info.get("max_len") or 128
+    max_eval = cfg.data.max_eval_samples if cfg.data.max_eval_samples is not None else info.get("max_eval_samples")
+    datamodule = GlueDataModule(
+        task.name, tokenizer, dir=cfg.data.dir or default_glue_dir(), max_len=max_len,
+        eval_batch_size=cfg.data.eval_batch_size, max_eval_samples=max_eval,
+    )
+    datamodule.setup("validate")
+    metrics = score(model, datamodule, cfg.device)
+
+    print(f"{task.name} dev ({datamodule.source.describe()}), {ckpt}")
+    for name, value in metrics.items():
+        print(f"  {name:<24} {value:.4f}")
+    # beside the checkpoint or export, never inside an export folder
+    out = Path(cfg.out) if cfg.out else ckpt.parent / f"{ckpt.stem}_eval_{task.name}.json"
+    write_json(out, {"ckpt": str(ckpt), "task": task.name, "max_len": max_len, "max_eval_samples": max_eval,
+                     "data": datamodule.source.describe(), "metrics": metrics})
+    print(f"rwkd: wrote {out}")
+    return metrics

@@ -1,0 +1,75 @@
+"""Scoring a classifier on dev, and loading what `rwkd eval` is pointed at."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from rwkd.errors import RwkdError
+from rwkd.export import EXPORT_INFO
+from rwkd.metrics import GlueMetrics
+from rwkd.module import model_inputs
+
+
+@torch.no_grad()
+def score(model: torch.nn.Module, datamodule, device: torch.device | str = "cpu") -> dict[str, float]:
+    """Dev metrics of `model` on every dev split of the datamodule's task (datamodule already set up)."""
+    task = datamodule.task
+    metrics = GlueMetrics(task).to(device)
+    was_training = model.training
+    model.eval().to(device)
+    for split, loader in zip(task.dev_splits, datamodule.val_dataloader(), strict=True):
+        for batch in loader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            metrics.update(split, model(**model_inputs(batch)).logits.float(), batch["labels"])
+    model.train(was_training)
+    return metrics.compute()
+
+
+def load_for_eval(path: str | Path):
+    """(model, info) from a Lightning checkpoint written by rwkd, or from a save_pretrained folder.
+
+    info holds what the training run knew: task, tokenizer, max_len (None where unknown).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RwkdError(f"ckpt={path} does not exist; give a .ckpt file from a run's checkpoints/ or an exported HF folder")
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise RwkdError(f"ckpt={path} is a folder without config.json; expected a save_pretrained export (e.g. best_hf/)")
+        model = AutoModelForSequenceClassification.from_pretrained(str(path))
+        info = {"max_len": None}
+        if (path / EXPORT_INFO).is_file():
+            info.update(json.loads((path / EXPORT_INFO).read_text()))
+        # the export carries its own tokenizer, and its config names the task it was trained on
+        return model, {**info, "task": model.config.finetuning_task or info.get("task"), "tokenizer": str(path)}
+    checkpoint = _read_checkpoint(path)
+    info = checkpoint.get("rwkd")
+    if not isinstance(info, dict) or "student_config" not in info:
+        raise RwkdError(f"ckpt={path} is a checkpoint but not one written by rwkd (no 'rwkd' section)")
+    config = AutoConfig.for_model(**info["student_config"])
+    model = AutoModelForSequenceClassification.from_config(config)
+    prefix = "student."
+    state = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # position_ids buffers are rebuilt by the model; anything else missing means a mismatched checkpoint
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise RwkdError(f"ckpt={path} does not match its own student config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model, info
+
+
+def _read_checkpoint(path: Path) -> dict:
+    if not zipfile.is_zipfile(path):
+        raise RwkdError(f"ckpt={path} is not a checkpoint (not a torch save file); give a .ckpt written by rwkd train")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise RwkdError(f"ckpt={path} could not be read as a checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from exc
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise RwkdError(f"ckpt={path} is a torch file but not a Lightning checkpoint (no state_dict)")
+    return checkpoint

@@ -1,0 +1,50 @@
+"""Per-sample loss terms (METHOD.md section 1). Every function returns one value per sample: the
+weighting schemes act per sample, so nothing here reduces over the batch."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+KD_LOSSES = ("kl", "mse")
+
+
+def label_loss(student_logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
+    """CE against the gold label, or squared error for a regression task (one output)."""
+    if regression:
+        return (student_logits.squeeze(-1) - labels.to(student_logits.dtype)) ** 2
+    return F.cross_entropy(student_logits, labels, reduction="none")
+
+
+def kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    regression: bool,
+    temperature: float = 1.0,
+    kind: str = "kl",
+) -> torch.Tensor:
+    """The teacher term.
+
+    kl:  tau^2 * KL(softmax(z_t / tau) || softmax(z_s / tau)), summed over classes. Both logits are
+         divided by tau; the tau^2 factor keeps the gradient's scale independent of tau.
+    mse: mean over classes of (z_s - z_t)^2 on raw logits.
+    Regression always uses (z_s - z_t)^2.
+    """
+    teacher_logits = teacher_logits.to(student_logits.dtype)
+    if regression:
+        return (student_logits.squeeze(-1) - teacher_logits.squeeze(-1)) ** 2
+    if kind == "mse":
+        return ((student_logits - teacher_logits) ** 2).mean(dim=-1)
+    if kind != "kl":
+        raise ValueError(f"unknown kd loss {kind!r}; accepted: {', '.join(KD_LOSSES)}")
+    log_p_s = F.log_softmax(student_logits / temperature, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits / temperature, dim=-1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=-1)
+    return temperature**2 * kl
+
+
+def mix(label: torch.Tensor, kd: torch.Tensor | None, weights: torch.Tensor) -> torch.Tensor:
+    """(1/n) sum_i (1 - w_i) l_i^label + w_i l_i^kd: the student objective for per-sample weights w."""
+    if kd is None:
+        return label.mean()
+    return ((1.0 - weights) * label + weights * kd).mean()

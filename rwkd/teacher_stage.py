@@ -1,0 +1,117 @@
+"""The teacher stage: KD needs a teacher fine-tuned on the task.
+
+A fine-tuned teacher is cached under `paths.teachers`, keyed by everything that shapes it (task, data
+content, teacher config, fine-tuning settings), so every student run and sweep job on the same task
+distils the same teacher and only the first one pays for it. `teacher.path=` skips the stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rwkd.assemble import build_datamodule, build_module, build_trainer, task_of, tokenizer_name
+from rwkd.errors import RwkdError
+from rwkd.evaluate import score
+from rwkd.export import save_classifier, student_state_from_checkpoint
+from rwkd.models import load_finetuned
+from rwkd.records import write_json
+from rwkd.weighting.none import NoKD
+
+TEACHER_RECORD = "teacher.json"
+
+
+@dataclass
+class Teacher:
+    model: torch.nn.Module
+    path: str
+    dev_metrics: dict
+    origin: str  # "given", "cache" or "fine-tuned"
+
+
+def _trainer_settings_that_shape_training(cfg: DictConfig) -> dict:
+    t = cfg.trainer
+    return {k: t.get(k) for k in ("limit_train_batches", "max_steps", "precision")}
+
+
+def teacher_key(cfg: DictConfig, train_fingerprint: str, dev_fingerprint: str) -> dict:
+    return {
+        "task": cfg.task.name,
+        "model": OmegaConf.to_container(cfg.teacher.model, resolve=True),
+        "finetune": OmegaConf.to_container(cfg.teacher.finetune, resolve=True),
+        "tokenizer": tokenizer_name(cfg),
+        "data": {
+            "train": train_fingerprint,
+            "dev": dev_fingerprint,
+            **{k: cfg.data.get(k) for k in ("max_len", "max_train_samples", "meta_size", "split_seed")},
+        },
+        "trainer": _trainer_settings_that_shape_training(cfg),
+    }
+
+
+def teacher_dir(cfg: DictConfig, key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    return Path(cfg.paths.teachers).resolve() / cfg.task.name / f"{cfg.teacher.name}-{digest}"
+
+
+def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu") -> Teacher:
+    task = task_of(cfg)
+    attn = cfg.teacher.model.get("attn_implementation")
+    if cfg.teacher.get("path"):
+        model = load_finetuned(cfg.teacher.path, attn_implementation=attn)
+        if model.config.num_labels != task.num_labels:
+            raise RwkdError(
+                f"teacher.path={cfg.teacher.path} has {model.config.num_labels} labels; task {task.name} needs {task.num_labels}"
+            )
+        dm = build_datamodule(cfg, tokenizer)
+        dm.setup("validate")
+        return Teacher(model, str(cfg.teacher.path), score(model, dm, device), "given")
+
+    dm = build_datamodule(cfg, tokenizer, batch_size=cfg.teacher.finetune.batch_size)
+    first_dev = task.dev_splits[0]
+    key = teacher_key(cfg, dm.source.fingerprint("train"), dm.source.fingerprint(first_dev))
+    folder = teacher_dir(cfg, key)
+    record_path = folder / TEACHER_RECORD
+    if record_path.is_file() and (folder / "model" / "config.json").is_file():
+        record = json.loads(record_path.read_text())
+        model = load_finetuned(folder / "model", attn_implementation=attn)
+        print(f"rwkd: reusing the fine-tuned teacher in {folder} (dev {record['dev_metrics']})", flush=True)
+        return Teacher(model, str(folder / "model"), record["dev_metrics"], "cache")
+    return _finetune(cfg, tokenizer, dm, key, folder)
+
+
+def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teacher:
+    task = task_of(cfg)
+    ft = cfg.teacher.finetune
+    print(f"rwkd: fine-tuning the teacher {cfg.teacher.name} on {task.name} ({ft.epochs} epochs) into {folder}", flush=True)
+    started = time.time()
+    pl.seed_everything(int(ft.seed), workers=True, verbose=False)
+    model = instantiate(cfg.teacher.model, num_labels=task.num_labels, seed=int(ft.seed))
+    module = build_module(
+        cfg, model, NoKD(), teacher=None, optim=dict(ft), run_info={"role": "teacher", "tokenizer": tokenizer_name(cfg),
+                                                                    "max_len": cfg.data.max_len},
+    )
+    work = folder.parent / f".{folder.name}.work"
+    shutil.rmtree(work, ignore_errors=True)
+    trainer, checkpoint = build_trainer(cfg, work, max_epochs=int(ft.epochs), with_loggers=False)
+    trainer.fit(module, datamodule=dm)
+    if not checkpoint.best_model_path:
+        raise RwkdError(f"the teacher's fine-tuning for {task.name} saved no checkpoint; check trainer settings")
+    model.load_state_dict(student_state_from_checkpoint(checkpoint.best_model_path))
+    best = max(module.history, key=lambda h: h["val/headline"])
+    save_classifier(model, tokenizer, task, folder / "model")
+    write_json(
+        folder / TEACHER_RECORD,
+        {"key": key, "dev_metrics": best, "history": module.history, "fine_tune_seconds": time.time() - started},
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    return Teacher(model.eval(), str(folder / "model"), best, "fine-tuned")

@@ -1,0 +1,102 @@
+"""One student run: teacher stage, fit, export of the best student, results.json."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rwkd import records
+from rwkd.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
+from rwkd.errors import RwkdError
+from rwkd.export import save_classifier, student_state_from_checkpoint
+from rwkd.models import count_parameters, load_tokenizer
+from rwkd.teacher_stage import ensure_teacher
+from rwkd.weighting.base import WeightingScheme
+
+RESULTS = "results.json"
+
+
+def train(cfg: DictConfig) -> float:
+    """Runs one configuration; returns the best dev headline (what a hyper-parameter sweep optimises)."""
+    started = time.time()
+    output_dir = Path(cfg.paths.output_dir)
+    task = task_of(cfg)
+    weighting: WeightingScheme = instantiate(cfg.weighting)
+    tokenizer = load_tokenizer(tokenizer_name(cfg))
+    teacher = ensure_teacher(cfg, tokenizer) if weighting.needs_teacher else None
+
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    student = instantiate(cfg.student.model, num_labels=task.num_labels, seed=int(cfg.seed))
+    datamodule = build_datamodule(cfg, tokenizer)
+    run_info = {
+        "role": "student",
+        "tokenizer": tokenizer_name(cfg),
+        "max_len": cfg.data.max_len,
+        "max_eval_samples": cfg.data.max_eval_samples,
+        "seed": int(cfg.seed),
+        "weighting": weighting.describe(),
+    }
+    module = build_module(cfg, student, weighting, teacher.model if teacher else None, cfg.optim, run_info)
+    trainer, checkpoint = build_trainer(cfg, output_dir)
+    fit_started = time.time()
+    trainer.fit(module, datamodule=datamodule)
+    fit_seconds = time.time() - fit_started
+    if not module.history:
+        raise RwkdError("training ended before the first validation; raise trainer.max_epochs or max_steps")
+
+    best = max(module.history, key=lambda h: h["val/headline"])
+    last = module.history[-1]
+    if not trainer.is_global_zero:
+        return best["val/headline"]
+
+    export_dir = None
+    if cfg.export and checkpoint.best_model_path:
+        student.load_state_dict(student_state_from_checkpoint(checkpoint.best_model_path))
+        export_dir = save_classifier(student, tokenizer, task, output_dir / "best_hf", extra=run_info | {"task": task.name})
+
+    results = {
+        "command": records.command_line(),
+        "task": task.name,
+        "weighting": weighting.describe(),
+        "seed": int(cfg.seed),
+        "headline": {"metric": "val/headline", "definition": " + ".join(task.headline) + f" / {len(task.headline)}"},
+        "best": {"epoch": best["epoch"], "step": best["step"], "metrics": best,
+                 "checkpoint": checkpoint.best_model_path, "export": str(export_dir) if export_dir else None},
+        "last": {"epoch": last["epoch"], "step": last["step"], "metrics": last, "checkpoint": checkpoint.last_model_path},
+        "history": module.history,
+        "teacher": None if teacher is None else
+        {"path": teacher.path, "origin": teacher.origin, "dev_metrics": teacher.dev_metrics},
+        "student": {"name": cfg.student.name, "parameters": count_parameters(student)},
+        "data": {**datamodule.describe(), "dir": glue_dir(cfg)},
+        "timing": {
+            "wall_seconds": time.time() - started,
+            "fit_seconds": fit_seconds,
+            "train_step_seconds": module.train_step_seconds,
+            "train_samples": module.train_samples_seen,
+            "samples_per_second": module.train_samples_seen / max(module.train_step_seconds, 1e-9),
+        },
+        "skipped_batches": module.skipped_batches,
+        "peak_memory": records.peak_memory_mb(),
+        "versions": records.package_versions(),
+        "git_commit": records.git_commit(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    records.write_json(output_dir / RESULTS, results)
+    print(f"rwkd: {task.name} {weighting.describe()} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
+          f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
+    return best["val/headline"]
+
+
+def teacher_only(cfg: DictConfig) -> dict:
+    """`rwkd teacher`: fine-tune (or find) the teacher for the configured task, and report it."""
+    tokenizer = load_tokenizer(tokenizer_name(cfg))
+    teacher = ensure_teacher(cfg, tokenizer)
+    print(f"rwkd: teacher for {cfg.task.name} ({teacher.origin}): {teacher.path}", flush=True)
+    for name, value in teacher.dev_metrics.items():
+        if name.startswith("val"):
+            print(f"  {name:<20} {value:.4f}")
+    return teacher.dev_metrics

@@ -1,0 +1,83 @@
+"""The DataModule: meta split carved from train only, padding, and sample ids that survive shuffling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rwkd.data.datamodule import GlueDataModule, carve_meta_split
+from rwkd.data.glue_tsv import read_split
+from rwkd.errors import RwkdError
+from rwkd.models import load_tokenizer
+from rwkd.tasks import get_task
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("embedded")
+
+
+@pytest.fixture(scope="module")
+def rte(glue_dir, tokenizer):
+    dm = GlueDataModule("rte", tokenizer, dir=str(glue_dir), max_len=64, batch_size=8)
+    dm.setup("fit")
+    return dm
+
+
+def test_meta_split_is_disjoint_from_training_and_sized_by_default(rte):
+    train_ids = {e.idx for e in rte.train_set.examples}
+    meta_ids = {e.idx for e in rte.meta_set.examples}
+    assert not train_ids & meta_ids
+    assert len(meta_ids) == min(1000, 2490 // 10) == 249
+    assert train_ids | meta_ids == set(range(2490))
+
+
+def test_meta_batches_hold_train_rows_and_never_dev_rows(rte, glue_dir):
+    train_rows = read_split(glue_dir, get_task("rte"), "train")
+    dev_pairs = {(e.text_a, e.text_b) for e in read_split(glue_dir, get_task("rte"), "dev")}
+    meta_ids = {e.idx for e in rte.meta_set.examples}
+    seen = set()
+    for batch in rte.meta_dataloader():
+        for i in batch["idx"].tolist():
+            assert i in meta_ids
+            assert (train_rows[i].text_a, train_rows[i].text_b) not in dev_pairs
+            seen.add(i)
+    assert seen == meta_ids
+
+
+def test_split_depends_on_split_seed_not_on_run_seed():
+    examples = list(range(500))
+    from rwkd.data.glue_tsv import Example
+
+    rows = [Example(i, str(i), None, i % 2) for i in examples]
+    torch.manual_seed(1)
+    a = carve_meta_split(rows, None, None, seed=0)
+    torch.manual_seed(2)
+    b = carve_meta_split(rows, None, None, seed=0)
+    c = carve_meta_split(rows, None, None, seed=1)
+    assert [e.idx for e in a[1]] == [e.idx for e in b[1]]
+    assert [e.idx for e in a[1]] != [e.idx for e in c[1]]
+    train, meta = carve_meta_split(rows, 20, 100, seed=0)
+    assert len(train) == 80 and len(meta) == 20
+    with pytest.raises(RwkdError, match=r"meta_size=600 leaves no training samples"):
+        carve_meta_split(rows, 600, None, seed=0)
+
+
+def test_shuffled_batches_keep_sample_ids_aligned_with_their_tokens(rte, tokenizer):
+    by_idx = {e.idx: e for e in rte.train_set.examples}
+    torch.manual_seed(0)
+    batch = next(iter(rte.train_dataloader()))
+    assert batch["input_ids"].shape[1] == int(batch["attention_mask"].sum(1).max())  # dynamic padding
+    for row, i in enumerate(batch["idx"].tolist()):
+        expected = tokenizer(by_idx[i].text_a, by_idx[i].text_b, truncation=True, max_length=64)["input_ids"]
+        n = int(batch["attention_mask"][row].sum())
+        assert batch["input_ids"][row, :n].tolist() == expected
+        assert int(batch["labels"][row]) == by_idx[i].label
+
+
+def test_regression_labels_are_float(glue_dir, tokenizer):
+    dm = GlueDataModule("stsb", tokenizer, dir=str(glue_dir), max_len=32, max_train_samples=50)
+    dm.setup("fit")
+    batch = next(iter(dm.val_dataloader()[0]))
+    assert batch["labels"].dtype == torch.float32
+    assert len(dm.train_set) + len(dm.meta_set) == 50

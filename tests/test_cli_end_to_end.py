@@ -1,0 +1,102 @@
+"""`rwkd train`, `rwkd teacher` and `rwkd eval` run for real, as subprocesses, on tiny random BERTs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import TINY, run_rwkd
+
+pytestmark = pytest.mark.slow
+
+
+def _ok(proc):
+    assert proc.returncode == 0, f"exit {proc.returncode}\nSTDOUT:\n{proc.stdout[-3000:]}\nSTDERR:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("rwkd_e2e")
+
+
+@pytest.fixture(scope="module")
+def rte_runs(workdir) -> dict[str, Path]:
+    runs = {}
+    for name, extra in [("none", ["weighting=none"]), ("fixed", ["weighting=fixed", "weighting.alpha=0.3"]),
+                        ("fixed_seed2", ["weighting=fixed", "seed=2"])]:
+        _ok(run_rwkd(["train", "task=rte", *TINY, *extra, f"hydra.run.dir=runs/{name}"], cwd=workdir))
+        runs[name] = workdir / "runs" / name
+    return runs
+
+
+def _results(run: Path) -> dict:
+    return json.loads((run / "results.json").read_text())
+
+
+def test_runs_write_results_checkpoint_and_hf_export(rte_runs):
+    for run in rte_runs.values():
+        r = _results(run)
+        assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+        assert (run / "best_hf" / "config.json").is_file() and (run / "best_hf" / "tokenizer.json").is_file()
+        assert r["task"] == "rte" and r["best"]["epoch"] in (0, 1) and r["last"]["epoch"] == 1
+        assert 0.0 <= r["best"]["metrics"]["val/headline"] <= 1.0
+        assert r["best"]["metrics"]["val/headline"] >= r["last"]["metrics"]["val/headline"]
+        assert r["timing"]["samples_per_second"] > 0 and r["peak_memory"]["cpu_rss_mb"] > 0
+        assert r["versions"]["torch"].startswith("2.") and r["command"].startswith("rwkd train task=rte")
+        assert r["config"]["data"]["max_train_samples"] == 96
+        assert r["data"]["train_samples"] + r["data"]["meta_samples"] == 96
+
+
+def test_none_needs_no_teacher_and_fixed_reuses_the_cached_teacher(rte_runs):
+    assert _results(rte_runs["none"])["teacher"] is None
+    first = _results(rte_runs["fixed"])["teacher"]
+    second = _results(rte_runs["fixed_seed2"])["teacher"]
+    assert first["origin"] == "fine-tuned" and second["origin"] == "cache"
+    assert first["path"] == second["path"] and "val/headline" in first["dev_metrics"]
+    assert _results(rte_runs["fixed"])["weighting"] == "fixed(alpha=0.3)"
+
+
+def _printed_headline(stdout: str) -> float:
+    return float(re.search(r"val/headline\s+([0-9.]+)", stdout).group(1))
+
+
+@pytest.mark.parametrize("what", ["checkpoints/best.ckpt", "best_hf"])
+def test_eval_reproduces_the_best_dev_metric(rte_runs, workdir, what):
+    run = rte_runs["fixed"]
+    proc = _ok(run_rwkd(["eval", f"ckpt={run / what}"], cwd=workdir))
+    assert _printed_headline(proc.stdout) == pytest.approx(_results(run)["best"]["metrics"]["val/headline"], abs=5e-5)
+    written = list((run / Path(what).parent).glob("*_eval_rte.json"))
+    assert written and json.loads(written[0].read_text())["metrics"]["val/headline"] == pytest.approx(
+        _results(run)["best"]["metrics"]["val/headline"], abs=1e-9)
+
+
+def test_teacher_command_finds_the_cached_teacher(rte_runs, workdir):
+    proc = _ok(run_rwkd(["teacher", "task=rte", *TINY], cwd=workdir))
+    assert "(cache)" in proc.stdout and "val/headline" in proc.stdout
+
+
+def test_regression_task_end_to_end(workdir):
+    _ok(run_rwkd(["train", "task=stsb", *TINY, "hydra.run.dir=runs/stsb"], cwd=workdir))
+    r = _results(workdir / "runs" / "stsb")
+    assert set(r["best"]["metrics"]) >= {"val/pearson", "val/spearman", "val/headline"}
+    assert r["teacher"]["dev_metrics"]["val/headline"] == pytest.approx(
+        (r["teacher"]["dev_metrics"]["val/pearson"] + r["teacher"]["dev_metrics"]["val/spearman"]) / 2)
+
+
+def test_hydra_flags_pass_through(workdir):
+    cfg = _ok(run_rwkd(["train", "--cfg", "job", "task=cola", "weighting.alpha=0.25"], cwd=workdir)).stdout
+    assert "name: cola" in cfg and "alpha: 0.25" in cfg
+    assert "weighting: fixed, none" in _ok(run_rwkd(["train", "--help"], cwd=workdir)).stdout
+    top = _ok(run_rwkd(["--help"], cwd=workdir)).stdout
+    assert all(c in top for c in ("train", "teacher", "eval"))
+
+
+def test_multirun_gives_each_job_its_own_folder(workdir):
+    proc = _ok(run_rwkd(["train", "-m", "task=rte", "weighting=none", "seed=1,2", *TINY,
+                         "hydra.sweep.dir=multi"], cwd=workdir))
+    results = sorted((workdir / "multi").glob("*/results.json"))
+    assert len(results) == 2, proc.stdout
+    assert sorted(json.loads(p.read_text())["seed"] for p in results) == [1, 2]

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from rwkd.diagnostics import SampleWeightLog
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
 from rwkd.module import DistillationModule
@@ -51,7 +52,8 @@ def build_datamodule(cfg: DictConfig, tokenizer, batch_size: int | None = None) 
     )
 
 
-def build_module(cfg: DictConfig, student, weighting, teacher, optim: dict, run_info: dict) -> DistillationModule:
+def build_module(cfg: DictConfig, student, weighting, teacher, optim: dict, run_info: dict,
+                 sample_log: SampleWeightLog | None = None) -> DistillationModule:
     return DistillationModule(
         student=student,
         weighting=weighting,
@@ -66,6 +68,7 @@ def build_module(cfg: DictConfig, student, weighting, teacher, optim: dict, run_
         kd_loss=cfg.kd.loss,
         nan_policy=cfg.nan_policy,
         run_info=run_info,
+        sample_log=sample_log,
     )
 
 

@@ -10,10 +10,13 @@ import torch
 from transformers import get_linear_schedule_with_warmup
 
 from rwkd import losses
+from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import RwkdError
 from rwkd.metrics import GlueMetrics
 from rwkd.tasks import TaskSpec
+from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
+from rwkd.weighting.meta_context import MetaContext
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 NAN_POLICIES = ("stop", "skip")
@@ -39,6 +42,7 @@ class DistillationModule(pl.LightningModule):
         kd_loss: str = "kl",
         nan_policy: str = "stop",
         run_info: dict | None = None,
+        sample_log: SampleWeightLog | None = None,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -52,6 +56,9 @@ class DistillationModule(pl.LightningModule):
             raise RwkdError(f"weighting {weighting.describe()} needs a teacher, and none was given")
         # from_pretrained returns a model in eval mode (dropout off), and Lightning keeps modules' modes
         self.student = student.train()
+        if weighting.needs_double_backward:
+            # second derivatives through CPU SDPA kernels are not implemented (METHOD.md section 5)
+            self.student.set_attn_implementation("eager")
         self.weighting = weighting
         self.task = task
         # The teacher is frozen and lives outside the module tree: it is not in checkpoints, not wrapped
@@ -65,6 +72,8 @@ class DistillationModule(pl.LightningModule):
         self.run_info = dict(run_info or {})
         self.metrics = GlueMetrics(task)
         self.history: list[dict] = []  # dev metrics per epoch, for results.json
+        self.sample_log = sample_log
+        self._meta_batches = None
         self.skipped_batches = 0
         self.train_samples_seen = 0
         self.train_step_seconds = 0.0
@@ -86,7 +95,9 @@ class DistillationModule(pl.LightningModule):
         )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * total), total)
-        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+        scheme_optimizer = self.weighting.make_optimizer()
+        optimizers = [optimizer] if scheme_optimizer is None else [optimizer, scheme_optimizer]
+        return optimizers, [{"scheduler": scheduler, "interval": "step"}]
 
     def _total_steps(self) -> int:
         return max(1, int(self.trainer.estimated_stepping_batches))
@@ -109,13 +120,21 @@ class DistillationModule(pl.LightningModule):
         self.train_step_seconds += time.perf_counter() - self._step_started
         self.train_samples_seen += int(batch["labels"].shape[0])
 
-    def training_step(self, batch: dict, batch_idx: int):
-        optimizer = self.optimizers()
-        scheduler = self.lr_schedulers()
-        regression = self.task.is_regression
+    def _next_meta_batch(self) -> tuple[dict, torch.Tensor | None]:
+        """The next batch of the meta split (cycled, reshuffled each pass), with its teacher logits."""
+        while True:
+            if self._meta_batches is None:
+                self._meta_batches = iter(self.trainer.datamodule.meta_dataloader())
+            try:
+                batch = next(self._meta_batches)
+                break
+            except StopIteration:
+                self._meta_batches = None
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        return batch, self.teacher_logits(batch)
 
-        student_logits = self.student(**model_inputs(batch)).logits
-        teacher_logits = self.teacher_logits(batch)
+    def _signals(self, batch: dict, student_logits, teacher_logits, scheme_optimizer) -> Signals:
+        regression = self.task.is_regression
         label_term = losses.label_loss(student_logits, batch["labels"], regression)
         kd_term = (
             losses.kd_loss(student_logits, teacher_logits, regression, self.kd_temperature, self.kd_loss_kind)
@@ -133,8 +152,27 @@ class DistillationModule(pl.LightningModule):
             progress=min(1.0, self.global_step / self._total_steps()),
             regression=regression,
         )
-        weights = self.weighting.weights(signals).detach()
-        loss = losses.mix(label_term, kd_term, weights)
+        replacement = self.weighting.teacher_term(signals)
+        if replacement is not None:
+            signals.kd_loss = replacement
+        if self.weighting.needs_meta:
+            signals.meta = MetaContext(
+                student=self.student, batch=batch, teacher_logits=teacher_logits, regression=regression,
+                kd_temperature=self.kd_temperature, kd_loss=self.kd_loss_kind,
+                fetch_meta_batch=self._next_meta_batch, optimizer=scheme_optimizer,
+            )
+        return signals
+
+    def training_step(self, batch: dict, batch_idx: int):
+        optimizer, *scheme_optimizers = self._optimizer_list()
+        scheduler = self.lr_schedulers()
+
+        student_logits = self.student(**model_inputs(batch)).logits
+        # the scheme steps its own optimizer unwrapped: Lightning counts wrapped steps into global_step
+        scheme_optimizer = scheme_optimizers[0].optimizer if scheme_optimizers else None
+        s = self._signals(batch, student_logits, self.teacher_logits(batch), scheme_optimizer)
+        weights = self.weighting.weights(s).detach()
+        loss = losses.mix(s.label_loss, s.kd_loss, weights)
 
         if not torch.isfinite(loss):
             if self.nan_policy == "skip":
@@ -155,21 +193,42 @@ class DistillationModule(pl.LightningModule):
         optimizer.step()
         scheduler.step()
 
-        self._log_step(loss, label_term, kd_term, weights, scheduler.get_last_lr()[0])
+        self._log_step(loss, s, weights, scheduler.get_last_lr()[0])
         return loss.detach()
 
-    def _log_step(self, loss, label_term, kd_term, weights, lr) -> None:
+    def _optimizer_list(self) -> list:
+        optimizers = self.optimizers()
+        return list(optimizers) if isinstance(optimizers, list | tuple) else [optimizers]
+
+    def _log_step(self, loss, s: Signals, weights, lr) -> None:
+        label_term = s.label_loss.detach()
         values = {
             "train/loss": loss.detach(),
-            "train/label_loss": label_term.detach().mean(),
+            "train/label_loss": label_term.mean(),
+            "train/label_loss_std": label_term.std(unbiased=False),
             "train/weight_mean": weights.mean(),
             "train/weight_std": weights.std(unbiased=False),
+            "train/weight_min": weights.min(),
+            "train/weight_max": weights.max(),
             "train/lr": lr,
         }
-        if kd_term is not None:
-            values["train/kd_loss"] = kd_term.detach().mean()
+        if s.kd_loss is not None:
+            values["train/kd_loss"] = s.kd_loss.detach().mean()
+            values["train/kd_loss_std"] = s.kd_loss.detach().std(unbiased=False)
         self.log_dict(values, prog_bar=False, on_step=True, on_epoch=False)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)
+        if self.sample_log is not None:
+            has_teacher = s.teacher_logits is not None
+            self.sample_log.add(
+                self.current_epoch, self.global_step, s.idx, weights, label_term,
+                None if s.kd_loss is None else s.kd_loss,
+                features.teacher_correct(s) if has_teacher else None,
+                features.teacher_confidence(s) if has_teacher else None,
+            )
+
+    def on_train_epoch_end(self) -> None:
+        if self.sample_log is not None and self.trainer.is_global_zero:
+            self.sample_log.write()
 
     # ---- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rwkd import records
 from rwkd.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
+from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import RwkdError
 from rwkd.export import save_classifier, student_state_from_checkpoint
 from rwkd.models import count_parameters, load_tokenizer
@@ -18,6 +19,7 @@ from rwkd.teacher_stage import ensure_teacher
 from rwkd.weighting.base import WeightingScheme
 
 RESULTS = "results.json"
+SAMPLE_WEIGHTS = "sample_weights.parquet"
 
 
 def train(cfg: DictConfig) -> float:
@@ -40,7 +42,8 @@ def train(cfg: DictConfig) -> float:
         "seed": int(cfg.seed),
         "weighting": weighting.describe(),
     }
-    module = build_module(cfg, student, weighting, teacher.model if teacher else None, cfg.optim, run_info)
+    module = build_module(cfg, student, weighting, teacher.model if teacher else None, cfg.optim, run_info,
+                          sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS))
     trainer, checkpoint = build_trainer(cfg, output_dir)
     fit_started = time.time()
     trainer.fit(module, datamodule=datamodule)
@@ -79,6 +82,7 @@ def train(cfg: DictConfig) -> float:
             "train_samples": module.train_samples_seen,
             "samples_per_second": module.train_samples_seen / max(module.train_step_seconds, 1e-9),
         },
+        "sample_weights": str(output_dir / SAMPLE_WEIGHTS) if (output_dir / SAMPLE_WEIGHTS).is_file() else None,
         "skipped_batches": module.skipped_batches,
         "peak_memory": records.peak_memory_mb(),
         "versions": records.package_versions(),

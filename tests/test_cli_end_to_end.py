@@ -100,3 +100,25 @@ def test_multirun_gives_each_job_its_own_folder(workdir):
     results = sorted((workdir / "multi").glob("*/results.json"))
     assert len(results) == 2, proc.stdout
     assert sorted(json.loads(p.read_text())["seed"] for p in results) == [1, 2]
+
+
+@pytest.mark.parametrize("scheme", [
+    ["weighting=annealed", "weighting.schedule=annealing_kd"],
+    ["weighting=heuristic", "weighting.rule=loss_ratio"],
+    ["weighting=meta"],
+    ["weighting=metanet", "weighting.inputs=[label_loss,kd_loss,teacher_confidence]"],
+])
+def test_every_scheme_trains_and_writes_its_weights_file(rte_runs, workdir, scheme):
+    import pyarrow.parquet as pq
+
+    name = scheme[0].split("=")[1]
+    _ok(run_rwkd(["train", "task=rte", *TINY, *scheme, f"hydra.run.dir=runs/{name}"], cwd=workdir))
+    run = workdir / "runs" / name
+    table = pq.read_table(run / "sample_weights.parquet").to_pydict()
+    r = _results(run)
+    assert r["teacher"]["origin"] == "cache"
+    n_train = r["data"]["train_samples"]
+    assert len(table["idx"]) == 2 * n_train  # one row per training sample per epoch
+    assert sorted(set(table["idx"])) == sorted(set(table["idx"][:n_train]))
+    assert all(0.0 <= w <= 1.0 for w in table["weight"])
+    assert all(c in (0.0, 1.0) for c in table["teacher_correct"])

@@ -8,8 +8,12 @@ never asks which scheme it holds: adding a scheme is one file here and one confi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from rwkd.weighting.meta_context import MetaContext
 
 
 @dataclass
@@ -25,6 +29,7 @@ class Signals:
     step: int  # optimizer steps taken so far
     progress: float  # training progress t in [0, 1]
     regression: bool
+    meta: MetaContext | None = None  # set only for schemes with needs_meta
 
 
 class WeightingScheme(torch.nn.Module):
@@ -33,9 +38,19 @@ class WeightingScheme(torch.nn.Module):
 
     name: str = "base"
     needs_teacher: bool = True  # False: the run needs no fine-tuned teacher at all
+    needs_meta: bool = False  # True: `signals.meta` carries the functional student and a meta batch
+    needs_double_backward: bool = False  # True: the student must run eager attention (METHOD.md section 5)
 
     def weights(self, signals: Signals) -> torch.Tensor:
         raise NotImplementedError
+
+    def teacher_term(self, signals: Signals) -> torch.Tensor | None:
+        """A replacement for the per-sample teacher term, or None to keep the configured KD loss."""
+        return None
+
+    def make_optimizer(self) -> torch.optim.Optimizer | None:
+        """An optimizer for the scheme's own parameters (a learned scheme), stepped inside `weights`."""
+        return None
 
     def describe(self) -> str:
         """A label for tables: the scheme and the settings that tell its variants apart."""

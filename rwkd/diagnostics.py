@@ -1,0 +1,45 @@
+"""Per-sample weight records: one compact Parquet file per run, rewritten at the end of each epoch,
+with one row per (epoch, sample): how each training sample was weighted and why."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+COLUMNS = ("epoch", "step", "idx", "weight", "label_loss", "kd_loss", "teacher_correct", "teacher_confidence")
+
+
+class SampleWeightLog:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.columns: dict[str, list[torch.Tensor]] = {c: [] for c in COLUMNS}
+
+    def add(self, epoch: int, step: int, idx, weight, label_loss, kd_loss=None, teacher_correct=None,
+            teacher_confidence=None) -> None:
+        n = idx.shape[0]
+
+        def col(x, dtype):
+            return torch.full((n,), float("nan")) if x is None else x.detach().to("cpu", dtype).reshape(n)
+
+        self.columns["epoch"].append(torch.full((n,), epoch, dtype=torch.int32))
+        self.columns["step"].append(torch.full((n,), step, dtype=torch.int64))
+        self.columns["idx"].append(idx.detach().to("cpu", torch.int64))
+        for name, value in (("weight", weight), ("label_loss", label_loss), ("kd_loss", kd_loss),
+                            ("teacher_correct", teacher_correct), ("teacher_confidence", teacher_confidence)):
+            self.columns[name].append(col(value, torch.float32))
+
+    def write(self) -> Path | None:
+        """Writes every row so far, atomically (a temporary file renamed over the old one)."""
+        if not self.columns["idx"]:
+            return None
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({c: torch.cat(v).numpy() for c, v in self.columns.items()})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, self.path)
+        return self.path

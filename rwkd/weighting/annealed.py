@@ -1,0 +1,73 @@
+"""`weighting=annealed`: one weight for all samples that moves with training progress t in [0, 1].
+
+schedules:
+  linear, cosine  alpha(t) from alpha_start to alpha_end
+  annealing_kd    Annealing-KD (Jafari et al., EACL 2021). Phase 1 (t < phase1_fraction): w = 1 and the
+                  teacher term is the logit regression (z_s - phi z_t)^2, with phi = 1 - (T - 1) / T_max
+                  and the temperature T stepping down from T_max to 1, so phi rises step-wise to 1.
+                  Phase 2: w = 0, labels only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from rwkd.errors import RwkdError
+from rwkd.weighting.base import Signals, WeightingScheme
+
+SCHEDULES = ("linear", "cosine", "annealing_kd")
+
+
+def _unit(name: str, value: float) -> float:
+    if not 0.0 <= float(value) <= 1.0:
+        raise RwkdError(f"weighting.{name}={value} is outside [0, 1]")
+    return float(value)
+
+
+class AnnealedWeight(WeightingScheme):
+    name = "annealed"
+
+    def __init__(self, schedule: str = "linear", alpha_start: float = 1.0, alpha_end: float = 0.0,
+                 max_temperature: int = 7, phase1_fraction: float = 0.5):
+        super().__init__()
+        if schedule not in SCHEDULES:
+            raise RwkdError(f"weighting.schedule={schedule!r} is unknown; accepted: {', '.join(SCHEDULES)}")
+        if int(max_temperature) < 1:
+            raise RwkdError(f"weighting.max_temperature={max_temperature} must be an integer >= 1")
+        self.schedule = schedule
+        self.alpha_start, self.alpha_end = _unit("alpha_start", alpha_start), _unit("alpha_end", alpha_end)
+        self.max_temperature = int(max_temperature)
+        self.phase1_fraction = _unit("phase1_fraction", phase1_fraction)
+
+    def alpha(self, progress: float) -> float:
+        t = min(max(progress, 0.0), 1.0)
+        if self.schedule == "linear":
+            return self.alpha_start + (self.alpha_end - self.alpha_start) * t
+        if self.schedule == "cosine":
+            return self.alpha_end + (self.alpha_start - self.alpha_end) * 0.5 * (1.0 + math.cos(math.pi * t))
+        return 1.0 if self.in_phase1(t) else 0.0
+
+    def in_phase1(self, progress: float) -> bool:
+        return progress < self.phase1_fraction
+
+    def teacher_scale(self, progress: float) -> float:
+        """phi for Annealing-KD phase 1: T steps from T_max down to 1 over the phase."""
+        within = min(progress / self.phase1_fraction, 1.0) if self.phase1_fraction > 0 else 1.0
+        temperature = max(1, self.max_temperature - math.floor(within * self.max_temperature))
+        return 1.0 - (temperature - 1) / self.max_temperature
+
+    def weights(self, s: Signals) -> torch.Tensor:
+        return torch.full_like(s.label_loss, self.alpha(s.progress)).detach()
+
+    def teacher_term(self, s: Signals) -> torch.Tensor | None:
+        if self.schedule != "annealing_kd" or s.teacher_logits is None:
+            return None
+        target = self.teacher_scale(s.progress) * s.teacher_logits.detach()
+        return ((s.student_logits - target) ** 2).mean(-1)
+
+    def describe(self) -> str:
+        if self.schedule == "annealing_kd":
+            return f"annealed(annealing_kd, T_max={self.max_temperature})"
+        return f"annealed({self.schedule}, {self.alpha_start:g}->{self.alpha_end:g})"

@@ -1,0 +1,89 @@
+"""The one interface a meta-learned scheme gets to the student: a functional forward, the training
+batch, and a meta batch from the held-out meta split (never dev).
+
+Meta computations run the student in eval mode (no dropout): the weights are then a deterministic
+function of the parameters and the two batches, the same for the reference and the fast RW-KD step.
+The real update that follows runs with dropout as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch.func import functional_call
+
+from rwkd import losses
+
+META_LOSSES = ("label", "kd", "mix")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _inputs(batch: dict) -> dict:
+    return {k: batch[k] for k in MODEL_INPUTS if k in batch}
+
+
+@contextmanager
+def eval_mode(module: torch.nn.Module):
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+@dataclass
+class MetaContext:
+    student: torch.nn.Module
+    batch: dict  # the training batch
+    teacher_logits: torch.Tensor | None  # of the training batch
+    regression: bool
+    kd_temperature: float
+    kd_loss: str
+    fetch_meta_batch: Callable[[], tuple[dict, torch.Tensor | None]]  # next (meta batch, its teacher logits)
+    optimizer: torch.optim.Optimizer | None = None  # the scheme's own, if it has parameters
+    _meta: tuple[dict, torch.Tensor | None] | None = field(default=None, repr=False)
+
+    def params(self) -> dict[str, torch.Tensor]:
+        """Detached leaf copies of the student's trainable parameters, requiring grad."""
+        return {k: p.detach().requires_grad_(True) for k, p in self.student.named_parameters() if p.requires_grad}
+
+    def forward(self, params: dict[str, torch.Tensor], batch: dict) -> torch.Tensor:
+        with eval_mode(self.student):
+            return functional_call(self.student, params, (), _inputs(batch)).logits
+
+    def loss_terms(self, logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None):
+        """Per-sample (label term, teacher term or None)."""
+        label = losses.label_loss(logits, labels, self.regression)
+        if teacher_logits is None:
+            return label, None
+        return label, losses.kd_loss(logits, teacher_logits, self.regression, self.kd_temperature, self.kd_loss)
+
+    def train_terms(self, params: dict[str, torch.Tensor]):
+        return self.loss_terms(self.forward(params, self.batch), self.batch["labels"], self.teacher_logits)
+
+    def meta_batch(self) -> tuple[dict, torch.Tensor | None]:
+        """The meta batch of this step: fetched once, so every use within the step sees the same one."""
+        if self._meta is None:
+            self._meta = self.fetch_meta_batch()
+        return self._meta
+
+    def meta_loss(self, params: dict[str, torch.Tensor], kind: str = "label") -> torch.Tensor:
+        """Mean loss on the meta batch at `params`: gold labels, the teacher, or their average."""
+        batch, teacher_logits = self.meta_batch()
+        label, kd = self.loss_terms(self.forward(params, batch), batch["labels"], teacher_logits)
+        if kind == "label":
+            return label.mean()
+        if kd is None:
+            raise ValueError("a teacher meta loss needs teacher logits for the meta batch")
+        return kd.mean() if kind == "kd" else 0.5 * (label.mean() + kd.mean())
+
+
+def virtual_step(params: dict[str, torch.Tensor], loss: torch.Tensor, lr: float) -> dict[str, torch.Tensor]:
+    """theta_hat = theta - lr * grad(loss), keeping the graph so theta_hat can be differentiated."""
+    names = list(params)
+    grads = torch.autograd.grad(loss, [params[k] for k in names], create_graph=True, allow_unused=True)
+    return {k: params[k] if g is None else params[k] - lr * g for k, g in zip(names, grads, strict=True)}

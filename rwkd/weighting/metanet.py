@@ -1,0 +1,76 @@
+"""`weighting=metanet`: a parametric meta-learner (METHOD.md section 3b, after Meta-Weight-Net).
+
+A small MLP maps per-sample signals to w_i in (0, 1). Each step: theta_hat(Phi) = theta - eta *
+grad L(theta; w(Phi)); Phi takes one step of its own Adam on the meta loss at theta_hat; the student's
+real step then uses w from the updated Phi, detached. Phi is a submodule of the LightningModule, so
+it is checkpointed; its optimizer is the module's second optimizer, so that is checkpointed too.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rwkd.errors import RwkdError
+from rwkd.weighting import features
+from rwkd.weighting.base import Signals, WeightingScheme
+from rwkd.weighting.meta_context import META_LOSSES, virtual_step
+
+
+class MetaWeightNet(WeightingScheme):
+    name = "metanet"
+    needs_meta = True
+    needs_double_backward = True
+
+    def __init__(self, inputs: tuple[str, ...] = ("label_loss", "kd_loss"), hidden: int = 100, lr: float = 1e-3,
+                 virtual_lr: float = 1e-4, meta_loss: str = "label", seed: int = 0):
+        super().__init__()
+        self.inputs = tuple(inputs)
+        if not self.inputs:
+            raise RwkdError("weighting.inputs is empty; give at least one of " + ", ".join(features.FEATURES))
+        self._features = [features.feature(name) for name in self.inputs]
+        if meta_loss not in META_LOSSES:
+            raise RwkdError(f"weighting.meta_loss={meta_loss!r} is unknown; accepted: {', '.join(META_LOSSES)}")
+        self.meta_loss, self.lr, self.virtual_lr = meta_loss, float(lr), float(virtual_lr)
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)  # the same initial Phi whatever the run seed did before
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(len(self.inputs), int(hidden)), torch.nn.ReLU(), torch.nn.Linear(int(hidden), 1)
+        )
+        torch.random.set_rng_state(generator_state)
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
+
+    def signals_matrix(self, s: Signals) -> torch.Tensor:
+        return torch.stack([f(s).to(s.label_loss.dtype) for f in self._features], dim=1).detach()
+
+    def weight_of(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x.to(self.net[0].weight.dtype))).squeeze(-1)
+
+    def meta_objective(self, s: Signals, x: torch.Tensor) -> torch.Tensor:
+        """L_meta(theta_hat(Phi)): differentiable in Phi through the virtual step."""
+        ctx = s.meta
+        params = ctx.params()
+        label, kd = ctx.train_terms(params)
+        if kd is None:
+            raise RwkdError("weighting=metanet needs a teacher term, and this run has no teacher")
+        w = self.weight_of(x).to(label.dtype)
+        inner = ((1.0 - w) * label + w * kd).mean()
+        return ctx.meta_loss(virtual_step(params, inner, self.virtual_lr), self.meta_loss)
+
+    def weights(self, s: Signals) -> torch.Tensor:
+        if s.meta is None or s.meta.optimizer is None:
+            raise RwkdError("weighting=metanet was called without a meta context and its optimizer")
+        x = self.signals_matrix(s)
+        optimizer = s.meta.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        objective = self.meta_objective(s, x)
+        grads = torch.autograd.grad(objective, list(self.net.parameters()))
+        for p, g in zip(self.net.parameters(), grads, strict=True):
+            p.grad = g
+        optimizer.step()
+        with torch.no_grad():
+            return self.weight_of(x).to(s.label_loss.dtype)
+
+    def describe(self) -> str:
+        return f"metanet({'+'.join(self.inputs)}, meta_loss={self.meta_loss})"

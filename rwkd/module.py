@@ -56,8 +56,8 @@ class DistillationModule(pl.LightningModule):
             raise RwkdError(f"weighting {weighting.describe()} needs a teacher, and none was given")
         # from_pretrained returns a model in eval mode (dropout off), and Lightning keeps modules' modes
         self.student = student.train()
-        if weighting.needs_double_backward:
-            # second derivatives through CPU SDPA kernels are not implemented (METHOD.md section 5)
+        if weighting.needs_eager_attention:
+            # second derivatives and forward-mode AD through CPU SDPA kernels are not implemented (METHOD.md section 5)
             self.student.set_attn_implementation("eager")
         self.weighting = weighting
         self.task = task

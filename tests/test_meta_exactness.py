@@ -7,7 +7,7 @@ import torch
 from tiny_models import batch, context, tiny_student
 
 from rwkd.weighting.base import Signals
-from rwkd.weighting.meta import RWKD, normalise, reference_scores
+from rwkd.weighting.meta import RWKD, fast_scores, normalise, reference_scores
 from rwkd.weighting.metanet import MetaWeightNet
 
 ETA = 0.5  # a large virtual step makes finite differences well conditioned; eta cancels in the weights
@@ -66,6 +66,18 @@ def test_scores_match_the_first_order_identity(setup):
             expected[k, i] = ETA / 4 * sum((a * b).sum() for a, b in zip(g_meta, g_i, strict=True)
                                            if a is not None and b is not None)
     torch.testing.assert_close(torch.stack([u_label, u_kd]), expected, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("meta_loss", ["label", "kd", "mix"])
+def test_fast_scores_match_the_reference(setup, meta_loss):
+    _, ctx = setup
+    reference = torch.stack(reference_scores(ctx, ETA, meta_loss))
+    fast = torch.stack(fast_scores(ctx, ETA, meta_loss))
+    assert reference.abs().max() > 1e-4
+    torch.testing.assert_close(fast, reference, rtol=1e-6, atol=1e-12)
+    w_ref = RWKD(meta_loss=meta_loss, impl="reference", virtual_lr=ETA).weights(_signals(ctx))
+    w_fast = RWKD(meta_loss=meta_loss, impl="fast", virtual_lr=ETA).weights(_signals(ctx))
+    torch.testing.assert_close(w_fast, w_ref, rtol=1e-6, atol=1e-12)
 
 
 @pytest.mark.parametrize("meta_loss", ["label", "kd", "mix"])

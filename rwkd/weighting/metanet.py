@@ -19,7 +19,7 @@ from rwkd.weighting.meta_context import META_LOSSES, virtual_step
 class MetaWeightNet(WeightingScheme):
     name = "metanet"
     needs_meta = True
-    needs_double_backward = True
+    needs_eager_attention = True
 
     def __init__(self, inputs: tuple[str, ...] = ("label_loss", "kd_loss"), hidden: int = 100, lr: float = 1e-3,
                  virtual_lr: float = 1e-4, meta_loss: str = "label", seed: int = 0):

@@ -14,6 +14,7 @@ from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import RwkdError
 from rwkd.metrics import GlueMetrics
 from rwkd.tasks import TaskSpec
+from rwkd.teacher_logits import CachedTeacher, LiveTeacher
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import MetaContext
@@ -32,7 +33,7 @@ class DistillationModule(pl.LightningModule):
         student: torch.nn.Module,
         weighting: WeightingScheme,
         task: TaskSpec,
-        teacher: torch.nn.Module | None = None,
+        teacher: torch.nn.Module | LiveTeacher | CachedTeacher | None = None,
         lr: float = 5e-5,
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
@@ -62,8 +63,10 @@ class DistillationModule(pl.LightningModule):
         self.weighting = weighting
         self.task = task
         # The teacher is frozen and lives outside the module tree: it is not in checkpoints, not wrapped
-        # by DDP and not seen by the optimizer.
-        object.__setattr__(self, "teacher", teacher.eval().requires_grad_(False) if teacher is not None else None)
+        # by DDP and not seen by the optimizer. A bare model runs live; a CachedTeacher looks logits up.
+        if isinstance(teacher, torch.nn.Module):
+            teacher = LiveTeacher(teacher)
+        object.__setattr__(self, "teacher", teacher)
         self.lr, self.weight_decay, self.warmup_ratio = lr, weight_decay, warmup_ratio
         self.grad_clip = grad_clip
         self.fused_adamw = fused_adamw
@@ -110,8 +113,7 @@ class DistillationModule(pl.LightningModule):
     def teacher_logits(self, batch: dict) -> torch.Tensor | None:
         if self.teacher is None or not self.weighting.needs_teacher:
             return None
-        with torch.no_grad():
-            return self.teacher(**model_inputs(batch)).logits.float()
+        return self.teacher(batch)
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         self._step_started = time.perf_counter()

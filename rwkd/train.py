@@ -15,6 +15,7 @@ from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import RwkdError
 from rwkd.export import save_classifier, student_state_from_checkpoint
 from rwkd.models import count_parameters, load_tokenizer
+from rwkd.teacher_logits import CachedTeacher, cached_teacher
 from rwkd.teacher_stage import ensure_teacher
 from rwkd.weighting.base import WeightingScheme
 
@@ -34,6 +35,10 @@ def train(cfg: DictConfig) -> float:
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     student = instantiate(cfg.student.model, num_labels=task.num_labels, seed=int(cfg.seed))
     datamodule = build_datamodule(cfg, tokenizer)
+    teacher_source = None
+    if teacher is not None:
+        teacher_source = teacher_for_training(cfg, teacher.model, datamodule, tokenizer) if cfg.teacher.cache_logits \
+            else teacher.model
     run_info = {
         "role": "student",
         "tokenizer": tokenizer_name(cfg),
@@ -42,7 +47,7 @@ def train(cfg: DictConfig) -> float:
         "seed": int(cfg.seed),
         "weighting": weighting.describe(),
     }
-    module = build_module(cfg, student, weighting, teacher.model if teacher else None, cfg.optim, run_info,
+    module = build_module(cfg, student, weighting, teacher_source, cfg.optim, run_info,
                           sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS))
     trainer, checkpoint = build_trainer(cfg, output_dir)
     fit_started = time.time()
@@ -72,7 +77,8 @@ def train(cfg: DictConfig) -> float:
         "last": {"epoch": last["epoch"], "step": last["step"], "metrics": last, "checkpoint": checkpoint.last_model_path},
         "history": module.history,
         "teacher": None if teacher is None else
-        {"path": teacher.path, "origin": teacher.origin, "dev_metrics": teacher.dev_metrics},
+        {"path": teacher.path, "origin": teacher.origin, "dev_metrics": teacher.dev_metrics,
+         "logits": "cached" if isinstance(teacher_source, CachedTeacher) else "live"},
         "student": {"name": cfg.student.name, "parameters": count_parameters(student)},
         "data": {**datamodule.describe(), "dir": glue_dir(cfg)},
         "timing": {
@@ -93,6 +99,19 @@ def train(cfg: DictConfig) -> float:
     print(f"rwkd: {task.name} {weighting.describe()} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
     return best["val/headline"]
+
+
+def teacher_for_training(cfg: DictConfig, model, datamodule, tokenizer) -> CachedTeacher:
+    """The teacher's logits for every train and meta sample, from the cache (built on first use)."""
+    datamodule.setup("fit")
+    fingerprint = datamodule.source.fingerprint("train")
+    return cached_teacher(
+        model, [("train", datamodule.train_set), ("train", datamodule.meta_set)], task=cfg.task.name,
+        cache_root=Path(cfg.paths.teachers).resolve() / "logit_cache",
+        tokenization={"tokenizer": tokenizer_name(cfg), "max_len": cfg.data.max_len},
+        pad_token_id=tokenizer.pad_token_id, num_labels=task_of(cfg).num_labels,
+        fingerprints={"train": fingerprint},
+    )
 
 
 def teacher_only(cfg: DictConfig) -> dict:

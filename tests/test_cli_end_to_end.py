@@ -89,7 +89,7 @@ def test_regression_task_end_to_end(workdir):
 def test_hydra_flags_pass_through(workdir):
     cfg = _ok(run_rwkd(["train", "--cfg", "job", "task=cola", "weighting.alpha=0.25"], cwd=workdir)).stdout
     assert "name: cola" in cfg and "alpha: 0.25" in cfg
-    assert "weighting: fixed, none" in _ok(run_rwkd(["train", "--help"], cwd=workdir)).stdout
+    assert "weighting: annealed, fixed, heuristic, meta, metanet, none" in _ok(run_rwkd(["train", "--help"], cwd=workdir)).stdout
     top = _ok(run_rwkd(["--help"], cwd=workdir)).stdout
     assert all(c in top for c in ("train", "teacher", "eval"))
 

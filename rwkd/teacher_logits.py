@@ -1,0 +1,166 @@
+"""Teacher logits for a batch: from the live teacher, or from an on-disk cache keyed by sample index.
+
+The teacher is frozen, so its logits for a sample never change: they are computed once per
+(teacher weights, task, split file, tokenization, sample set), stored as Parquet (one row per sample
+index) with a JSON record holding the file's SHA-256, and looked up by each batch's `idx`, so
+shuffling, meta batches and distributed samplers all stay aligned. A different teacher, data file or
+tokenization gives a different key; a file whose hash does not match its record is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from rwkd.data.datamodule import PadCollator, TokenizedSplit
+from rwkd.errors import RwkdError
+from rwkd.records import write_json
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 over parameter names and bytes: any change of the teacher's weights changes it."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class LiveTeacher:
+    """Runs the frozen teacher on every batch (the reference the cache must agree with)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model.eval().requires_grad_(False)
+
+    def to(self, device) -> LiveTeacher:
+        self.model.to(device)
+        return self
+
+    @torch.no_grad()
+    def __call__(self, batch: dict) -> torch.Tensor:
+        return self.model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits.float()
+
+
+class CachedTeacher:
+    """Logits looked up by sample index in a dense table (NaN rows: samples the cache does not hold)."""
+
+    def __init__(self, table: torch.Tensor):
+        self.table = table
+
+    def to(self, device) -> CachedTeacher:
+        self.table = self.table.to(device)
+        return self
+
+    def __call__(self, batch: dict) -> torch.Tensor:
+        logits = self.table[batch["idx"]]
+        if torch.isnan(logits).any():
+            missing = batch["idx"][torch.isnan(logits).any(-1)].tolist()[:5]
+            raise RwkdError(f"teacher logit cache has no entry for sample ids {missing}; delete the cache to rebuild it")
+        return logits
+
+
+@torch.no_grad()
+def compute_logits(model, split: TokenizedSplit, pad_token_id: int, batch_size: int = 128) -> dict[int, list[float]]:
+    """Logits of every sample of `split`, batched by length so little time goes to padding."""
+    model.eval()
+    device = next(model.parameters()).device
+    collate = PadCollator(pad_token_id, regression=False)
+    order = sorted(range(len(split)), key=lambda i: len(split.input_ids[i]))
+    out: dict[int, list[float]] = {}
+    for start in range(0, len(order), batch_size):
+        items = [split[i] for i in order[start:start + batch_size]]
+        for it in items:
+            it["labels"] = 0
+        batch = {k: v.to(device) for k, v in collate(items).items()}
+        logits = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits.float().cpu()
+        for i, row in zip(batch["idx"].tolist(), logits.tolist(), strict=True):
+            out[i] = row
+    return out
+
+
+class TeacherLogitCache:
+    """One cache file (+ its JSON record) for one teacher, split file and sample set."""
+
+    def __init__(self, root: str | Path, key: dict):
+        self.key = key
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        self.path = Path(root) / f"{key['task']}-{key['split']}-{digest}.parquet"
+        self.record_path = self.path.with_suffix(".json")
+
+    def load(self, num_labels: int) -> torch.Tensor | None:
+        """The dense table, or None when absent, stale or corrupt (then it is rebuilt)."""
+        if not (self.path.is_file() and self.record_path.is_file()):
+            return None
+        try:
+            record = json.loads(self.record_path.read_text())
+        except json.JSONDecodeError:
+            record = {}
+        if record.get("key") != self.key or record.get("sha256") != file_sha256(self.path):
+            print(f"rwkd: teacher logit cache {self.path} does not match its record (corrupt or stale); rebuilding",
+                  file=sys.stderr, flush=True)
+            return None
+        import pyarrow.parquet as pq
+
+        columns = pq.read_table(self.path).to_pydict()
+        idx = torch.tensor(columns["idx"], dtype=torch.long)
+        values = torch.tensor([columns[f"logit_{c}"] for c in range(num_labels)], dtype=torch.float32).T
+        table = torch.full((int(idx.max()) + 1 if len(idx) else 0, num_labels), float("nan"))
+        table[idx] = values
+        return table
+
+    def save(self, logits: dict[int, list[float]], num_labels: int) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        ids = sorted(logits)
+        columns = {"idx": pa.array(ids, pa.int64())}
+        for c in range(num_labels):
+            columns[f"logit_{c}"] = pa.array([logits[i][c] for i in ids], pa.float32())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        pq.write_table(pa.table(columns), tmp)
+        os.replace(tmp, self.path)
+        write_json(self.record_path, {"key": self.key, "sha256": file_sha256(self.path), "rows": len(ids)})
+
+
+def cached_teacher(model, splits: list[tuple[str, TokenizedSplit]], task: str, cache_root: str | Path,
+                   tokenization: dict, pad_token_id: int, num_labels: int, fingerprints: dict[str, str]) -> CachedTeacher:
+    """A CachedTeacher covering every sample of `splits` (split name, tokenised samples), built if needed.
+
+    Train and meta samples share the train file's index space, so they go into one table.
+    """
+    teacher_fp = model_fingerprint(model)
+    tables = []
+    for split_name, split in splits:
+        ids = sorted(e.idx for e in split.examples)
+        key = {"teacher": teacher_fp, "task": task, "split": split_name, "data": fingerprints[split_name],
+               "tokenization": tokenization, "samples": hashlib.sha256(json.dumps(ids).encode()).hexdigest()}
+        cache = TeacherLogitCache(cache_root, key)
+        table = cache.load(num_labels)
+        if table is None:
+            print(f"rwkd: computing teacher logits for {len(split)} {task}/{split_name} samples into {cache.path}",
+                  flush=True)
+            cache.save(compute_logits(model, split, pad_token_id), num_labels)
+            table = cache.load(num_labels)
+        tables.append(table)
+    size = max(t.shape[0] for t in tables)
+    merged = torch.full((size, num_labels), float("nan"))
+    for t in tables:
+        rows = ~torch.isnan(t).any(-1)
+        merged[: t.shape[0]][rows] = t[rows]
+    return CachedTeacher(merged)

@@ -124,6 +124,19 @@ def test_metanet_gradient_matches_finite_differences(setup):
     assert max(g.abs().max().item() for g in grads) > 1e-8
 
 
+@pytest.mark.parametrize("meta_loss", ["label", "mix"])
+def test_metanet_fast_gradient_matches_the_reference(setup, meta_loss):
+    _, ctx = setup
+    scheme = MetaWeightNet(inputs=("label_loss", "kd_loss", "teacher_confidence"), hidden=6, virtual_lr=ETA,
+                           meta_loss=meta_loss).double()
+    s = _signals(ctx)
+    x = scheme.signals_matrix(s)
+    reference, fast = scheme.reference_gradient(s, x), scheme.fast_gradient(s, x)
+    assert max(g.abs().max().item() for g in reference) > 1e-8
+    for a, b in zip(fast, reference, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
+
+
 def test_metanet_step_moves_phi_and_returns_unit_weights(setup):
     _, ctx = setup
     scheme = MetaWeightNet(hidden=8, lr=0.1, virtual_lr=ETA).double()

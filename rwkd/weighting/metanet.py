@@ -9,11 +9,14 @@ it is checkpointed; its optimizer is the module's second optimizer, so that is c
 from __future__ import annotations
 
 import torch
+from torch.func import jvp
 
 from rwkd.errors import RwkdError
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import META_LOSSES, virtual_step
+
+IMPLS = ("fast", "reference")
 
 
 class MetaWeightNet(WeightingScheme):
@@ -22,8 +25,11 @@ class MetaWeightNet(WeightingScheme):
     needs_eager_attention = True
 
     def __init__(self, inputs: tuple[str, ...] = ("label_loss", "kd_loss"), hidden: int = 100, lr: float = 1e-3,
-                 virtual_lr: float = 1e-4, meta_loss: str = "label", seed: int = 0):
+                 virtual_lr: float = 1e-4, meta_loss: str = "label", impl: str = "fast", seed: int = 0):
         super().__init__()
+        if impl not in IMPLS:
+            raise RwkdError(f"weighting.impl={impl!r} is unknown; accepted: {', '.join(IMPLS)}")
+        self.impl = impl
         self.inputs = tuple(inputs)
         if not self.inputs:
             raise RwkdError("weighting.inputs is empty; give at least one of " + ", ".join(features.FEATURES))
@@ -58,14 +64,45 @@ class MetaWeightNet(WeightingScheme):
         inner = ((1.0 - w) * label + w * kd).mean()
         return ctx.meta_loss(virtual_step(params, inner, self.virtual_lr), self.meta_loss)
 
+    def reference_gradient(self, s: Signals, x: torch.Tensor) -> list[torch.Tensor]:
+        """dL_meta/dPhi by differentiating through the virtual step (second order)."""
+        return list(torch.autograd.grad(self.meta_objective(s, x), list(self.net.parameters())))
+
+    def fast_gradient(self, s: Signals, x: torch.Tensor) -> list[torch.Tensor]:
+        """The same gradient with no second-order graph.
+
+        grad_theta L(theta; w) is linear in w, so d theta_hat / d w_i = -(eta / n) (grad l_i^kd - grad l_i^label)
+        at theta, and dL_meta/dw_i = -(eta / n) <g_hat, grad l_i^kd - grad l_i^label> with
+        g_hat = grad L_meta(theta_hat): a virtual step, a backward at theta_hat on the meta batch, one JVP
+        over the training batch along g_hat, then the chain rule through the small net.
+        """
+        ctx = s.meta
+        params = ctx.params()
+        names = list(params)
+        label, kd = ctx.train_terms(params)
+        if kd is None:
+            raise RwkdError("weighting=metanet needs a teacher term, and this run has no teacher")
+        n = label.shape[0]
+        w = self.weight_of(x)
+        inner = ((1.0 - w.detach().to(label.dtype)) * label + w.detach().to(label.dtype) * kd).mean()
+        grads = torch.autograd.grad(inner, [params[k] for k in names], allow_unused=True)
+        theta_hat = {k: (params[k] if g is None else params[k] - self.virtual_lr * g).detach().requires_grad_(True)
+                     for k, g in zip(names, grads, strict=True)}
+        g_hat = torch.autograd.grad(ctx.meta_loss(theta_hat, self.meta_loss), [theta_hat[k] for k in names],
+                                    allow_unused=True)
+        direction = {k: torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, g_hat, strict=True)}
+        primal = {k: p.detach() for k, p in params.items()}
+        _, (d_label, d_kd) = jvp(lambda p: ctx.train_terms(p), (primal,), (direction,))
+        d_w = -(self.virtual_lr / n) * (d_kd - d_label)
+        return list(torch.autograd.grad(w, list(self.net.parameters()), grad_outputs=d_w.to(w.dtype).detach()))
+
     def weights(self, s: Signals) -> torch.Tensor:
         if s.meta is None or s.meta.optimizer is None:
             raise RwkdError("weighting=metanet was called without a meta context and its optimizer")
         x = self.signals_matrix(s)
         optimizer = s.meta.optimizer
         optimizer.zero_grad(set_to_none=True)
-        objective = self.meta_objective(s, x)
-        grads = torch.autograd.grad(objective, list(self.net.parameters()))
+        grads = self.fast_gradient(s, x) if self.impl == "fast" else self.reference_gradient(s, x)
         for p, g in zip(self.net.parameters(), grads, strict=True):
             p.grad = g
         optimizer.step()
@@ -73,4 +110,4 @@ class MetaWeightNet(WeightingScheme):
             return self.weight_of(x).to(s.label_loss.dtype)
 
     def describe(self) -> str:
-        return f"metanet({'+'.join(self.inputs)}, meta_loss={self.meta_loss})"
+        return f"metanet({'+'.join(self.inputs)}, meta_loss={self.meta_loss}, impl={self.impl})"

@@ -80,6 +80,7 @@ class DistillationModule(pl.LightningModule):
         self.skipped_batches = 0
         self.train_samples_seen = 0
         self.train_step_seconds = 0.0
+        self.step_seconds: list[float] = []
         self._step_started = 0.0
 
     # ---- optimisation -------------------------------------------------------------------------
@@ -119,7 +120,9 @@ class DistillationModule(pl.LightningModule):
         self._step_started = time.perf_counter()
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        self.train_step_seconds += time.perf_counter() - self._step_started
+        seconds = time.perf_counter() - self._step_started
+        self.step_seconds.append(seconds)
+        self.train_step_seconds += seconds
         self.train_samples_seen += int(batch["labels"].shape[0])
 
     def _next_meta_batch(self) -> tuple[dict, torch.Tensor | None]:

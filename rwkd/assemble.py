@@ -13,9 +13,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from rwkd.diagnostics import SampleWeightLog
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
+from rwkd.diagnostics import SampleWeightLog
 from rwkd.module import DistillationModule
 from rwkd.tasks import TaskSpec, get_task
 

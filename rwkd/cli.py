@@ -65,7 +65,7 @@ def _eval_main(cfg: DictConfig):
 
 COMMANDS = {"train": _train_main, "teacher": _teacher_main, "eval": _eval_main}
 # The teacher stage writes only into its cache; it needs no run folder of its own.
-EXTRA_ARGS = {"teacher": ["hydra.run.dir=.", "hydra.output_subdir=null"]}
+EXTRA_ARGS = {"teacher": ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=stdout"]}
 
 
 def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:

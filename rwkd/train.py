@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -87,6 +88,8 @@ def train(cfg: DictConfig) -> float:
             "train_step_seconds": module.train_step_seconds,
             "train_samples": module.train_samples_seen,
             "samples_per_second": module.train_samples_seen / max(module.train_step_seconds, 1e-9),
+            "median_step_seconds": statistics.median(module.step_seconds) if module.step_seconds else None,
+            "steps": len(module.step_seconds),
         },
         "sample_weights": str(output_dir / SAMPLE_WEIGHTS) if (output_dir / SAMPLE_WEIGHTS).is_file() else None,
         "skipped_batches": module.skipped_batches,

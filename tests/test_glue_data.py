@@ -155,3 +155,28 @@ def test_empty_file_is_reported(tmp_path):
 def test_unknown_task_lists_accepted():
     with pytest.raises(RwkdError, match=r"unknown task 'foo'; accepted: cola, sst2, mrpc"):
         get_task("foo")
+
+
+def test_hub_source_maps_hub_rows_to_examples(monkeypatch):
+    """The hub path (not reachable here) is exercised with a stand-in for datasets.load_dataset."""
+    import datasets
+
+    from rwkd.data.sources import GlueSource
+
+    calls = []
+
+    def fake_load(name, config, split):
+        calls.append((name, config, split))
+        return [{"premise": "p", "hypothesis": "h", "label": 2, "idx": 0}]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    rows = GlueSource(get_task("mnli"), None).read("dev_mismatched")
+    assert calls == [("nyu-mll/glue", "mnli", "validation_mismatched")]
+    assert (rows[0].text_a, rows[0].text_b, rows[0].label) == ("p", "h", 2)
+
+    def failing_load(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", failing_load)
+    with pytest.raises(RwkdError, match=r"could not load nyu-mll/glue/rte \[train\] from the hub .*set data.dir"):
+        GlueSource(get_task("rte"), None).read("train")

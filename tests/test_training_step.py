@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from rwkd.data.datamodule import GlueDataModule

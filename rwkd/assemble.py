@@ -49,6 +49,7 @@ def build_datamodule(cfg: DictConfig, tokenizer, batch_size: int | None = None) 
         meta_batch_size=d.meta_batch_size,
         split_seed=d.split_seed,
         num_workers=d.num_workers,
+        shuffle=d.get("shuffle", True),
     )
 
 
@@ -73,7 +74,8 @@ def build_module(cfg: DictConfig, student, weighting, teacher, optim: dict, run_
 
 
 def build_trainer(
-    cfg: DictConfig, output_dir: Path, max_epochs: int | None = None, with_loggers: bool = True
+    cfg: DictConfig, output_dir: Path, max_epochs: int | None = None, with_loggers: bool = True,
+    single_process: bool = False,
 ) -> tuple[pl.Trainer, ModelCheckpoint]:
     checkpoint = ModelCheckpoint(
         dirpath=str(output_dir / "checkpoints"),
@@ -90,6 +92,8 @@ def build_trainer(
     overrides = {"max_epochs": max_epochs} if max_epochs is not None else {}
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg.update(overrides)
+    if single_process:
+        trainer_cfg.update(devices=1, num_nodes=1, strategy="auto")
     trainer = instantiate(
         trainer_cfg,
         callbacks=[checkpoint],

@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # weight-loading bars on every model load drown the training bar
-    sys.argv = [f"rwkd-{command}", *rest, *EXTRA_ARGS.get(command, [])]
+    # argv[0] must be a script that re-runs this command: Lightning's DDP launcher restarts it for other ranks
+    entry = str(Path(__file__).with_name("_train_entry.py")) if command == "train" else f"rwkd-{command}"
+    sys.argv = [entry, *rest, *EXTRA_ARGS.get(command, [])]
     COMMANDS[command]()
     return 0
 

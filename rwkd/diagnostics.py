@@ -30,16 +30,20 @@ class SampleWeightLog:
                             ("teacher_correct", teacher_correct), ("teacher_confidence", teacher_confidence)):
             self.columns[name].append(col(value, torch.float32))
 
-    def write(self) -> Path | None:
-        """Writes every row so far, atomically (a temporary file renamed over the old one)."""
+    def write(self, rank: int = 0, world_size: int = 1) -> Path | None:
+        """Writes every row so far, atomically (a temporary file renamed over the old one).
+
+        Under data parallelism each process saw its own samples and writes its own shard (`.rankN`).
+        """
         if not self.columns["idx"]:
             return None
+        path = self.path if world_size == 1 else self.path.with_name(f"{self.path.stem}.rank{rank}{self.path.suffix}")
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = pa.table({c: torch.cat(v).numpy() for c, v in self.columns.items()})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, self.path)
-        return self.path
+        os.replace(tmp, path)
+        return path

@@ -232,8 +232,8 @@ class DistillationModule(pl.LightningModule):
             )
 
     def on_train_epoch_end(self) -> None:
-        if self.sample_log is not None and self.trainer.is_global_zero:
-            self.sample_log.write()
+        if self.sample_log is not None:
+            self.sample_log.write(self.trainer.global_rank, self.trainer.world_size)
 
     # ---- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:

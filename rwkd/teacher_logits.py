@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from rwkd.data.datamodule import PadCollator, TokenizedSplit
+from rwkd.distributed import launch_rank, wait_for
 from rwkd.errors import RwkdError
 from rwkd.records import write_json
 
@@ -151,6 +152,8 @@ def cached_teacher(model, splits: list[tuple[str, TokenizedSplit]], task: str, c
         key = {"teacher": teacher_fp, "task": task, "split": split_name, "data": fingerprints[split_name],
                "tokenization": tokenization, "samples": hashlib.sha256(json.dumps(ids).encode()).hexdigest()}
         cache = TeacherLogitCache(cache_root, key)
+        if launch_rank() != 0:  # rank 0 builds the cache; the others read it once it is complete
+            wait_for(cache.record_path, "the teacher logit cache")
         table = cache.load(num_labels)
         if table is None:
             print(f"rwkd: computing teacher logits for {len(split)} {task}/{split_name} samples into {cache.path}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from rwkd import distributed
 from rwkd.assemble import build_datamodule, build_module, build_trainer, task_of, tokenizer_name
 from rwkd.errors import RwkdError
 from rwkd.evaluate import score
@@ -81,6 +83,13 @@ def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu
     key = teacher_key(cfg, dm.source.fingerprint("train"), dm.source.fingerprint(first_dev))
     folder = teacher_dir(cfg, key)
     record_path = folder / TEACHER_RECORD
+    if not record_path.is_file():
+        if os.environ.get("WORLD_SIZE", "1") != "1":
+            # every process was started at once (torchrun, SLURM): the teacher cannot be fine-tuned by one of them
+            raise RwkdError(f"no fine-tuned teacher for {task.name} in {folder}; under a multi-process launch run "
+                            f"`rwkd teacher task={task.name}` first (one process), or give teacher.path=")
+        if distributed.launch_rank() != 0:
+            distributed.wait_for(record_path, "the fine-tuned teacher")
     if record_path.is_file() and (folder / "model" / "config.json").is_file():
         record = json.loads(record_path.read_text())
         model = load_finetuned(folder / "model", attn_implementation=attn)
@@ -102,7 +111,8 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     )
     work = folder.parent / f".{folder.name}.work"
     shutil.rmtree(work, ignore_errors=True)
-    trainer, checkpoint = build_trainer(cfg, work, max_epochs=int(ft.epochs), with_loggers=False)
+    # one process: under Lightning's DDP launcher the other ranks start only at the student's fit
+    trainer, checkpoint = build_trainer(cfg, work, max_epochs=int(ft.epochs), with_loggers=False, single_process=True)
     trainer.fit(module, datamodule=dm)
     if not checkpoint.best_model_path:
         raise RwkdError(f"the teacher's fine-tuning for {task.name} saved no checkpoint; check trainer settings")

@@ -33,10 +33,13 @@ def glue_dir() -> Path:
     return Path(found)
 
 
-def run_rwkd(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_rwkd(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 300,
+             script: str | None = None) -> subprocess.CompletedProcess:
+    """`rwkd ARGS` in a subprocess; `script` is a console-script path (else `python -m rwkd.cli`)."""
     full_env = {**os.environ, **(env or {})}
+    command = [script, "train"] if script else [sys.executable, "-m", "rwkd.cli"]
     return subprocess.run(
-        [sys.executable, "-m", "rwkd.cli", *args],
+        [*command, *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
     )
 

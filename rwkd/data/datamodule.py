@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from rwkd import distributed
 from rwkd.data.glue_tsv import Example
 from rwkd.data.sources import GlueSource
 from rwkd.errors import RwkdError
@@ -114,6 +116,7 @@ class GlueDataModule(pl.LightningDataModule):
         meta_batch_size: int | None = None,
         split_seed: int = 0,
         num_workers: int = 0,
+        shuffle: bool = True,
     ):
         super().__init__()
         self.task: TaskSpec = get_task(task)
@@ -128,6 +131,8 @@ class GlueDataModule(pl.LightningDataModule):
         self.meta_batch_size = meta_batch_size or batch_size
         self.split_seed = split_seed
         self.num_workers = num_workers
+        self.shuffle = shuffle
+        self._meta_passes = 0
         self.collate = PadCollator(tokenizer.pad_token_id, self.task.is_regression)
         self.train_set: TokenizedSplit | None = None
         self.meta_set: TokenizedSplit | None = None
@@ -147,22 +152,40 @@ class GlueDataModule(pl.LightningDataModule):
                     examples = examples[: self.max_eval_samples]
                 self.dev_sets[split] = TokenizedSplit(examples, self.tokenizer, self.max_len)
 
-    def _loader(self, ds: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            ds, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate, num_workers=self.num_workers
-        )
+    def _loader(self, ds: Dataset, batch_size: int, shuffle: bool, shard: str = "pad") -> DataLoader:
+        """A loader; under data parallelism, over this process's shard of `ds`.
+
+        The DataModule shards its own loaders (the ddp trainer preset sets use_distributed_sampler=false):
+        Lightning's automatic sampler always shuffles training data, and pads dev sets with repeated rows.
+        """
+        sampler = None
+        if distributed.active():
+            if shard == "pad":  # equal-sized shards, so every process takes the same number of steps
+                sampler = DistributedSampler(ds, shuffle=shuffle, seed=self.split_seed)
+            else:  # dev: disjoint shards without repeated rows, so metrics count every row once
+                sampler = list(range(dist.get_rank(), len(ds), dist.get_world_size()))
+        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle if sampler is None else None, sampler=sampler,
+                          collate_fn=self.collate, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
+        return self._loader(self.train_set, self.batch_size, shuffle=self.shuffle)
 
     def meta_dataloader(self) -> DataLoader:
-        """Batches of the meta split: held out from training, never dev; used by the meta-learned schemes."""
+        """One pass over the meta split: held out from training, never dev; for the meta-learned schemes.
+
+        Reshuffled on every pass; under data parallelism each process gets its own shard.
+        """
         if self.meta_set is None or len(self.meta_set) == 0:
             raise RwkdError("the meta split is empty; set data.meta_size > 0 for a meta-learned weighting")
-        return self._loader(self.meta_set, self.meta_batch_size, shuffle=True)
+        loader = self._loader(self.meta_set, self.meta_batch_size, shuffle=self.shuffle)
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(self._meta_passes)
+        self._meta_passes += 1
+        return loader
 
     def val_dataloader(self) -> list[DataLoader]:
-        return [self._loader(self.dev_sets[s], self.eval_batch_size, shuffle=False) for s in self.task.dev_splits]
+        return [self._loader(self.dev_sets[s], self.eval_batch_size, shuffle=False, shard="disjoint")
+                for s in self.task.dev_splits]
 
     def describe(self) -> dict:
         return {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch.func import jvp
 
+from rwkd import distributed
 from rwkd.errors import RwkdError
 from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import META_LOSSES, MetaContext, virtual_step
@@ -22,6 +23,8 @@ IMPLS = ("fast", "reference")
 
 def reference_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(u^label, u^kd) by differentiating through a functional virtual step (second order)."""
+    if distributed.active():
+        raise RwkdError("weighting.impl=reference runs in one process only; use impl=fast under data parallelism")
     params = ctx.params()
     label, kd = ctx.train_terms(params)
     if kd is None:
@@ -45,6 +48,8 @@ def fast_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[to
     names = list(params)
     grads = torch.autograd.grad(ctx.meta_loss(params, meta_loss), [params[k] for k in names], allow_unused=True)
     direction = {k: torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, grads, strict=True)}
+    # under data parallelism every process must score its samples against the same (global) meta gradient
+    distributed.mean_(list(direction.values()))
     primal = {k: p.detach() for k, p in params.items()}
 
     def terms(p):
@@ -54,7 +59,7 @@ def fast_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[to
         return label, kd
 
     (label, _), (d_label, d_kd) = jvp(terms, (primal,), (direction,))
-    scale = virtual_lr / label.shape[0]
+    scale = virtual_lr / (label.shape[0] * distributed.world_size())  # n of the global batch
     return scale * d_label.detach(), scale * d_kd.detach()
 
 

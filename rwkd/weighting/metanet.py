@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch.func import jvp
 
+from rwkd import distributed
 from rwkd.errors import RwkdError
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
@@ -66,6 +67,8 @@ class MetaWeightNet(WeightingScheme):
 
     def reference_gradient(self, s: Signals, x: torch.Tensor) -> list[torch.Tensor]:
         """dL_meta/dPhi by differentiating through the virtual step (second order)."""
+        if distributed.active():
+            raise RwkdError("weighting.impl=reference runs in one process only; use impl=fast under data parallelism")
         return list(torch.autograd.grad(self.meta_objective(s, x), list(self.net.parameters())))
 
     def fast_gradient(self, s: Signals, x: torch.Tensor) -> list[torch.Tensor]:
@@ -82,19 +85,22 @@ class MetaWeightNet(WeightingScheme):
         label, kd = ctx.train_terms(params)
         if kd is None:
             raise RwkdError("weighting=metanet needs a teacher term, and this run has no teacher")
-        n = label.shape[0]
+        n = label.shape[0] * distributed.world_size()  # the global batch
         w = self.weight_of(x)
         inner = ((1.0 - w.detach().to(label.dtype)) * label + w.detach().to(label.dtype) * kd).mean()
         grads = torch.autograd.grad(inner, [params[k] for k in names], allow_unused=True)
-        theta_hat = {k: (params[k] if g is None else params[k] - self.virtual_lr * g).detach().requires_grad_(True)
-                     for k, g in zip(names, grads, strict=True)}
+        grads = distributed.mean_([torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, grads, strict=True)])
+        theta_hat = {k: (params[k] - self.virtual_lr * g).detach().requires_grad_(True) for k, g in zip(names, grads, strict=True)}
         g_hat = torch.autograd.grad(ctx.meta_loss(theta_hat, self.meta_loss), [theta_hat[k] for k in names],
                                     allow_unused=True)
         direction = {k: torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, g_hat, strict=True)}
+        distributed.mean_(list(direction.values()))
         primal = {k: p.detach() for k, p in params.items()}
         _, (d_label, d_kd) = jvp(lambda p: ctx.train_terms(p), (primal,), (direction,))
         d_w = -(self.virtual_lr / n) * (d_kd - d_label)
-        return list(torch.autograd.grad(w, list(self.net.parameters()), grad_outputs=d_w.to(w.dtype).detach()))
+        phi_grads = torch.autograd.grad(w, list(self.net.parameters()), grad_outputs=d_w.to(w.dtype).detach())
+        # each process holds the terms of its own samples; the global gradient is their sum
+        return distributed.sum_(list(phi_grads))
 
     def weights(self, s: Signals) -> torch.Tensor:
         if s.meta is None or s.meta.optimizer is None:

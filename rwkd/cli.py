@@ -27,19 +27,34 @@ commands:
 `rwkd train --help` lists the config groups; `rwkd train --cfg job` prints the composed config."""
 
 
-def _report(exc: BaseException) -> None:
-    err = find_rwkd_error(exc)
-    if err is None:
-        raise exc
-    print(f"rwkd: error: {err}", file=sys.stderr, flush=True)
-    sys.exit(2)
+FAILED_JOBS: list[str] = []  # multirun jobs that failed, reported once the sweep is over
 
 
 def _guarded(fn, cfg: DictConfig):
+    """Runs one job. A user error is one line and exit 2; in a multirun sweep a failing job (any error) is
+    recorded in its folder as failed.json and the sweep goes on with the next job."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     try:
         return fn(cfg)
     except Exception as exc:  # Hydra would print a traceback; user errors get one line instead
-        _report(exc)
+        err = find_rwkd_error(exc)
+        message = str(err) if err is not None else f"{type(exc).__name__}: {exc}"
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            import traceback
+
+            out = Path(hydra_cfg.runtime.output_dir)
+            records.write_json(out / "failed.json", {"error": message, "overrides": list(hydra_cfg.overrides.task),
+                                                     "traceback": traceback.format_exc()})
+            FAILED_JOBS.append(f"{out.name}: {message}")
+            print(f"rwkd: job {out.name} failed: {message}", file=sys.stderr, flush=True)
+            return float("nan")
+        if err is None:
+            raise
+        print(f"rwkd: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
@@ -107,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     entry = str(Path(__file__).with_name("_train_entry.py")) if command == "train" else f"rwkd-{command}"
     sys.argv = [entry, *rest, *EXTRA_ARGS.get(command, [])]
     COMMANDS[command]()
+    if FAILED_JOBS:
+        print(f"rwkd: error: {len(FAILED_JOBS)} sweep job(s) failed (see failed.json in each): "
+              + "; ".join(FAILED_JOBS), file=sys.stderr)
+        return 2
     return 0
 
 

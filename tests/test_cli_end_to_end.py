@@ -122,3 +122,15 @@ def test_every_scheme_trains_and_writes_its_weights_file(rte_runs, workdir, sche
     assert sorted(set(table["idx"])) == sorted(set(table["idx"][:n_train]))
     assert all(0.0 <= w <= 1.0 for w in table["weight"])
     assert all(c in (0.0, 1.0) for c in table["teacher_correct"])
+
+
+def test_a_failing_sweep_job_is_recorded_and_the_others_run(workdir):
+    proc = run_rwkd(["train", "-m", "task=rte", "weighting=fixed", "weighting.alpha=0.5,1.5", *TINY,
+                     "hydra.sweep.dir=multi_fail"], cwd=workdir)
+    assert proc.returncode == 2
+    assert "1 sweep job(s) failed" in proc.stderr and "weighting.alpha=1.5 is outside [0, 1]" in proc.stderr
+    jobs = sorted((workdir / "multi_fail").glob("[0-9]_*"))
+    assert len(jobs) == 2
+    assert (jobs[0] / "results.json").is_file() and not (jobs[0] / "failed.json").exists()
+    failed = json.loads((jobs[1] / "failed.json").read_text())
+    assert "outside [0, 1]" in failed["error"] and "weighting.alpha=1.5" in failed["overrides"]

@@ -23,6 +23,8 @@ commands:
               rwkd teacher task=rte
   eval      score a checkpoint (.ckpt) or an exported HF folder on dev
               rwkd eval ckpt=outputs/runs/.../checkpoints/best.ckpt [task=rte]
+  report    the task x scheme table (mean ± std over seeds) and weight plots of runs or sweeps
+              rwkd report outputs/multiruns/<sweep> [--out DIR]
 
 `rwkd train --help` lists the config groups; `rwkd train --cfg job` prints the composed config."""
 
@@ -106,8 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
+    if command == "report":  # not a Hydra app: it reads finished runs
+        from rwkd.report import main as report_main
+
+        try:
+            return report_main(rest)
+        except RwkdError as exc:
+            print(f"rwkd: error: {exc}", file=sys.stderr)
+            return 2
     if command not in COMMANDS:
-        print(f"rwkd: error: unknown command {command!r}; accepted: {', '.join(COMMANDS)} (see rwkd --help)", file=sys.stderr)
+        print(f"rwkd: error: unknown command {command!r}; accepted: {', '.join([*COMMANDS, 'report'])} (see rwkd --help)", file=sys.stderr)
         return 2
     try:
         check_group_choices(rest)

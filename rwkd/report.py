@@ -1,0 +1,136 @@
+"""`rwkd report PATH...`: the task x scheme table of a sweep, from its results.json files.
+
+Numbers are dev headline metrics x 100, mean +- sample standard deviation over seeds, for the best
+epoch (the checkpoint rwkd exports) and, separately, the last epoch. The GLUE average is the mean of a
+scheme's task means, given only where the scheme has every task of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from rwkd.errors import RwkdError
+from rwkd.records import write_text
+
+
+def find_results(paths: list[str]) -> tuple[list[dict], list[Path]]:
+    results, failed = [], []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise RwkdError(f"{root} does not exist; give run or multirun folders holding results.json files")
+        files = [root] if root.is_file() else sorted(root.rglob("results.json"))
+        for f in files:
+            record = json.loads(f.read_text())
+            record["_path"] = str(f.parent)
+            results.append(record)
+        failed += [] if root.is_file() else sorted(p.parent for p in root.rglob("failed.json"))
+    if not results:
+        raise RwkdError(f"no results.json under {', '.join(paths)}")
+    return results, failed
+
+
+def _stats(values: list[float]) -> dict:
+    return {"n": len(values), "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else None}
+
+
+def summarise(results: list[dict]) -> dict:
+    """{task: {scheme: {"best": stats, "last": stats, "seeds": [...]}}} plus each task's teacher."""
+    cells: dict = defaultdict(lambda: defaultdict(lambda: {"best": [], "last": [], "seeds": []}))
+    teachers: dict = defaultdict(dict)
+    for r in results:
+        cell = cells[r["task"]][r["weighting"]]
+        cell["best"].append(100 * r["best"]["metrics"]["val/headline"])
+        cell["last"].append(100 * r["last"]["metrics"]["val/headline"])
+        cell["seeds"].append(r["seed"])
+        if r.get("teacher"):
+            teachers[r["task"]][r["teacher"]["path"]] = 100 * r["teacher"]["dev_metrics"]["val/headline"]
+    table = {task: {scheme: {"best": _stats(c["best"]), "last": _stats(c["last"]), "seeds": sorted(c["seeds"])}
+                    for scheme, c in sorted(schemes.items())} for task, schemes in sorted(cells.items())}
+    teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}
+    return {"table": table, "teacher": teacher}
+
+
+def _fmt(stats: dict | None) -> str:
+    if stats is None:
+        return ""
+    std = "" if stats["std"] is None else f" ± {stats['std']:.2f}"
+    return f"{stats['mean']:.2f}{std} (n={stats['n']})"
+
+
+def _rows(summary: dict, which: str) -> tuple[list[str], list[list[str]]]:
+    tasks = list(summary["table"])
+    schemes = sorted({s for t in tasks for s in summary["table"][t]})
+    header = ["scheme", *tasks, "GLUE avg"]
+    rows = []
+    if summary["teacher"]:
+        values = [summary["teacher"].get(t) for t in tasks]
+        avg = statistics.fmean(values) if all(v is not None for v in values) else None
+        rows.append(["teacher", *["" if v is None else f"{v:.2f}" for v in values], "" if avg is None else f"{avg:.2f}"])
+    for scheme in schemes:
+        cells = [summary["table"][t].get(scheme, {}).get(which) for t in tasks]
+        avg = statistics.fmean(c["mean"] for c in cells) if all(cells) else None
+        rows.append([scheme, *[_fmt(c) for c in cells], "" if avg is None else f"{avg:.2f}"])
+    return header, rows
+
+
+def markdown(summary: dict, failed: list[Path]) -> str:
+    out = io.StringIO()
+    for which, title in (("best", "best epoch (the exported checkpoint)"), ("last", "last epoch")):
+        header, rows = _rows(summary, which)
+        out.write(f"### Dev headline x 100, {title}: mean ± std over seeds\n\n")
+        out.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n")
+        for row in rows:
+            out.write("| " + " | ".join(row) + " |\n")
+        out.write("\n")
+    repeated = [f"{task}/{scheme}" for task, schemes in summary["table"].items() for scheme, c in schemes.items()
+                if len(set(c["seeds"])) < len(c["seeds"])]
+    if repeated:
+        out.write(f"Warning: a seed appears twice in {', '.join(repeated)}: those cells mix runs of different configs.\n")
+    if failed:
+        out.write(f"Failed jobs, not in the table: {', '.join(str(p) for p in failed)}\n")
+    return out.getvalue()
+
+
+def write_csv(summary: dict, path: Path) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["task", "scheme", "epoch", "n", "mean", "std", "seeds"])
+    for task, teacher in summary["teacher"].items():
+        writer.writerow([task, "teacher", "best", 1, f"{teacher:.4f}", "", ""])
+    for task, schemes in summary["table"].items():
+        for scheme, cell in schemes.items():
+            for which in ("best", "last"):
+                s = cell[which]
+                writer.writerow([task, scheme, which, s["n"], f"{s['mean']:.4f}",
+                                 "" if s["std"] is None else f"{s['std']:.4f}", " ".join(map(str, cell["seeds"]))])
+    write_text(path, buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rwkd report", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="run or multirun folders (searched for results.json)")
+    parser.add_argument("--out", help="folder for report.md, report.csv and plots (default: the first path)")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    results, failed = find_results(args.paths)
+    summary = summarise(results)
+    out = Path(args.out or args.paths[0])
+    text = markdown(summary, failed)
+    print(text)
+    write_text(out / "report.md", text)
+    write_csv(summary, out / "report.csv")
+    written = [out / "report.md", out / "report.csv"]
+    if not args.no_plots:
+        from rwkd.report_plots import plot_weights
+
+        written += plot_weights(results, out)
+    print("rwkd: wrote " + ", ".join(map(str, written)), file=sys.stderr)
+    return 0

@@ -147,3 +147,14 @@ def test_report_tables_the_runs_and_plots_the_weights(rte_runs, workdir):
     assert (workdir / "report" / "weights_rte.png").stat().st_size > 10_000
     bad = run_rwkd(["report", str(workdir / "nothing_here")], cwd=workdir)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_optuna_search_maximises_the_returned_dev_headline(rte_runs, workdir):
+    proc = _ok(run_rwkd(["train", "-m", "hparams_search=optuna", "task=rte", *TINY, "trainer.max_epochs=1",
+                         "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1",
+                         "hydra.sweep.dir=optuna"], cwd=workdir))
+    best = (workdir / "optuna" / "optimization_results.yaml").read_text()
+    values = [json.loads(p.read_text())["best"]["metrics"]["val/headline"]
+              for p in (workdir / "optuna").glob("*/results.json")]
+    assert len(values) == 2 and "best_value" in best
+    assert f"best_value: {max(values)}" in best, (best, values, proc.stdout[-500:])

@@ -42,7 +42,7 @@ def _guarded(fn, cfg: DictConfig):
         return fn(cfg)
     except Exception as exc:  # Hydra would print a traceback; user errors get one line instead
         err = find_rwkd_error(exc)
-        message = str(err) if err is not None else f"{type(exc).__name__}: {exc}"
+        message = str(err) if err is not None else f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         hydra_cfg = HydraConfig.get()
         if hydra_cfg.mode == RunMode.MULTIRUN:
             import traceback

@@ -49,3 +49,22 @@ def wait_for(path: Path, what: str, timeout_s: float = 6 * 3600, poll_s: float =
         if time.time() > deadline:
             raise TimeoutError(f"rank {launch_rank()} gave up waiting for {what} at {path}")
         time.sleep(poll_s)
+
+
+LAUNCH_VARS = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def launch_env() -> dict[str, str | None]:
+    return {k: os.environ.get(k) for k in LAUNCH_VARS}
+
+
+def shutdown(env_before: dict[str, str | None]) -> None:
+    """Ends this job's process group and forgets what Lightning's launcher set in the environment:
+    left behind, LOCAL_RANK would make the next job of a sweep believe its processes already exist."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    for key, value in env_before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

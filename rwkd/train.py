@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rwkd import records
+from rwkd import distributed, records
 from rwkd.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
 from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import RwkdError
@@ -51,8 +52,14 @@ def train(cfg: DictConfig) -> float:
     module = build_module(cfg, student, weighting, teacher_source, cfg.optim, run_info,
                           sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS))
     trainer, checkpoint = build_trainer(cfg, output_dir)
+    pin_relaunch_to_this_job()
+    env_before = distributed.launch_env()
     fit_started = time.time()
-    trainer.fit(module, datamodule=datamodule)
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    finally:
+        # the next job of a sweep starts its own process group (and its own DDP worker processes)
+        distributed.shutdown(env_before)
     fit_seconds = time.time() - fit_started
     if not module.history:
         raise RwkdError("training ended before the first validation; raise trainer.max_epochs or max_steps")
@@ -102,6 +109,26 @@ def train(cfg: DictConfig) -> float:
     print(f"rwkd: {task.name} {weighting.describe()} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
     return best["val/headline"]
+
+
+def pin_relaunch_to_this_job() -> None:
+    """Makes Lightning's DDP launcher restart the other ranks as this one job, in this job's folder.
+
+    Lightning re-runs sys.argv with hydra.run.dir; inside a multirun that would be the whole sweep
+    (every job again) writing into the single-run folder.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict, read_write
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    instance = HydraConfig.instance().cfg
+    run = instance.hydra.run
+    with read_write(run), open_dict(run):
+        run.dir = hydra_cfg.runtime.output_dir
 
 
 def teacher_for_training(cfg: DictConfig, model, datamodule, tokenizer) -> CachedTeacher:

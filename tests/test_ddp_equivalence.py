@@ -89,3 +89,19 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, scheme):
     h2 = json.loads((two / "results.json").read_text())["history"]
     for key in ("val/acc", "val_dev_mismatched/acc"):
         assert [h[key] for h in h1] == pytest.approx([h[key] for h in h2], abs=1e-6)
+
+
+def test_a_sweep_of_ddp_jobs_keeps_each_job_in_its_own_folder(tmp_path):
+    proc = run_rwkd(["-m", "teacher=tiny", "student=tiny", "task=rte", "data.max_train_samples=64",
+                     "data.max_eval_samples=32", "data.max_len=32", "trainer.max_epochs=1", "weighting=meta",
+                     "seed=1,2", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                     "trainer.enable_progress_bar=false", "hydra.sweep.dir=sweep"], cwd=tmp_path,
+                    script=_console_script(), timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted((tmp_path / "sweep").iterdir())
+    assert [j.name for j in jobs if j.is_dir()] == ["0_rte_meta_seed1", "1_rte_meta_seed2"]
+    for job, seed in zip(jobs, (1, 2), strict=False):
+        assert json.loads((job / "results.json").read_text())["seed"] == seed
+        assert sorted(p.name for p in job.glob("sample_weights*")) == ["sample_weights.rank0.parquet",
+                                                                        "sample_weights.rank1.parquet"]
+    assert not (tmp_path / "outputs" / "runs").exists()  # no rank wrote into a single-run folder

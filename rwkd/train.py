@@ -60,6 +60,7 @@ def train(cfg: DictConfig) -> float:
     finally:
         # the next job of a sweep starts its own process group (and its own DDP worker processes)
         distributed.shutdown(env_before)
+        finish_loggers()
     fit_seconds = time.time() - fit_started
     if not module.history:
         raise RwkdError("training ended before the first validation; raise trainer.max_epochs or max_steps")
@@ -109,6 +110,13 @@ def train(cfg: DictConfig) -> float:
     print(f"rwkd: {task.name} {weighting.describe()} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
     return best["val/headline"]
+
+
+def finish_loggers() -> None:
+    """Closes this job's wandb run, so the next job of a sweep gets a run of its own."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
 
 
 def pin_relaunch_to_this_job() -> None:

@@ -94,13 +94,22 @@ def test_hydra_flags_pass_through(workdir):
     assert all(c in top for c in ("train", "teacher", "eval"))
 
 
-def test_multirun_gives_each_job_its_own_folder(workdir):
-    proc = _ok(run_rwkd(["train", "-m", "task=rte", "weighting=none", "seed=1,2", *TINY,
-                         "hydra.sweep.dir=multi"], cwd=workdir))
-    results = sorted((workdir / "multi").glob("*/results.json"))
-    assert len(results) == 2, proc.stdout
-    assert sorted(json.loads(p.read_text())["seed"] for p in results) == [1, 2]
-
+def test_two_by_two_multirun_with_offline_wandb_and_its_report(workdir):
+    proc = _ok(run_rwkd(["train", "-m", "task=rte,stsb", "weighting=none,fixed", *TINY, "logger=wandb",
+                         "hydra.sweep.dir=multi"], cwd=workdir, env={"WANDB_MODE": "offline"}))
+    jobs = sorted(p for p in (workdir / "multi").iterdir() if p.is_dir())
+    assert [j.name for j in jobs] == ["0_rte_none_seed1", "1_rte_fixed_seed1", "2_stsb_none_seed1", "3_stsb_fixed_seed1"]
+    runs = set()
+    for job in jobs:
+        assert json.loads((job / "results.json").read_text())["task"] in job.name
+        offline = list((job / "wandb").glob("offline-run-*"))
+        assert len(offline) == 1, proc.stdout[-2000:]  # one wandb run per job, finished before the next
+        runs.add(offline[0].name)
+    assert len(runs) == 4
+    report = _ok(run_rwkd(["report", str(workdir / "multi")], cwd=workdir))
+    assert "| scheme | rte | stsb | GLUE avg |" in report.stdout
+    none_row = next(line for line in report.stdout.splitlines() if line.startswith("| none |"))
+    assert none_row.count("(n=1)") == 2 and (workdir / "multi" / "weights_rte.png").is_file()
 
 @pytest.mark.parametrize("scheme", [
     ["weighting=annealed", "weighting.schedule=annealing_kd"],

@@ -12,7 +12,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 from rwkd.errors import RwkdError
 from rwkd.export import EXPORT_INFO
 from rwkd.metrics import GlueMetrics
-from rwkd.module import model_inputs
+from rwkd.models import model_inputs
 
 
 @torch.no_grad()

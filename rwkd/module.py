@@ -13,18 +13,14 @@ from rwkd import losses
 from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import RwkdError
 from rwkd.metrics import GlueMetrics
+from rwkd.models import model_inputs
 from rwkd.tasks import TaskSpec
 from rwkd.teacher_logits import CachedTeacher, LiveTeacher
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import MetaContext
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 NAN_POLICIES = ("stop", "skip")
-
-
-def model_inputs(batch: dict) -> dict:
-    return {k: batch[k] for k in MODEL_INPUTS if k in batch}
 
 
 class DistillationModule(pl.LightningModule):

@@ -20,9 +20,8 @@ import torch
 from rwkd.data.datamodule import PadCollator, TokenizedSplit
 from rwkd.distributed import launch_rank, wait_for
 from rwkd.errors import RwkdError
+from rwkd.models import model_inputs
 from rwkd.records import write_json
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -54,7 +53,7 @@ class LiveTeacher:
 
     @torch.no_grad()
     def __call__(self, batch: dict) -> torch.Tensor:
-        return self.model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits.float()
+        return self.model(**model_inputs(batch)).logits.float()
 
 
 class CachedTeacher:
@@ -88,7 +87,7 @@ def compute_logits(model, split: TokenizedSplit, pad_token_id: int, batch_size: 
         for it in items:
             it["labels"] = 0
         batch = {k: v.to(device) for k, v in collate(items).items()}
-        logits = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits.float().cpu()
+        logits = model(**model_inputs(batch)).logits.float().cpu()
         for i, row in zip(batch["idx"].tolist(), logits.tolist(), strict=True):
             out[i] = row
     return out

@@ -16,15 +16,9 @@ import torch
 from torch.func import functional_call
 
 from rwkd import losses
+from rwkd.models import model_inputs
 
 META_LOSSES = ("label", "kd", "mix")
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def _inputs(batch: dict) -> dict:
-    return {k: batch[k] for k in MODEL_INPUTS if k in batch}
-
-
 @contextmanager
 def eval_mode(module: torch.nn.Module):
     was_training = module.training
@@ -53,7 +47,7 @@ class MetaContext:
 
     def forward(self, params: dict[str, torch.Tensor], batch: dict) -> torch.Tensor:
         with eval_mode(self.student):
-            return functional_call(self.student, params, (), _inputs(batch)).logits
+            return functional_call(self.student, params, (), model_inputs(batch)).logits
 
     def loss_terms(self, logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None):
         """Per-sample (label term, teacher term or None)."""

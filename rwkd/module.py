@@ -7,6 +7,7 @@ import time
 
 import pytorch_lightning as pl
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from transformers import get_linear_schedule_with_warmup
 
 from rwkd import losses
@@ -98,6 +99,14 @@ class DistillationModule(pl.LightningModule):
         scheme_optimizer = self.weighting.make_optimizer()
         optimizers = [optimizer] if scheme_optimizer is None else [optimizer, scheme_optimizer]
         return optimizers, [{"scheduler": scheduler, "interval": "step"}]
+
+    def setup(self, stage: str) -> None:
+        # A learned scheme's parameters are stepped inside the training step with gradients it syncs
+        # itself; DDP must not wait for them in the student's backward.
+        names = [f"weighting.{n}" for n, _ in self.weighting.named_parameters()]
+        names += [f"weighting.{n}" for n, _ in self.weighting.named_buffers()]
+        if names:
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, names)
 
     def _total_steps(self) -> int:
         return max(1, int(self.trainer.estimated_stepping_batches))

@@ -76,7 +76,6 @@ class DistillationModule(pl.LightningModule):
         self._meta_batches = None
         self.skipped_batches = 0
         self.train_samples_seen = 0
-        self.train_step_seconds = 0.0
         self.step_seconds: list[float] = []
         self._step_started = 0.0
 
@@ -127,7 +126,6 @@ class DistillationModule(pl.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         seconds = time.perf_counter() - self._step_started
         self.step_seconds.append(seconds)
-        self.train_step_seconds += seconds
         self.train_samples_seen += int(batch["labels"].shape[0])
 
     def _next_meta_batch(self) -> tuple[dict, torch.Tensor | None]:

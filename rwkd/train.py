@@ -93,9 +93,9 @@ def train(cfg: DictConfig) -> float:
         "timing": {
             "wall_seconds": time.time() - started,
             "fit_seconds": fit_seconds,
-            "train_step_seconds": module.train_step_seconds,
+            "train_step_seconds": sum(module.step_seconds),
             "train_samples": module.train_samples_seen,
-            "samples_per_second": module.train_samples_seen / max(module.train_step_seconds, 1e-9),
+            "samples_per_second": module.train_samples_seen / max(sum(module.step_seconds), 1e-9),
             "median_step_seconds": statistics.median(module.step_seconds) if module.step_seconds else None,
             "steps": len(module.step_seconds),
         },

@@ -21,6 +21,7 @@ import time
 
 VARIANTS = [
     ("none (plain fine-tuning)", "none", {}),
+    ("none, after a teacher pass (control)", "none", {"teacher_pass": True}),
     ("KD, live teacher", "fixed", {"cache": False}),
     ("KD, cached teacher logits", "fixed", {"cache": True}),
     ("meta, reference (2nd order)", "meta", {"impl": "reference"}),
@@ -63,6 +64,8 @@ def _run_variant(args, kind: str, opts: dict, queue) -> None:
     dm.setup("fit")
     scheme = _scheme(kind, opts)
     teacher = None
+    if opts.get("teacher_pass"):  # the same teacher pass as the cached variant, its logits unused
+        compute_logits(build_classifier("embedded", 2, seed=0).eval(), dm.train_set, tokenizer.pad_token_id)
     if scheme.needs_teacher:
         teacher = build_classifier("embedded", 2, seed=0).eval()
         if opts.get("cache", True):

@@ -93,7 +93,7 @@ class DistillationModule(pl.LightningModule):
             lr=self.lr,
             fused=fused,
         )
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        total = self._total_steps()
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * total), total)
         scheme_optimizer = self.weighting.make_optimizer()
         optimizers = [optimizer] if scheme_optimizer is None else [optimizer, scheme_optimizer]
@@ -251,6 +251,10 @@ class DistillationModule(pl.LightningModule):
         self.log("val_headline", values["val/headline"], prog_bar=True, logger=False)
         if not self.trainer.sanity_checking:
             self.history.append({"epoch": self.current_epoch, "step": self.global_step, **values})
+
+    def best_epoch(self) -> dict:
+        """The validation record with the highest headline (the epoch the checkpoint callback keeps)."""
+        return max(self.history, key=lambda h: h["val/headline"])
 
     # ---- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -117,7 +117,7 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     if not checkpoint.best_model_path:
         raise RwkdError(f"the teacher's fine-tuning for {task.name} saved no checkpoint; check trainer settings")
     model.load_state_dict(student_state_from_checkpoint(checkpoint.best_model_path))
-    best = max(module.history, key=lambda h: h["val/headline"])
+    best = module.best_epoch()
     save_classifier(model, tokenizer, task, folder / "model")
     write_json(
         folder / TEACHER_RECORD,

@@ -65,7 +65,7 @@ def train(cfg: DictConfig) -> float:
     if not module.history:
         raise RwkdError("training ended before the first validation; raise trainer.max_epochs or max_steps")
 
-    best = max(module.history, key=lambda h: h["val/headline"])
+    best = module.best_epoch()
     last = module.history[-1]
     if not trainer.is_global_zero:
         return best["val/headline"]

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from rwkd.checkpointing import AtomicCheckpointIO, ResumeCheckpoint
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
 from rwkd.diagnostics import SampleWeightLog
@@ -34,7 +35,8 @@ def glue_dir(cfg: DictConfig) -> str | None:
     return cfg.data.dir if cfg.data.get("dir") else default_glue_dir()
 
 
-def build_datamodule(cfg: DictConfig, tokenizer, batch_size: int | None = None) -> GlueDataModule:
+def build_datamodule(cfg: DictConfig, tokenizer, batch_size: int | None = None,
+                     order_seed: int | None = None) -> GlueDataModule:
     d = cfg.data
     return GlueDataModule(
         task=cfg.task.name,
@@ -50,6 +52,7 @@ def build_datamodule(cfg: DictConfig, tokenizer, batch_size: int | None = None) 
         split_seed=d.split_seed,
         num_workers=d.num_workers,
         shuffle=d.get("shuffle", True),
+        order_seed=int(cfg.seed if order_seed is None else order_seed),
     )
 
 
@@ -76,16 +79,21 @@ def build_module(cfg: DictConfig, student, weighting, teacher, optim: dict, run_
 def build_trainer(
     cfg: DictConfig, output_dir: Path, max_epochs: int | None = None, with_loggers: bool = True,
     single_process: bool = False,
-) -> tuple[pl.Trainer, ModelCheckpoint]:
-    checkpoint = ModelCheckpoint(
+) -> tuple[pl.Trainer, ModelCheckpoint, ResumeCheckpoint]:
+    """The trainer, the callback keeping the best student (weights only) and the one keeping last.ckpt."""
+    ckpt_cfg = cfg.get("checkpoint") or {}
+    best = ModelCheckpoint(
         dirpath=str(output_dir / "checkpoints"),
         filename="best",
         monitor="val/headline",
         mode="max",  # every GLUE headline metric is better when higher
-        save_last=True,
         save_top_k=1,
+        save_weights_only=True,  # for eval and export; resuming reads last.ckpt, which has everything
         auto_insert_metric_name=False,
     )
+    last = ResumeCheckpoint(output_dir / "checkpoints", int(ckpt_cfg.get("every_n_steps", 100)))
+    callbacks = [best, last]
+    callbacks += [instantiate(cb) for cb in (cfg.get("callbacks") or {}).values() if cb is not None]
     loggers = []
     if with_loggers and cfg.get("logger"):
         loggers = [instantiate(lg_cfg) for lg_cfg in cfg.logger.values() if lg_cfg is not None]
@@ -96,8 +104,9 @@ def build_trainer(
         trainer_cfg.update(devices=1, num_nodes=1, strategy="auto")
     trainer = instantiate(
         trainer_cfg,
-        callbacks=[checkpoint],
+        callbacks=callbacks,
         logger=loggers or False,
         default_root_dir=str(output_dir),
+        plugins=[AtomicCheckpointIO()],
     )
-    return trainer, checkpoint
+    return trainer, best, last

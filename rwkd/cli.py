@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from rwkd import records
 from rwkd.errors import RwkdError, find_rwkd_error
+from rwkd.run_folders import register_resolvers
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -28,6 +29,8 @@ commands:
 
 `rwkd train --help` lists the config groups; `rwkd train --cfg job` prints the composed config."""
 
+
+register_resolvers()  # the run and sweep folder names in conf/train.yaml use them
 
 FAILED_JOBS: list[str] = []  # multirun jobs that failed, reported once the sweep is over
 
@@ -102,6 +105,24 @@ def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
                 raise RwkdError(f"unknown {key} {option!r}; accepted: {', '.join(options)}")
 
 
+OUTPUT_KEYS = ("paths.outputs", "hydra.run.dir", "hydra.sweep.dir")
+
+
+def check_outputs_writable(overrides: list[str]) -> None:
+    """Fails in one line, before any work, if the folder runs would be written to cannot be written."""
+    import tempfile
+
+    given = {a.split("=", 1)[0].lstrip("+~"): a.split("=", 1)[1] for a in overrides if "=" in a}
+    targets = [(k, given[k]) for k in OUTPUT_KEYS if k in given] or [("paths.outputs", "outputs")]
+    for key, folder in targets:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise RwkdError(f"{key}={folder} is not a writable folder ({reason}); give one with {key}=DIR") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -121,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         check_group_choices(rest)
+        if command in ("train", "teacher") and not any(a in ("--help", "-h", "--cfg", "-c") for a in rest):
+            check_outputs_writable(rest)
     except RwkdError as exc:
         print(f"rwkd: error: {exc}", file=sys.stderr)
         return 2

@@ -30,6 +30,13 @@ class SampleWeightLog:
                             ("teacher_correct", teacher_correct), ("teacher_confidence", teacher_confidence)):
             self.columns[name].append(col(value, torch.float32))
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The rows so far, so a resumed run's file holds every step, not only those after the resume."""
+        return {c: torch.cat(v) if v else torch.empty(0) for c, v in self.columns.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.columns = {c: [state[c]] if state.get(c) is not None and state[c].numel() else [] for c in COLUMNS}
+
     def write(self, rank: int = 0, world_size: int = 1) -> Path | None:
         """Writes every row so far, atomically (a temporary file renamed over the old one).
 

@@ -18,9 +18,13 @@ from rwkd.tasks import get_task
 def evaluate(cfg: DictConfig) -> dict:
     ckpt = Path(str(cfg.ckpt))
     model, info = load_for_eval(ckpt)
-    task_name = cfg.task or info.get("task")
+    trained_on = info.get("task")
+    task_name = cfg.task.name if cfg.get("task") else trained_on
     if not task_name:
         raise RwkdError(f"ckpt={ckpt} does not record its task; give task=NAME")
+    if trained_on and task_name != trained_on and not cfg.get("cross_task", False):
+        raise RwkdError(f"ckpt={ckpt} was trained on {trained_on}, not task={task_name}; "
+                        f"drop task= to score it on {trained_on}, or add cross_task=true to score it anyway")
     task = get_task(task_name)
     if model.config.num_labels != task.num_labels:
         raise RwkdError(

@@ -65,7 +65,8 @@ def load_for_eval(path: str | Path):
 
 def _read_checkpoint(path: Path) -> dict:
     if not zipfile.is_zipfile(path):
-        raise RwkdError(f"ckpt={path} is not a checkpoint (not a torch save file); give a .ckpt written by rwkd train")
+        raise RwkdError(f"ckpt={path} is not a checkpoint (not a complete torch save file: truncated or corrupt?); "
+                        "give a .ckpt written by rwkd train")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

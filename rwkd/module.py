@@ -11,6 +11,7 @@ from torch.nn.parallel import DistributedDataParallel
 from transformers import get_linear_schedule_with_warmup
 
 from rwkd import losses
+from rwkd.checkpointing import ResumeCheckpoint, capture_rng, restore_rng
 from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import RwkdError
 from rwkd.metrics import GlueMetrics
@@ -73,11 +74,11 @@ class DistillationModule(pl.LightningModule):
         self.metrics = GlueMetrics(task)
         self.history: list[dict] = []  # dev metrics per epoch, for results.json
         self.sample_log = sample_log
-        self._meta_batches = None
         self.skipped_batches = 0
         self.train_samples_seen = 0
         self.step_seconds: list[float] = []
         self._step_started = 0.0
+        self._rng_to_restore: dict | None = None
 
     # ---- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -115,6 +116,13 @@ class DistillationModule(pl.LightningModule):
         if self.teacher is not None:
             self.teacher.to(self.device)
 
+    def on_train_start(self) -> None:
+        # RNG states from a checkpoint are set here, just before the first step, so that whatever ran
+        # between loading and training (sanity validation, loader set-up) cannot shift dropout's draws
+        if self._rng_to_restore is not None:
+            restore_rng(self._rng_to_restore)
+            self._rng_to_restore = None
+
     def teacher_logits(self, batch: dict) -> torch.Tensor | None:
         if self.teacher is None or not self.weighting.needs_teacher:
             return None
@@ -130,15 +138,7 @@ class DistillationModule(pl.LightningModule):
 
     def _next_meta_batch(self) -> tuple[dict, torch.Tensor | None]:
         """The next batch of the meta split (cycled, reshuffled each pass), with its teacher logits."""
-        while True:
-            if self._meta_batches is None:
-                self._meta_batches = iter(self.trainer.datamodule.meta_dataloader())
-            try:
-                batch = next(self._meta_batches)
-                break
-            except StopIteration:
-                self._meta_batches = None
-        batch = {k: v.to(self.device) for k, v in batch.items()}
+        batch = {k: v.to(self.device) for k, v in self.trainer.datamodule.next_meta_batch().items()}
         return batch, self.teacher_logits(batch)
 
     def _signals(self, batch: dict, student_logits, teacher_logits, scheme_optimizer) -> Signals:
@@ -187,8 +187,8 @@ class DistillationModule(pl.LightningModule):
                 self.skipped_batches += 1
                 self.log("train/skipped_batches", float(self.skipped_batches))
                 return None
-            ckpt = self.trainer.checkpoint_callback
-            last_good = (ckpt.last_model_path or ckpt.best_model_path) if ckpt is not None else ""
+            saved = [cb.last_model_path for cb in self.trainer.callbacks if isinstance(cb, ResumeCheckpoint)]
+            last_good = next((p for p in saved if p), "")
             raise RwkdError(
                 f"non-finite loss ({loss.item()}) at step {self.global_step}, epoch {self.current_epoch}; "
                 f"last good checkpoint: {last_good or 'none saved yet'} (nan_policy=skip skips such batches)"
@@ -266,3 +266,24 @@ class DistillationModule(pl.LightningModule):
             "student_config": self.student.config.to_dict(),
             "history": list(self.history),
         }
+        # What a resumed run needs beyond weights and optimizer states to continue exactly
+        checkpoint["rwkd_progress"] = {
+            "rng": capture_rng(),
+            "history": list(self.history),
+            "step_seconds": list(self.step_seconds),
+            "train_samples_seen": self.train_samples_seen,
+            "skipped_batches": self.skipped_batches,
+            "sample_log": self.sample_log.state_dict() if self.sample_log is not None else None,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        progress = checkpoint.get("rwkd_progress")
+        if progress is None:
+            return
+        self._rng_to_restore = progress["rng"]
+        self.history = list(progress["history"])
+        self.step_seconds = list(progress["step_seconds"])
+        self.train_samples_seen = int(progress["train_samples_seen"])
+        self.skipped_batches = int(progress["skipped_batches"])
+        if self.sample_log is not None and progress["sample_log"] is not None:
+            self.sample_log.load_state_dict(progress["sample_log"])

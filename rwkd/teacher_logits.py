@@ -21,7 +21,7 @@ from rwkd.data.datamodule import PadCollator, TokenizedSplit
 from rwkd.distributed import launch_rank, wait_for
 from rwkd.errors import RwkdError
 from rwkd.models import model_inputs
-from rwkd.records import write_json
+from rwkd.records import file_sha256, write_json
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -30,14 +30,6 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
     return h.hexdigest()
 
 

@@ -22,14 +22,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from rwkd import distributed
 from rwkd.assemble import build_datamodule, build_module, build_trainer, task_of, tokenizer_name
+from rwkd.checkpointing import LAST
 from rwkd.errors import RwkdError
 from rwkd.evaluate import score
 from rwkd.export import save_classifier, student_state_from_checkpoint
 from rwkd.models import load_finetuned
-from rwkd.records import write_json
+from rwkd.records import file_sha256, write_json
+from rwkd.resume import read_checkpoint
 from rwkd.weighting.none import NoKD
 
 TEACHER_RECORD = "teacher.json"
+WEIGHTS = "model.safetensors"  # what save_pretrained writes
 
 
 @dataclass
@@ -78,7 +81,9 @@ def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu
         dm.setup("validate")
         return Teacher(model, str(cfg.teacher.path), score(model, dm, device), "given")
 
-    dm = build_datamodule(cfg, tokenizer, batch_size=cfg.teacher.finetune.batch_size)
+    # the teacher's batch order follows its own seed: one teacher serves every student seed
+    dm = build_datamodule(cfg, tokenizer, batch_size=cfg.teacher.finetune.batch_size,
+                          order_seed=int(cfg.teacher.finetune.seed))
     first_dev = task.dev_splits[0]
     key = teacher_key(cfg, dm.source.fingerprint("train"), dm.source.fingerprint(first_dev))
     folder = teacher_dir(cfg, key)
@@ -90,12 +95,28 @@ def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu
                             f"`rwkd teacher task={task.name}` first (one process), or give teacher.path=")
         if distributed.launch_rank() != 0:
             distributed.wait_for(record_path, "the fine-tuned teacher")
-    if record_path.is_file() and (folder / "model" / "config.json").is_file():
+    if record_path.is_file() and _cache_is_intact(folder):
         record = json.loads(record_path.read_text())
         model = load_finetuned(folder / "model", attn_implementation=attn)
         print(f"rwkd: reusing the fine-tuned teacher in {folder} (dev {record['dev_metrics']})", flush=True)
         return Teacher(model, str(folder / "model"), record["dev_metrics"], "cache")
     return _finetune(cfg, tokenizer, dm, key, folder)
+
+
+def _cache_is_intact(folder: Path) -> bool:
+    """True if the cached teacher's weights are the bytes its record names; a damaged cache is removed
+    (and rebuilt by the caller), never loaded."""
+    try:
+        record = json.loads((folder / TEACHER_RECORD).read_text())
+        expected = record["weights_sha256"]
+        intact = file_sha256(folder / "model" / WEIGHTS) == expected
+        problem = "its weights do not match the SHA-256 in teacher.json"
+    except (OSError, ValueError, KeyError) as exc:
+        intact, problem = False, f"it is incomplete ({type(exc).__name__}: {exc})"
+    if not intact:
+        print(f"rwkd: warning: the cached teacher in {folder} is damaged ({problem}); fine-tuning it again", flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    return intact
 
 
 def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teacher:
@@ -109,11 +130,21 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
         cfg, model, NoKD(), teacher=None, optim=dict(ft), run_info={"role": "teacher", "tokenizer": tokenizer_name(cfg),
                                                                     "max_len": cfg.data.max_len},
     )
+    # The work folder is named by the teacher's key: an interrupted fine-tuning resumes from its last.ckpt
     work = folder.parent / f".{folder.name}.work"
-    shutil.rmtree(work, ignore_errors=True)
+    resume_from = work / "checkpoints" / LAST
+    if resume_from.is_file():
+        try:
+            read_checkpoint(resume_from, "teacher fine-tuning")
+            print(f"rwkd: resuming the teacher's fine-tuning from {resume_from}", flush=True)
+        except RwkdError as exc:
+            print(f"rwkd: warning: {exc}; fine-tuning the teacher from the start", flush=True)
+            shutil.rmtree(work, ignore_errors=True)
+    if not resume_from.is_file():
+        resume_from = None
     # one process: under Lightning's DDP launcher the other ranks start only at the student's fit
-    trainer, checkpoint = build_trainer(cfg, work, max_epochs=int(ft.epochs), with_loggers=False, single_process=True)
-    trainer.fit(module, datamodule=dm)
+    trainer, checkpoint, _ = build_trainer(cfg, work, max_epochs=int(ft.epochs), with_loggers=False, single_process=True)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=True)
     if not checkpoint.best_model_path:
         raise RwkdError(f"the teacher's fine-tuning for {task.name} saved no checkpoint; check trainer settings")
     model.load_state_dict(student_state_from_checkpoint(checkpoint.best_model_path))
@@ -121,7 +152,8 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     save_classifier(model, tokenizer, task, folder / "model")
     write_json(
         folder / TEACHER_RECORD,
-        {"key": key, "dev_metrics": best, "history": module.history, "fine_tune_seconds": time.time() - started},
+        {"key": key, "dev_metrics": best, "history": module.history, "fine_tune_seconds": time.time() - started,
+         "weights_sha256": file_sha256(folder / "model" / WEIGHTS)},
     )
     shutil.rmtree(work, ignore_errors=True)
     return Teacher(model.eval(), str(folder / "model"), best, "fine-tuned")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -17,11 +18,11 @@ from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import RwkdError
 from rwkd.export import save_classifier, student_state_from_checkpoint
 from rwkd.models import count_parameters, load_tokenizer
+from rwkd.resume import RESULTS, comparable_config, plan_start
 from rwkd.teacher_logits import CachedTeacher, cached_teacher
 from rwkd.teacher_stage import ensure_teacher
 from rwkd.weighting.base import WeightingScheme
 
-RESULTS = "results.json"
 SAMPLE_WEIGHTS = "sample_weights.parquet"
 
 
@@ -29,6 +30,12 @@ def train(cfg: DictConfig) -> float:
     """Runs one configuration; returns the best dev headline (what a hyper-parameter sweep optimises)."""
     started = time.time()
     output_dir = Path(cfg.paths.output_dir)
+    start = plan_start(cfg, output_dir)
+    if start.kind == "finished":
+        best = start.results["best"]["metrics"]["val/headline"]
+        print(f"rwkd: {output_dir} has finished already (best val/headline {best:.4f}); skipped. "
+              f"resume=never runs it again in a new folder", flush=True)
+        return best
     task = task_of(cfg)
     weighting: WeightingScheme = instantiate(cfg.weighting)
     tokenizer = load_tokenizer(tokenizer_name(cfg))
@@ -48,15 +55,20 @@ def train(cfg: DictConfig) -> float:
         "max_eval_samples": cfg.data.max_eval_samples,
         "seed": int(cfg.seed),
         "weighting": weighting.describe(),
+        "config": comparable_config(cfg),
     }
     module = build_module(cfg, student, weighting, teacher_source, cfg.optim, run_info,
                           sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS))
-    trainer, checkpoint = build_trainer(cfg, output_dir)
+    trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir)
     pin_relaunch_to_this_job()
     env_before = distributed.launch_env()
+    if start.kind == "resume":
+        print(f"rwkd: resuming from {start.checkpoint}", flush=True)
+        # Lightning cannot see that the DataModule restores the data position itself (EpochBatchSampler)
+        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
     fit_started = time.time()
     try:
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=start.checkpoint, weights_only=True)
     finally:
         # the next job of a sweep starts its own process group (and its own DDP worker processes)
         distributed.shutdown(env_before)
@@ -82,8 +94,9 @@ def train(cfg: DictConfig) -> float:
         "seed": int(cfg.seed),
         "headline": {"metric": "val/headline", "definition": " + ".join(task.headline) + f" / {len(task.headline)}"},
         "best": {"epoch": best["epoch"], "step": best["step"], "metrics": best,
-                 "checkpoint": checkpoint.best_model_path, "export": str(export_dir) if export_dir else None},
-        "last": {"epoch": last["epoch"], "step": last["step"], "metrics": last, "checkpoint": checkpoint.last_model_path},
+                 "checkpoint": checkpoint.best_model_path if cfg.checkpoint.keep_best else None, "export": str(export_dir) if export_dir else None},
+        "last": {"epoch": last["epoch"], "step": last["step"], "metrics": last},
+        "resumed_from": str(start.checkpoint) if start.checkpoint else None,
         "history": module.history,
         "teacher": None if teacher is None else
         {"path": teacher.path, "origin": teacher.origin, "dev_metrics": teacher.dev_metrics,
@@ -107,9 +120,20 @@ def train(cfg: DictConfig) -> float:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     records.write_json(output_dir / RESULTS, results)
+    (output_dir / "failed.json").unlink(missing_ok=True)  # from an earlier, failed attempt of this job
+    tidy_checkpoints(cfg, checkpoint, last_checkpoint)
     print(f"rwkd: {task.name} {weighting.describe()} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
     return best["val/headline"]
+
+
+def tidy_checkpoints(cfg: DictConfig, best, last) -> None:
+    """Once results.json is written, drops the checkpoints the config does not keep (they are large)."""
+    keep = cfg.get("checkpoint") or {}
+    if not keep.get("keep_last", False) and last.last_model_path:
+        Path(last.last_model_path).unlink(missing_ok=True)
+    if not keep.get("keep_best", True) and best.best_model_path:
+        Path(best.best_model_path).unlink(missing_ok=True)
 
 
 def finish_loggers() -> None:

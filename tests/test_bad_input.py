@@ -35,6 +35,10 @@ CASES = {
     "unknown kd loss": (["train", "task=rte", *TINY, "kd.loss=l1"], r"kd.loss='l1' is unknown; accepted: kl, mse"),
     "meta split too large": (["train", "task=rte", *TINY, "weighting=none", "data.meta_size=500"],
                              r"data.meta_size=500 leaves no training samples; the train pool has 96 rows"),
+    "unknown resume mode": (["train", "task=rte", *TINY, "resume=maybe"],
+                            r"resume='maybe' is unknown; accepted: never, auto \(or ckpt_path=FILE\)"),
+    "missing resume checkpoint": (["train", "task=rte", *TINY, "ckpt_path=/no/such/last.ckpt"],
+                                  r"ckpt_path=/no/such/last.ckpt does not exist"),
 }
 
 
@@ -92,3 +96,81 @@ def test_non_finite_loss_stops_with_the_step(tmp_path):
     proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none",
                      "+student.model.config_overrides.initializer_range=1e30"], cwd=tmp_path)
     _assert_one_line_error(proc, r"non-finite loss \(nan\) at step 0, epoch 0; last good checkpoint: none saved yet")
+
+
+def test_empty_and_header_only_files(tmp_path):
+    glue = _rte_dir(tmp_path / "glue", _good_rows())
+    (glue / "RTE" / "train.tsv").write_text("")
+    proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
+    _assert_one_line_error(proc, r"RTE/train\.tsv is empty; expected a header and tab-separated rows")
+    (glue / "RTE" / "train.tsv").write_text("index\tsentence1\tsentence2\tlabel\n")
+    proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
+    _assert_one_line_error(proc, r"RTE/train\.tsv has a header but no rows")
+
+
+def test_unwritable_outputs_folder(tmp_path):
+    (tmp_path / "a_file").write_text("in the way")
+    proc = run_rwkd(["train", "task=rte", *TINY, f"paths.outputs={tmp_path / 'a_file' / 'outputs'}"], cwd=tmp_path)
+    _assert_one_line_error(proc, r"paths.outputs=.*a_file/outputs is not a writable folder \(.*\); give one with paths.outputs=DIR")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished tiny RTE run that kept its last.ckpt (full state) and best.ckpt (weights)."""
+    tmp = tmp_path_factory.mktemp("finished")
+    proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none", "checkpoint.keep_last=true", "export=false",
+                     f"hydra.run.dir={tmp / 'run'}"], cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp / "run" / "checkpoints"
+
+
+RESUME_CASES = {
+    "truncated checkpoint": ("truncated", [], r"checkpoint .*truncated.ckpt is unreadable, truncated or corrupt"),
+    "other learning rate": ("last", ["optim.lr=0.1"], r"was made with optim.lr=0.0001, this run has optim.lr=0.1; "
+                                                      r"resume with the same settings, or start a new run with resume=never"),
+    "other task": ("last", ["task=mrpc"], r"was made with task\.\w+=.*, this run has task\.\w+="),
+    "weights-only checkpoint": ("best", [], r"best.ckpt holds weights only \(like best.ckpt\); resume from checkpoints/last.ckpt"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESUME_CASES))
+def test_checkpoints_that_cannot_be_resumed(case, finished_run, tmp_path):
+    name, extra, pattern = RESUME_CASES[case]
+    if name == "truncated":
+        data = (finished_run / "last.ckpt").read_bytes()
+        (tmp_path / "truncated.ckpt").write_bytes(data[: len(data) // 2])
+        ckpt = tmp_path / "truncated.ckpt"
+    else:
+        ckpt = finished_run / f"{name}.ckpt"
+    proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none", f"ckpt_path={ckpt}", *extra], cwd=tmp_path)
+    _assert_one_line_error(proc, pattern)
+
+
+def test_eval_refuses_another_task_and_label_count(finished_run, tmp_path):
+    best = finished_run / "best.ckpt"
+    proc = run_rwkd(["eval", f"ckpt={best}", "task=mrpc"], cwd=tmp_path)
+    _assert_one_line_error(proc, r"was trained on rte, not task=mrpc; drop task= .* or add cross_task=true")
+    proc = run_rwkd(["eval", f"ckpt={best}", "task=stsb", "cross_task=true"], cwd=tmp_path)
+    _assert_one_line_error(proc, r"has 2 output\(s\); task stsb needs 1")
+    data = best.read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 3])
+    _assert_one_line_error(run_rwkd(["eval", f"ckpt={tmp_path / 'cut.ckpt'}"], cwd=tmp_path),
+                           r"cut.ckpt is not a checkpoint \(not a complete torch save file: truncated or corrupt\?\)")
+
+
+def test_damaged_teacher_cache_is_rebuilt_not_used(tmp_path):
+    args = ["task=rte", *TINY, f"paths.outputs={tmp_path / 'out'}"]
+    first = run_rwkd(["teacher", *args], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (folder,) = (tmp_path / "out" / "teachers" / "rte").iterdir()
+    weights = folder / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a truncated copy, as a full disk would leave it
+
+    second = run_rwkd(["teacher", *args], cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "is damaged (its weights do not match the SHA-256 in teacher.json); fine-tuning it again" in second.stdout
+    import json
+
+    from rwkd.records import file_sha256
+
+    assert json.loads((folder / "teacher.json").read_text())["weights_sha256"] == file_sha256(weights)

@@ -6,16 +6,18 @@ logits, per-sample weights) stays aligned however batches are shuffled or sharde
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from rwkd import distributed
 from rwkd.data.glue_tsv import Example
+from rwkd.data.sampling import EpochBatchSampler
 from rwkd.data.sources import GlueSource
 from rwkd.errors import RwkdError
 from rwkd.tasks import TaskSpec, get_task
@@ -117,6 +119,7 @@ class GlueDataModule(pl.LightningDataModule):
         split_seed: int = 0,
         num_workers: int = 0,
         shuffle: bool = True,
+        order_seed: int = 0,
     ):
         super().__init__()
         self.task: TaskSpec = get_task(task)
@@ -132,7 +135,12 @@ class GlueDataModule(pl.LightningDataModule):
         self.split_seed = split_seed
         self.num_workers = num_workers
         self.shuffle = shuffle
-        self._meta_passes = 0
+        self.order_seed = order_seed  # the run seed: the order of training and meta batches
+        self._train_sampler: EpochBatchSampler | None = None
+        self._meta_sampler: EpochBatchSampler | None = None
+        self._meta_iter = None
+        self._meta_done = 0  # batches of the current meta pass handed out
+        self._resume: dict | None = None
         self.collate = PadCollator(tokenizer.pad_token_id, self.task.is_regression)
         self.train_set: TokenizedSplit | None = None
         self.meta_set: TokenizedSplit | None = None
@@ -152,40 +160,84 @@ class GlueDataModule(pl.LightningDataModule):
                     examples = examples[: self.max_eval_samples]
                 self.dev_sets[split] = TokenizedSplit(examples, self.tokenizer, self.max_len)
 
-    def _loader(self, ds: Dataset, batch_size: int, shuffle: bool, shard: str = "pad") -> DataLoader:
-        """A loader; under data parallelism, over this process's shard of `ds`.
+    def _batch_loader(self, ds: Dataset, batch_size: int, stream: int, epoch_fn=None) -> tuple[DataLoader, EpochBatchSampler]:
+        """A loader over this process's shard of `ds`, in an order fixed by (run seed, stream, pass).
 
         The DataModule shards its own loaders (the ddp trainer preset sets use_distributed_sampler=false):
         Lightning's automatic sampler always shuffles training data, and pads dev sets with repeated rows.
         """
-        sampler = None
-        if distributed.active():
-            if shard == "pad":  # equal-sized shards, so every process takes the same number of steps
-                sampler = DistributedSampler(ds, shuffle=shuffle, seed=self.split_seed)
-            else:  # dev: disjoint shards without repeated rows, so metrics count every row once
-                sampler = list(range(dist.get_rank(), len(ds), dist.get_world_size()))
-        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle if sampler is None else None, sampler=sampler,
-                          collate_fn=self.collate, num_workers=self.num_workers)
+        rank, world = (dist.get_rank(), dist.get_world_size()) if distributed.active() else (0, 1)
+        sampler = EpochBatchSampler(len(ds), batch_size, self.shuffle, self.order_seed, stream, rank, world, epoch_fn)
+        # a loader's own generator: creating its iterator must not draw from the global RNG (dropout's)
+        loader = DataLoader(ds, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers,
+                            generator=torch.Generator().manual_seed(self.order_seed))
+        return loader, sampler
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, shuffle=self.shuffle)
+        loader, self._train_sampler = self._batch_loader(self.train_set, self.batch_size, stream=0,
+                                                         epoch_fn=self._current_epoch)
+        if self._resume is not None:
+            self._train_sampler.start_at(**self._resume["train"])
+        return loader
 
-    def meta_dataloader(self) -> DataLoader:
-        """One pass over the meta split: held out from training, never dev; for the meta-learned schemes.
+    def _current_epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else (self._train_sampler.next_pass
+                                                                             if self._train_sampler else 0)
 
-        Reshuffled on every pass; under data parallelism each process gets its own shard.
+    def next_meta_batch(self) -> dict[str, torch.Tensor]:
+        """The next batch of the meta split: held out from training, never dev; for meta-learned schemes.
+
+        Cycles through the split, in a new order on every pass; under data parallelism each process
+        draws from its own shard.
         """
         if self.meta_set is None or len(self.meta_set) == 0:
             raise RwkdError("the meta split is empty; set data.meta_size > 0 for a meta-learned weighting")
-        loader = self._loader(self.meta_set, self.meta_batch_size, shuffle=self.shuffle)
-        if isinstance(loader.sampler, DistributedSampler):
-            loader.sampler.set_epoch(self._meta_passes)
-        self._meta_passes += 1
-        return loader
+        if self._meta_sampler is None:
+            self._meta_loader, self._meta_sampler = self._batch_loader(self.meta_set, self.meta_batch_size, stream=1)
+            if self._resume is not None and "meta" in self._resume:
+                self._meta_sampler.start_at(**self._resume["meta"])
+                self._meta_done = self._meta_sampler.skipped(self._meta_sampler.next_pass)
+        while True:
+            if self._meta_iter is None:
+                self._meta_pass = self._meta_sampler.next_pass
+                self._meta_iter = iter(self._meta_loader)
+            try:
+                batch = next(self._meta_iter)
+                self._meta_done += 1
+                return batch
+            except StopIteration:
+                self._meta_iter, self._meta_done = None, 0
+
+    def meta_batches_per_pass(self) -> int:
+        world = dist.get_world_size() if distributed.active() else 1
+        return math.ceil(math.ceil(len(self.meta_set) / world) / self.meta_batch_size)
+
+    # ---- where the data stands, for resuming ---------------------------------------------------
+    def state_dict(self) -> dict:
+        """The training position: epoch and batches done in it (from the loop), and the meta position."""
+        state = {}
+        trainer = self.trainer
+        if trainer is not None and self._train_sampler is not None:
+            done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            state["train"] = {"pass_": trainer.current_epoch, "batches_done": done}
+        if self._meta_sampler is not None:
+            current = self._meta_pass if self._meta_iter is not None else self._meta_sampler.next_pass
+            state["meta"] = {"pass_": current, "batches_done": self._meta_done}
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = state or None
 
     def val_dataloader(self) -> list[DataLoader]:
-        return [self._loader(self.dev_sets[s], self.eval_batch_size, shuffle=False, shard="disjoint")
-                for s in self.task.dev_splits]
+        """Dev loaders; under data parallelism disjoint shards without repeated rows, so metrics count every
+        row once."""
+        loaders = []
+        for split in self.task.dev_splits:
+            ds = self.dev_sets[split]
+            sampler = list(range(dist.get_rank(), len(ds), dist.get_world_size())) if distributed.active() else None
+            loaders.append(DataLoader(ds, batch_size=self.eval_batch_size, sampler=sampler, collate_fn=self.collate,
+                                      num_workers=self.num_workers))
+        return loaders
 
     def describe(self) -> dict:
         return {

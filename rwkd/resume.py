@@ -1,0 +1,104 @@
+"""Where a run starts: from scratch, from its own last checkpoint (`resume=auto`), or from `ckpt_path=`.
+
+A checkpoint is only resumed by a run with the same settings: anything that shapes training (task,
+models, weighting, data, optimisation, seed) must match the run that wrote it, or the run stops with
+the first difference instead of silently mixing two experiments.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rwkd.checkpointing import LAST
+from rwkd.errors import RwkdError
+
+RESUME_CHOICES = ("never", "auto")
+RESULTS = "results.json"
+# Settings that do not change what is trained: where files go, how progress is shown and logged.
+NOT_COMPARED = ("paths", "resume", "ckpt_path", "logger", "callbacks", "checkpoint", "export",
+                "data.dir", "data.num_workers", "trainer.enable_progress_bar", "trainer.log_every_n_steps")
+
+
+@dataclass
+class Start:
+    kind: str  # "fresh", "resume" or "finished"
+    checkpoint: Path | None = None
+    results: dict | None = None
+
+
+def comparable_config(cfg: DictConfig) -> dict:
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for dotted in NOT_COMPARED:
+        *parents, leaf = dotted.split(".")
+        node = config
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return config
+
+
+def first_difference(old, new, prefix: str = "") -> tuple[str, object, object] | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            found = first_difference(old.get(key, "<unset>"), new.get(key, "<unset>"), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return None if old == new else (prefix.rstrip("."), old, new)
+
+
+def plan_start(cfg: DictConfig, output_dir: Path) -> Start:
+    resume = str(cfg.get("resume", "never"))
+    if resume not in RESUME_CHOICES:
+        raise RwkdError(f"resume={resume!r} is unknown; accepted: {', '.join(RESUME_CHOICES)} (or ckpt_path=FILE)")
+    if cfg.get("ckpt_path"):
+        path = Path(str(cfg.ckpt_path))
+        if not path.is_file():
+            raise RwkdError(f"ckpt_path={path} does not exist; give a run's checkpoints/{LAST}")
+        check_resumable(path, cfg, "ckpt_path")
+        return Start("resume", path)
+    if resume == "auto":
+        results = output_dir / RESULTS
+        if results.is_file():
+            try:
+                return Start("finished", results=json.loads(results.read_text()))
+            except (OSError, ValueError) as exc:
+                raise RwkdError(f"{results} exists but is not readable JSON ({exc}); delete it to run again") from None
+        last = output_dir / "checkpoints" / LAST
+        if last.is_file():
+            check_resumable(last, cfg, "resume=auto")
+            return Start("resume", last)
+    return Start("fresh")
+
+
+def read_checkpoint(path: Path, what: str) -> dict:
+    """A checkpoint's contents, loaded without running pickled code; unreadable files are reported."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, bad pickle, unsafe globals: all mean the file cannot be used
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise RwkdError(f"{what}: checkpoint {path} is unreadable, truncated or corrupt ({detail}); "
+                        f"delete it to start the run over, or give another with ckpt_path=") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise RwkdError(f"{what}: {path} is a torch file but not a Lightning checkpoint (no state_dict)")
+    return checkpoint
+
+
+def check_resumable(path: Path, cfg: DictConfig, what: str) -> None:
+    checkpoint = read_checkpoint(path, what)
+    info = checkpoint.get("rwkd")
+    if not isinstance(info, dict) or "config" not in info:
+        raise RwkdError(f"{what}: {path} was not written by rwkd train (no recorded config); cannot resume from it")
+    if "optimizer_states" not in checkpoint or "rwkd_progress" not in checkpoint:
+        raise RwkdError(f"{what}: {path} holds weights only (like best.ckpt); resume from checkpoints/{LAST}")
+    diff = first_difference(info["config"], comparable_config(cfg))
+    if diff is not None:
+        key, old, new = diff
+        raise RwkdError(f"{what}: {path} was made with {key}={old!r}, this run has {key}={new!r}; "
+                        f"resume with the same settings, or start a new run with resume=never")

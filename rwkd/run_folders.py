@@ -1,0 +1,92 @@
+"""Run and sweep folder names, and how `resume=auto` finds the folder of an interrupted run or sweep.
+
+A run's folder is `<prefix>_<time>`. With `resume=auto` the same command goes back to the newest
+folder with that prefix whose recorded command-line overrides are the same (ignoring `resume=` itself)
+and which holds a checkpoint or a results.json (the run then resumes, or is skipped as finished); a
+sweep goes back to the newest sweep folder started with the same overrides. Without a match a new,
+timestamped folder is made, as usual.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from rwkd.checkpointing import LAST
+from rwkd.resume import RESULTS
+
+NOT_MATCHED = ("resume", "ckpt_path")
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def _key(overrides) -> list[str]:
+    return sorted(str(o) for o in overrides if str(o).split("=", 1)[0].lstrip("+~") not in NOT_MATCHED)
+
+
+def find_previous_run(prefix: str, overrides: list[str]) -> Path | None:
+    prefix_path = Path(prefix)
+    if not prefix_path.parent.is_dir():
+        return None
+    for folder in sorted(prefix_path.parent.glob(f"{prefix_path.name}_*"), reverse=True):
+        saved = folder / ".hydra" / "overrides.yaml"
+        started = (folder / "checkpoints" / LAST).is_file() or (folder / RESULTS).is_file()
+        if started and saved.is_file() and _key(OmegaConf.load(saved)) == overrides:
+            return folder
+    return None
+
+
+def find_sweep(root: str, overrides: list[str]) -> Path | None:
+    root_path = Path(root)
+    if not root_path.is_dir():
+        return None
+    for folder in sorted(root_path.iterdir(), reverse=True):
+        saved = folder / "multirun.yaml"
+        if saved.is_file() and _key(OmegaConf.load(saved).hydra.overrides.task) == overrides:
+            return folder
+    return None
+
+
+_CHOSEN: dict[tuple[str, str, str], str] = {}
+
+
+def _once(kind: str, base: str, resume: str, choose) -> str:
+    """One answer per process: Hydra resolves a folder several times (a sweep's every job re-resolves
+    the sweep folder, with its own overrides), and all must agree with the first."""
+    key = (kind, base, str(resume))
+    if key not in _CHOSEN:
+        _CHOSEN[key] = choose()
+    return _CHOSEN[key]
+
+
+def run_dir(prefix: str, resume: str, *, _root_) -> str:
+    return _once("run", prefix, resume, lambda: _choose_run_dir(prefix, resume, _root_))
+
+
+def sweep_dir(root: str, resume: str, *, _root_) -> str:
+    return _once("sweep", root, resume, lambda: _choose_sweep_dir(root, resume, _root_))
+
+
+def _choose_run_dir(prefix: str, resume: str, _root_) -> str:
+    if str(resume) == "auto":
+        found = find_previous_run(prefix, _key(_root_.hydra.overrides.task))
+        if found is not None:
+            return str(found)
+    return f"{prefix}_{_timestamp()}"
+
+
+def _choose_sweep_dir(root: str, resume: str, _root_) -> str:
+    if str(resume) == "auto":
+        found = find_sweep(root, _key(_root_.hydra.overrides.task))
+        if found is not None:
+            return str(found)
+    return f"{root}/{_timestamp()}"
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("rwkd_run_dir", run_dir, replace=True)
+    OmegaConf.register_new_resolver("rwkd_sweep_dir", sweep_dir, replace=True)

@@ -1,0 +1,126 @@
+"""Resume after a real SIGKILL, determinism across processes, and resume=auto skipping finished runs.
+
+All runs are `rwkd train` subprocesses on tiny models; a resumed run must match an uninterrupted one
+exactly: every per-sample weight and loss at every step, every dev metric, and the final weights.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from conftest import run_rwkd
+
+pytestmark = pytest.mark.slow
+
+TESTS = str(Path(__file__).parent)
+# 87 training rows in batches of 16: 6 steps an epoch, 18 in all; last.ckpt every 4 steps and after
+# every validation, so a kill at step 10 resumes mid-epoch (step 8) and one at step 12 at an epoch end.
+RUN = [
+    "task=rte", "teacher=tiny", "student=tiny", "weighting=metanet",
+    "data.max_train_samples=96", "data.max_eval_samples=48", "data.max_len=48", "data.batch_size=16",
+    "trainer.max_epochs=3", "trainer.enable_progress_bar=false", "logger=csv",
+    "checkpoint.every_n_steps=4", "checkpoint.keep_last=true", "export=false",
+    "+callbacks.kill._target_=fault_injection.KillAtStep", "resume=auto",
+]
+
+
+def _train(tmp: Path, outputs: str, *extra: str, kill_at: int | None = None):
+    env = {"PYTHONPATH": TESTS}
+    if kill_at is not None:
+        env["RWKD_TEST_KILL_AT_STEP"] = str(kill_at)
+    args = ["train", *RUN, f"paths.outputs={tmp / outputs}", f"paths.teachers={tmp / 'teachers'}", *extra]
+    return run_rwkd(args, cwd=tmp, env=env)
+
+
+def _run_folder(tmp: Path, outputs: str) -> Path:
+    (folder,) = (tmp / outputs / "runs" / "rte" / "metanet").iterdir()
+    return folder
+
+
+def _record(folder: Path) -> dict:
+    results = json.loads((folder / "results.json").read_text())
+    state = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    return {"history": results["history"], "weights": pq.read_table(folder / "sample_weights.parquet"),
+            "state": state, "results": results}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("resume")
+    proc = _train(tmp, "reference")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, _record(_run_folder(tmp, "reference"))
+
+
+def _assert_same_run(a: dict, b: dict) -> None:
+    assert a["history"] == b["history"]
+    assert a["weights"].num_rows == b["weights"].num_rows == 3 * 87
+    assert a["weights"].equals(b["weights"]), "per-sample weights or losses differ"
+    assert a["state"].keys() == b["state"].keys()
+    for name in a["state"]:
+        assert torch.equal(a["state"][name], b["state"][name]), name
+
+
+@pytest.mark.parametrize("kill_at", [10, 12], ids=["mid-epoch", "epoch-end"])
+def test_run_killed_with_sigkill_resumes_to_the_same_result(reference, kill_at):
+    tmp, expected = reference
+    outputs = f"killed_at_{kill_at}"
+    killed = _train(tmp, outputs, kill_at=kill_at)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    folder = _run_folder(tmp, outputs)
+    assert not (folder / "results.json").exists()
+    saved_step = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"]
+    assert saved_step == {10: 8, 12: 12}[kill_at]
+
+    resumed = _train(tmp, outputs)  # the same command: resume=auto finds the folder and its last.ckpt
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {folder / 'checkpoints' / 'last.ckpt'}" in resumed.stdout
+    assert _run_folder(tmp, outputs) == folder  # no second folder
+    record = _record(folder)
+    assert record["results"]["resumed_from"] == str(folder / "checkpoints" / "last.ckpt")
+    _assert_same_run(expected, record)
+
+
+def test_same_seed_same_results_and_other_seed_differs(reference):
+    tmp, expected = reference
+    again = _train(tmp, "again")
+    assert again.returncode == 0, again.stderr[-3000:]
+    _assert_same_run(expected, _record(_run_folder(tmp, "again")))
+
+    other = _train(tmp, "other_seed", "seed=2")
+    assert other.returncode == 0, other.stderr[-3000:]
+    (folder,) = (tmp / "other_seed" / "runs" / "rte" / "metanet").iterdir()
+    different = _record(folder)
+    assert not different["weights"].equals(expected["weights"])
+    assert any(not torch.equal(different["state"][k], expected["state"][k]) for k in expected["state"])
+
+
+def test_resume_auto_skips_a_finished_run(reference):
+    tmp, expected = reference
+    proc = _train(tmp, "reference")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = _run_folder(tmp, "reference")  # still one folder
+    assert f"rwkd: {folder} has finished already" in proc.stdout
+    assert json.loads((folder / "results.json").read_text())["history"] == expected["history"]
+
+
+def test_resumed_sweep_skips_finished_jobs_and_reruns_failed_ones(tmp_path):
+    sweep = [*RUN, "trainer.max_epochs=1", f"paths.outputs={tmp_path / 'out'}", f"paths.teachers={tmp_path / 'teachers'}"]
+    first = run_rwkd(["train", "-m", *sweep, "seed=1,2"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    assert first.returncode == 0, first.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "out" / "multiruns").iterdir()
+    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    assert len(jobs) == 2 and all((j / "results.json").is_file() for j in jobs)
+    (jobs[1] / "results.json").unlink()  # as if the second job had been killed before it finished
+
+    again = run_rwkd(["train", "-m", *sweep, "seed=1,2"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "out" / "multiruns").iterdir()] == [sweep_dir.name]
+    assert f"rwkd: {jobs[0]} has finished already" in again.stdout
+    assert f"resuming from {jobs[1] / 'checkpoints' / 'last.ckpt'}" in again.stdout
+    assert (jobs[1] / "results.json").is_file()

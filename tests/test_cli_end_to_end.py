@@ -39,7 +39,8 @@ def _results(run: Path) -> dict:
 def test_runs_write_results_checkpoint_and_hf_export(rte_runs):
     for run in rte_runs.values():
         r = _results(run)
-        assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+        # last.ckpt is for resuming: gone once the run has finished (checkpoint.keep_last=false)
+        assert (run / "checkpoints" / "best.ckpt").is_file() and not (run / "checkpoints" / "last.ckpt").exists()
         assert (run / "best_hf" / "config.json").is_file() and (run / "best_hf" / "tokenizer.json").is_file()
         assert r["task"] == "rte" and r["best"]["epoch"] in (0, 1) and r["last"]["epoch"] == 1
         assert 0.0 <= r["best"]["metrics"]["val/headline"] <= 1.0

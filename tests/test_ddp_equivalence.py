@@ -72,7 +72,8 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, scheme):
     glue = _mnli_folder(tmp_path / "glue")
 
     def run(name, extra):
-        proc = run_rwkd([*COMMON, *scheme, *extra, f"data.dir={glue}", f"hydra.run.dir={name}"], cwd=tmp_path,
+        proc = run_rwkd([*COMMON, *scheme, *extra, f"data.dir={glue}", f"hydra.run.dir={name}",
+                         "checkpoint.keep_last=true"], cwd=tmp_path,
                         script=_console_script())
         assert proc.returncode == 0, proc.stderr[-3000:]
         return tmp_path / name

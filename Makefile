@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench study study-results clean
 
 install: $(STAMP)
 
@@ -31,6 +31,19 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/step_cost.py
+
+# The comparison study (conf/experiment/study_glue.yaml): hours on a CPU; run it again to go on where it
+# stopped. study-results copies every finished job's results.json into results/ and rebuilds the report.
+STUDY_OUT := outputs/studies/glue
+study: install
+	$(BIN)/rwkd train -m experiment=study_glue
+	$(MAKE) study-results
+
+study-results: install
+	mkdir -p results/study_glue
+	cd $(STUDY_OUT) && find . -name results.json -exec cp --parents {} $(CURDIR)/results/study_glue/ \;
+	$(BIN)/rwkd report results/study_glue --no-plots
+	$(BIN)/rwkd report $(STUDY_OUT) --out docs/study_glue
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -53,6 +53,7 @@ def build_datamodule(cfg: DictConfig, tokenizer, batch_size: int | None = None,
         num_workers=d.num_workers,
         shuffle=d.get("shuffle", True),
         order_seed=int(cfg.seed if order_seed is None else order_seed),
+        eval_meta_split=bool(d.get("eval_meta_split", False)),
     )
 
 
@@ -73,6 +74,7 @@ def build_module(cfg: DictConfig, student, weighting, teacher, optim: dict, run_
         nan_policy=cfg.nan_policy,
         run_info=run_info,
         sample_log=sample_log,
+        extra_val_splits=("meta",) if cfg.data.get("eval_meta_split") else (),
     )
 
 

@@ -32,18 +32,26 @@ def predictions(logits: torch.Tensor, task: TaskSpec) -> torch.Tensor:
 
 
 def split_prefix(task: TaskSpec, split: str) -> str:
-    """`val` for the headline dev split, `val_<split>` for the others (MNLI mismatched)."""
+    """`val` for the headline dev split, `val_<split>` for other dev splits (MNLI mismatched), and the
+    split's own name for held-out parts of train (`meta`)."""
+    if split not in task.dev_splits:
+        return split
     return "val" if split == task.dev_splits[0] else f"val_{split}"
 
 
 class GlueMetrics(torch.nn.Module):
-    """One metric collection per dev split; `compute` gives {"val/acc": ..., "val/headline": ...}."""
+    """One metric collection per scored split; `compute` gives {"val/acc": ..., "val/headline": ...}.
 
-    def __init__(self, task: TaskSpec):
+    `extra_splits` are scored alongside dev, e.g. "meta": the held-out part of train on which a study
+    may choose hyper-parameters (never on dev).
+    """
+
+    def __init__(self, task: TaskSpec, extra_splits: tuple[str, ...] = ()):
         super().__init__()
         self.task = task
+        self.splits = (*task.dev_splits, *extra_splits)
         self.by_split = torch.nn.ModuleDict(
-            {split: MetricCollection({m: _metric(m, task) for m in task.metrics}) for split in task.dev_splits}
+            {split: MetricCollection({m: _metric(m, task) for m in task.metrics}) for split in self.splits}
         )
 
     def update(self, split: str, logits: torch.Tensor, labels: torch.Tensor) -> None:

@@ -42,6 +42,7 @@ class DistillationModule(pl.LightningModule):
         nan_policy: str = "stop",
         run_info: dict | None = None,
         sample_log: SampleWeightLog | None = None,
+        extra_val_splits: tuple[str, ...] = (),
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -71,7 +72,7 @@ class DistillationModule(pl.LightningModule):
         self.kd_temperature, self.kd_loss_kind = kd_temperature, kd_loss
         self.nan_policy = nan_policy
         self.run_info = dict(run_info or {})
-        self.metrics = GlueMetrics(task)
+        self.metrics = GlueMetrics(task, extra_val_splits)
         self.history: list[dict] = []  # dev metrics per epoch, for results.json
         self.sample_log = sample_log
         self.skipped_batches = 0
@@ -240,7 +241,7 @@ class DistillationModule(pl.LightningModule):
 
     # ---- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        split = self.task.dev_splits[dataloader_idx]
+        split = self.metrics.splits[dataloader_idx]  # the DataModule's val loaders come in this order
         logits = self.student(**model_inputs(batch)).logits
         self.metrics.update(split, logits.float(), batch["labels"])
 

@@ -55,14 +55,40 @@ def summarise(results: list[dict]) -> dict:
     table = {task: {scheme: {"best": _stats(c["best"]), "last": _stats(c["last"]), "seeds": sorted(c["seeds"])}
                     for scheme, c in sorted(schemes.items())} for task, schemes in sorted(cells.items())}
     teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}
+    for task, choice in choose_fixed_alpha(results).items():
+        table[task][TUNED] = {**table[task][choice["scheme"]], "chosen": choice}
     return {"table": table, "teacher": teacher}
 
 
-def _fmt(stats: dict | None) -> str:
+TUNED = "fixed, alpha chosen on meta split"
+
+
+def choose_fixed_alpha(results: list[dict]) -> dict[str, dict]:
+    """Per task, the fixed alpha with the best meta-split headline (mean over seeds of each run's best
+    epoch on the meta split): alpha is chosen on held-out train rows, never on dev.
+
+    Only runs that scored the meta split (data.eval_meta_split=true) take part.
+    """
+    scores: dict = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        meta = [h["meta/headline"] for h in r.get("history", []) if "meta/headline" in h]
+        if r["weighting"].startswith("fixed(") and meta:
+            scores[r["task"]][r["weighting"]].append(max(meta))
+    chosen = {}
+    for task, by_scheme in scores.items():
+        if len(by_scheme) < 2:
+            continue  # nothing to choose between
+        scheme = max(by_scheme, key=lambda k: statistics.fmean(by_scheme[k]))
+        chosen[task] = {"scheme": scheme, "meta_headline": 100 * statistics.fmean(by_scheme[scheme]),
+                        "candidates": sorted(by_scheme)}
+    return chosen
+
+
+def _fmt(stats: dict | None, note: str = "") -> str:
     if stats is None:
         return ""
     std = "" if stats["std"] is None else f" ± {stats['std']:.2f}"
-    return f"{stats['mean']:.2f}{std} (n={stats['n']})"
+    return f"{stats['mean']:.2f}{std} (n={stats['n']}{note})"
 
 
 def _rows(summary: dict, which: str) -> tuple[list[str], list[list[str]]]:
@@ -75,9 +101,11 @@ def _rows(summary: dict, which: str) -> tuple[list[str], list[list[str]]]:
         avg = statistics.fmean(values) if all(v is not None for v in values) else None
         rows.append(["teacher", *["" if v is None else f"{v:.2f}" for v in values], "" if avg is None else f"{avg:.2f}"])
     for scheme in schemes:
-        cells = [summary["table"][t].get(scheme, {}).get(which) for t in tasks]
+        entries = [summary["table"][t].get(scheme, {}) for t in tasks]
+        cells = [e.get(which) for e in entries]
+        notes = [f", {e['chosen']['scheme']}" if "chosen" in e else "" for e in entries]
         avg = statistics.fmean(c["mean"] for c in cells) if all(cells) else None
-        rows.append([scheme, *[_fmt(c) for c in cells], "" if avg is None else f"{avg:.2f}"])
+        rows.append([scheme, *[_fmt(c, n) for c, n in zip(cells, notes, strict=True)], "" if avg is None else f"{avg:.2f}"])
     return header, rows
 
 

@@ -120,6 +120,7 @@ class GlueDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         shuffle: bool = True,
         order_seed: int = 0,
+        eval_meta_split: bool = False,
     ):
         super().__init__()
         self.task: TaskSpec = get_task(task)
@@ -136,6 +137,7 @@ class GlueDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.shuffle = shuffle
         self.order_seed = order_seed  # the run seed: the order of training and meta batches
+        self.eval_meta_split = eval_meta_split  # validation also scores the meta split, after dev
         self._train_sampler: EpochBatchSampler | None = None
         self._meta_sampler: EpochBatchSampler | None = None
         self._meta_iter = None
@@ -232,8 +234,10 @@ class GlueDataModule(pl.LightningDataModule):
         """Dev loaders; under data parallelism disjoint shards without repeated rows, so metrics count every
         row once."""
         loaders = []
-        for split in self.task.dev_splits:
-            ds = self.dev_sets[split]
+        scored = [self.dev_sets[s] for s in self.task.dev_splits]
+        if self.eval_meta_split and self.meta_set is not None and len(self.meta_set):
+            scored.append(self.meta_set)
+        for ds in scored:
             sampler = list(range(dist.get_rank(), len(ds), dist.get_world_size())) if distributed.active() else None
             loaders.append(DataLoader(ds, batch_size=self.eval_batch_size, sampler=sampler, collate_fn=self.collate,
                                       num_workers=self.num_workers))

@@ -1,0 +1,35 @@
+"""`rwkd report` chooses the fixed alpha on the meta split, never on dev."""
+
+from __future__ import annotations
+
+from rwkd.report import TUNED, choose_fixed_alpha, markdown, summarise
+
+
+def _run(task: str, alpha: float, seed: int, dev: float, meta: list[float]) -> dict:
+    history = [{"epoch": e, "val/headline": dev, "meta/headline": m} for e, m in enumerate(meta)]
+    best = {"epoch": 0, "step": 1, "metrics": {"val/headline": dev}}
+    return {"task": task, "weighting": f"fixed(alpha={alpha:g})", "seed": seed, "history": history,
+            "best": best, "last": best}
+
+
+def test_alpha_with_the_best_meta_score_is_chosen_even_if_dev_disagrees():
+    results = [
+        # alpha 0.25 is best on dev, alpha 0.75 on the meta split: the meta split decides
+        *[_run("mrpc", 0.25, s, dev=0.80, meta=[0.60, 0.62]) for s in (1, 2, 3)],
+        *[_run("mrpc", 0.75, s, dev=0.70, meta=[0.61, 0.66]) for s in (1, 2, 3)],
+        *[_run("rte", 0.25, s, dev=0.55, meta=[0.58]) for s in (1, 2)],
+        *[_run("rte", 0.75, s, dev=0.60, meta=[0.52]) for s in (1, 2)],
+    ]
+    chosen = choose_fixed_alpha(results)
+    assert chosen["mrpc"]["scheme"] == "fixed(alpha=0.75)" and abs(chosen["mrpc"]["meta_headline"] - 66.0) < 1e-9
+    assert chosen["rte"]["scheme"] == "fixed(alpha=0.25)"
+    summary = summarise(results)
+    assert abs(summary["table"]["mrpc"][TUNED]["best"]["mean"] - 70.0) < 1e-9  # the dev score of the chosen alpha
+    assert abs(summary["table"]["rte"][TUNED]["best"]["mean"] - 55.0) < 1e-9
+    assert "fixed(alpha=0.75)" in markdown(summary, [])
+
+
+def test_runs_without_meta_scores_take_no_part():
+    results = [_run("mrpc", a, 1, dev=0.7, meta=[]) for a in (0.25, 0.75)]
+    assert choose_fixed_alpha(results) == {}
+    assert TUNED not in summarise(results)["table"]["mrpc"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import resource
 import shlex
 import subprocess
@@ -73,6 +74,23 @@ def peak_memory_mb() -> dict[str, float]:
     out = {"cpu_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         out["gpu_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def hardware() -> dict:
+    """What the run ran on, so timings can be compared only between like machines."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    out = {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "platform": platform.platform()}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(0)
     return out
 
 

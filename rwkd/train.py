@@ -116,6 +116,7 @@ def train(cfg: DictConfig) -> float:
         "skipped_batches": module.skipped_batches,
         "peak_memory": records.peak_memory_mb(),
         "versions": records.package_versions(),
+        "hardware": records.hardware(),
         "git_commit": records.git_commit(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }

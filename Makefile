@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/rwkd train experiment=demo
 
+# two workers, whole files per worker (module fixtures run once; DDP tests never overlap): most tests
+# wait on single-threaded subprocess start-up, so the second core was idle when run serially
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"

@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rwkd: error: {exc}", file=sys.stderr)
         return 2
     records.COMMAND[:] = argv
+    records.git_commit()  # pinned now: a long sweep may outlive the checkout it started from
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # weight-loading bars on every model load drown the training bar

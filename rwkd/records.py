@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -56,7 +57,10 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@functools.cache
 def git_commit() -> str:
+    """The commit of the code this process runs: read once, when the CLI starts (not when results are
+    written hours later, after the checkout may have moved on)."""
     repo = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)

@@ -34,7 +34,7 @@ def train(cfg: DictConfig) -> float:
     if start.kind == "finished":
         best = start.results["best"]["metrics"]["val/headline"]
         print(f"rwkd: {output_dir} has finished already (best val/headline {best:.4f}); skipped. "
-              f"resume=never runs it again in a new folder", flush=True)
+              "(resume=never trains it again)", flush=True)
         return best
     task = task_of(cfg)
     weighting: WeightingScheme = instantiate(cfg.weighting)

@@ -54,37 +54,23 @@ def find_sweep(root: str, overrides: list[str]) -> Path | None:
 _CHOSEN: dict[tuple[str, str, str], str] = {}
 
 
-def _once(kind: str, base: str, resume: str, choose) -> str:
-    """One answer per process: Hydra resolves a folder several times (a sweep's every job re-resolves
-    the sweep folder, with its own overrides), and all must agree with the first."""
+def _folder(kind: str, base: str, resume: str, root_cfg, find, fresh: str) -> str:
+    """The previous folder `find` returns under resume=auto, else `fresh`; one answer per process:
+    Hydra resolves a folder several times (a sweep's every job re-resolves the sweep folder, with its
+    own overrides), and all must agree with the first."""
     key = (kind, base, str(resume))
     if key not in _CHOSEN:
-        _CHOSEN[key] = choose()
+        found = find(base, _key(root_cfg.hydra.overrides.task)) if str(resume) == "auto" else None
+        _CHOSEN[key] = str(found) if found is not None else fresh
     return _CHOSEN[key]
 
 
 def run_dir(prefix: str, resume: str, *, _root_) -> str:
-    return _once("run", prefix, resume, lambda: _choose_run_dir(prefix, resume, _root_))
+    return _folder("run", prefix, resume, _root_, find_previous_run, f"{prefix}_{_timestamp()}")
 
 
 def sweep_dir(root: str, resume: str, *, _root_) -> str:
-    return _once("sweep", root, resume, lambda: _choose_sweep_dir(root, resume, _root_))
-
-
-def _choose_run_dir(prefix: str, resume: str, _root_) -> str:
-    if str(resume) == "auto":
-        found = find_previous_run(prefix, _key(_root_.hydra.overrides.task))
-        if found is not None:
-            return str(found)
-    return f"{prefix}_{_timestamp()}"
-
-
-def _choose_sweep_dir(root: str, resume: str, _root_) -> str:
-    if str(resume) == "auto":
-        found = find_sweep(root, _key(_root_.hydra.overrides.task))
-        if found is not None:
-            return str(found)
-    return f"{root}/{_timestamp()}"
+    return _folder("sweep", root, resume, _root_, find_sweep, f"{root}/{_timestamp()}")
 
 
 def register_resolvers() -> None:

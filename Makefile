@@ -35,7 +35,9 @@ bench: install
 	$(BIN)/python benchmarks/step_cost.py
 
 # The comparison study (conf/experiment/study_glue.yaml): hours on a CPU; run it again to go on where it
-# stopped. study-results copies every finished job's results.json into results/ and rebuilds the report.
+# stopped. study-results copies every finished job's results.json into results/, plots the weights from
+# the runs' logs, and rebuilds docs/results.md from the committed results (docs/results_reading.md: the
+# hand-written reading it includes).
 STUDY_OUT := outputs/studies/glue
 study: install
 	$(BIN)/rwkd train -m experiment=study_glue
@@ -44,8 +46,10 @@ study: install
 study-results: install
 	mkdir -p results/study_glue
 	cd $(STUDY_OUT) && find . -name results.json -exec cp --parents {} $(CURDIR)/results/study_glue/ \;
-	$(BIN)/rwkd report results/study_glue --no-plots
 	$(BIN)/rwkd report $(STUDY_OUT) --out docs/study_glue
+	$(BIN)/rwkd report results/study_glue --no-plots --doc docs/results.md --plots-dir docs/study_glue \
+		--title "Comparison study: weighting families on GLUE" \
+		$(if $(wildcard docs/results_reading.md),--reading docs/results_reading.md)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -142,11 +142,31 @@ def write_csv(summary: dict, path: Path) -> None:
     write_text(path, buf.getvalue())
 
 
+def _write_doc(args, results: list[dict], table_markdown: str, argv: list[str] | None) -> Path:
+    import shlex
+
+    from rwkd.report_doc import study_document
+
+    doc = Path(args.doc)
+    plots_dir = Path(args.plots_dir) if args.plots_dir else doc.parent
+    plots = sorted(plots_dir.glob("weights_*.png"))
+    if args.reading and not Path(args.reading).is_file():
+        raise RwkdError(f"--reading {args.reading} does not exist; give the Markdown file with the reading")
+    reading = Path(args.reading).read_text() if args.reading else None
+    command = shlex.join(["rwkd", "report", *(sys.argv[2:] if argv is None else argv)])
+    write_text(doc, study_document(results, table_markdown, doc, command, plots, reading, args.title))
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rwkd report", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run or multirun folders (searched for results.json)")
     parser.add_argument("--out", help="folder for report.md, report.csv and plots (default: the first path)")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--doc", help="also write a results page (commands, machines, table, timings, plots)")
+    parser.add_argument("--plots-dir", help="--doc links the weights_*.png found here (default: beside --doc)")
+    parser.add_argument("--reading", help="--doc takes its 'Reading' section from this Markdown file")
+    parser.add_argument("--title", default="Results", help="--doc's title")
     args = parser.parse_args(argv)
     results, failed = find_results(args.paths)
     summary = summarise(results)
@@ -160,5 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         from rwkd.report_plots import plot_weights
 
         written += plot_weights(results, out)
+    if args.doc:
+        written.append(_write_doc(args, results, text, argv))
     print("rwkd: wrote " + ", ".join(map(str, written)), file=sys.stderr)
     return 0

@@ -33,3 +33,33 @@ def test_runs_without_meta_scores_take_no_part():
     results = [_run("mrpc", a, 1, dev=0.7, meta=[]) for a in (0.25, 0.75)]
     assert choose_fixed_alpha(results) == {}
     assert TUNED not in summarise(results)["table"]["mrpc"]
+
+
+def test_results_page_holds_the_exact_table_commands_timings_and_reading(tmp_path, capsys):
+    import json
+
+    from rwkd.report import find_results
+    from rwkd.report import main as report_main
+
+    for i, (alpha, seed) in enumerate([(0.25, 1), (0.25, 2), (0.75, 1), (0.75, 2)]):
+        r = _run("mrpc", alpha, seed, dev=0.7 + 0.01 * i, meta=[0.6 + 0.01 * i])
+        r.update(command=f"rwkd train -m experiment=study_glue (job {i})", git_commit="abc123",
+                 hardware={"cpu": "test cpu", "cpu_count": 2}, versions={"torch": "2.13.0"},
+                 timing={"fit_seconds": 120.0 + i, "samples_per_second": 50.0})
+        folder = tmp_path / "results" / f"job{i}"
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps(r))
+    (tmp_path / "docs" / "plots").mkdir(parents=True)
+    (tmp_path / "docs" / "plots" / "weights_mrpc.png").write_bytes(b"png")
+    (tmp_path / "reading.md").write_text("Meta does not win here.")
+    doc = tmp_path / "docs" / "results.md"
+    assert report_main([str(tmp_path / "results"), "--no-plots", "--doc", str(doc), "--plots-dir",
+                        str(tmp_path / "docs" / "plots"), "--reading", str(tmp_path / "reading.md")]) == 0
+    page = doc.read_text()
+    table = markdown(summarise(find_results([str(tmp_path / "results")])[0]), [])
+    assert table.rstrip() in page  # what `rwkd report results/...` prints, verbatim
+    assert table.rstrip() in capsys.readouterr().out
+    assert "rwkd train -m experiment=study_glue (job 3)" in page and "test cpu" in page and "abc123" in page
+    assert "| fixed(alpha=0.25) | 2.0 min, 50 samples/s (n=2) |" in page  # mean of 120 s and 121 s
+    assert "![weights_mrpc](plots/weights_mrpc.png)" in page
+    assert page.rstrip().endswith("Meta does not win here.")

@@ -21,25 +21,39 @@ def _unique(values) -> list:
     return seen
 
 
+def _train_minutes(timing: dict) -> float | None:
+    """Steps x median step time: unlike the wall clock, it is not inflated by a job being paused or
+    split over several processes by a resume (fit_seconds only covers the last process)."""
+    if timing.get("median_step_seconds") is not None and timing.get("steps"):
+        return timing["median_step_seconds"] * timing["steps"] / 60
+    if timing.get("fit_seconds") is not None:
+        return timing["fit_seconds"] / 60
+    return None
+
+
 def _timing_table(results: list[dict]) -> str:
-    cells: dict = defaultdict(lambda: defaultdict(list))
+    minutes: dict = defaultdict(lambda: defaultdict(list))
+    step_seconds: dict = defaultdict(lambda: defaultdict(list))
     for r in results:
         timing = r.get("timing") or {}
-        if timing.get("fit_seconds") is not None:
-            cells[r["weighting"]][r["task"]].append((timing["fit_seconds"], timing.get("samples_per_second")))
-    tasks = sorted({t for by_task in cells.values() for t in by_task})
+        if (m := _train_minutes(timing)) is not None:
+            minutes[r["weighting"]][r["task"]].append(m)
+        if timing.get("median_step_seconds"):
+            step_seconds[r["weighting"]][r["task"]].append(timing["median_step_seconds"])
+    tasks = sorted({t for by_task in minutes.values() for t in by_task})
     lines = ["| scheme | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
-    for scheme in sorted(cells):
+    for scheme in sorted(minutes):
         row = []
         for task in tasks:
-            runs = cells[scheme].get(task, [])
+            runs = minutes[scheme].get(task, [])
             if not runs:
                 row.append("")
                 continue
-            minutes = statistics.fmean(s for s, _ in runs) / 60
-            rates = [r for _, r in runs if r]
-            rate = f", {statistics.fmean(rates):.0f} samples/s" if rates else ""
-            row.append(f"{minutes:.1f} min{rate} (n={len(runs)})")
+            cell = f"{statistics.fmean(runs):.1f} min"
+            ours, base = step_seconds[scheme].get(task), step_seconds["none"].get(task)
+            if ours and base:
+                cell += f", step {statistics.fmean(ours) / statistics.fmean(base):.2f}x none"
+            row.append(f"{cell} (n={len(runs)})")
         lines.append(f"| {scheme} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -62,8 +76,9 @@ def study_document(results: list[dict], table_markdown: str, doc_path: Path, rep
     out += [f"- git commits: {', '.join(commits)}", ""]
     out += ["## Results", "", table_markdown.rstrip(), ""]
     out += ["## Wall time per scheme", "",
-            "Mean time of the student's fit per job (teacher fine-tuning, shared by all jobs of a task, "
-            "not included) and mean training throughput:", "", _timing_table(results), ""]
+            "Mean training time of the student per job, as steps x median step time (validation and the "
+            "teacher's fine-tuning, shared by all jobs of a task, not included), and the median step time "
+            "relative to `none` on the same task:", "", _timing_table(results), ""]
     out += ["## Learned weights", ""]
     if plots:
         out += [f"![{p.stem}]({p.relative_to(doc_path.parent)})" if p.is_relative_to(doc_path.parent) else

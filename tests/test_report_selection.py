@@ -45,7 +45,7 @@ def test_results_page_holds_the_exact_table_commands_timings_and_reading(tmp_pat
         r = _run("mrpc", alpha, seed, dev=0.7 + 0.01 * i, meta=[0.6 + 0.01 * i])
         r.update(command=f"rwkd train -m experiment=study_glue (job {i})", git_commit="abc123",
                  hardware={"cpu": "test cpu", "cpu_count": 2}, versions={"torch": "2.13.0"},
-                 timing={"fit_seconds": 120.0 + i, "samples_per_second": 50.0})
+                 timing={"fit_seconds": 999.0, "median_step_seconds": 0.5 + 0.1 * i, "steps": 240})
         folder = tmp_path / "results" / f"job{i}"
         folder.mkdir(parents=True)
         (folder / "results.json").write_text(json.dumps(r))
@@ -60,6 +60,22 @@ def test_results_page_holds_the_exact_table_commands_timings_and_reading(tmp_pat
     assert table.rstrip() in page  # what `rwkd report results/...` prints, verbatim
     assert table.rstrip() in capsys.readouterr().out
     assert "rwkd train -m experiment=study_glue (job 3)" in page and "test cpu" in page and "abc123" in page
-    assert "| fixed(alpha=0.25) | 2.0 min, 50 samples/s (n=2) |" in page  # mean of 120 s and 121 s
+    # 240 steps x 0.5 s and 0.6 s: the median step time, not the (paused) wall clock
+    assert "| fixed(alpha=0.25) | 2.2 min (n=2) |" in page
     assert "![weights_mrpc](plots/weights_mrpc.png)" in page
     assert page.rstrip().endswith("Meta does not win here.")
+
+
+def test_timing_table_compares_median_step_times_with_none_on_the_same_task():
+    from rwkd.report_doc import _timing_table
+
+    def job(scheme, task, median, steps=300, fit=None):
+        return {"weighting": scheme, "task": task,
+                "timing": {"median_step_seconds": median, "steps": steps, "fit_seconds": fit}}
+
+    table = _timing_table([job("none", "mrpc", 0.5), job("none", "mrpc", 0.7),
+                           job("meta", "mrpc", 1.5, fit=5000.0),  # a paused job: its wall clock is ignored
+                           job("meta", "rte", 2.0), job("fixed", "rte", None, fit=120.0)])
+    assert "| meta | 7.5 min, step 2.50x none (n=1) | 10.0 min (n=1) |" in table
+    assert "| none | 3.0 min, step 1.00x none (n=2) |  |" in table
+    assert "| fixed |  | 2.0 min (n=1) |" in table  # no step times recorded: the fit's wall clock

@@ -79,3 +79,11 @@ def test_timing_table_compares_median_step_times_with_none_on_the_same_task():
     assert "| meta | 7.5 min, step 2.50x none (n=1) | 10.0 min (n=1) |" in table
     assert "| none | 3.0 min, step 1.00x none (n=2) |  |" in table
     assert "| fixed |  | 2.0 min (n=1) |" in table  # no step times recorded: the fit's wall clock
+
+
+def test_only_schemes_that_weigh_samples_differently_within_a_step_count_as_per_sample():
+    from rwkd.report_plots import varies_per_sample
+
+    annealed = {"epoch": [0, 0, 0, 0], "step": [1, 1, 2, 2], "weight": [0.9, 0.9, 0.8, 0.8]}
+    heuristic = {"epoch": [0, 0, 0, 0], "step": [1, 1, 2, 2], "weight": [0.9, 0.9, 0.8, 0.3]}
+    assert not varies_per_sample(annealed) and varies_per_sample(heuristic)

@@ -12,6 +12,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from rwkd.report import TUNED, choose_fixed_alpha
+
 
 def _unique(values) -> list:
     seen = []
@@ -58,6 +60,34 @@ def _timing_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _paired_table(results: list[dict], reference: str) -> str:
+    """Each scheme minus the reference on the same task and seed (same student start and batch order, so
+    the seed's own luck cancels), dev headline x 100 at the best epoch: mean ± std of the differences
+    and on how many seeds the scheme came out above. `reference` may be TUNED, the alpha chosen per task."""
+    score = {(r["task"], r["weighting"], r["seed"]): 100 * r["best"]["metrics"]["val/headline"] for r in results}
+    chosen = choose_fixed_alpha(results)
+    tasks = sorted({task for task, _, _ in score})
+    reference_of = {t: chosen[t]["scheme"] if reference == TUNED else reference for t in tasks
+                    if reference != TUNED or t in chosen}
+    schemes = sorted({scheme for _, scheme, _ in score} - set(reference_of.values()))
+    lines = ["| scheme | " + " | ".join(tasks) + " | mean over tasks |", "|---|" + "---|" * (len(tasks) + 1)]
+    for scheme in schemes:
+        row, means = [], []
+        for task in tasks:
+            diffs = [score[(task, scheme, seed)] - score[(task, reference_of[task], seed)]
+                     for t, s, seed in score if t == task and s == scheme and task in reference_of
+                     and (task, reference_of[task], seed) in score]
+            if not diffs:
+                row.append("")
+                continue
+            means.append(statistics.fmean(diffs))
+            std = f" ± {statistics.stdev(diffs):.2f}" if len(diffs) > 1 else ""
+            row.append(f"{means[-1]:+.2f}{std} ({sum(d > 0 for d in diffs)}/{len(diffs)} above)")
+        overall = f"{statistics.fmean(means):+.2f}" if len(means) == len(tasks) else ""
+        lines.append(f"| {scheme} | " + " | ".join(row) + f" | {overall} |")
+    return "\n".join(lines)
+
+
 def study_document(results: list[dict], table_markdown: str, doc_path: Path, report_command: str,
                    plots: list[Path], reading: str | None, title: str) -> str:
     commands = _unique(r.get("command", "") for r in results)
@@ -75,6 +105,12 @@ def study_document(results: list[dict], table_markdown: str, doc_path: Path, rep
         out.append("- versions: " + ", ".join(f"{k} {val}" for k, val in v))
     out += [f"- git commits: {', '.join(commits)}", ""]
     out += ["## Results", "", table_markdown.rstrip(), ""]
+    out += ["## Differences paired by seed", "",
+            "Each scheme minus a reference on the same task and seed (the same student start and batch "
+            "order), dev headline x 100 at the best epoch: mean ± std over seeds of the difference, and on "
+            "how many seeds the scheme scored above the reference. Against the fixed alpha chosen on the "
+            "meta split (per task):", "", _paired_table(results, TUNED), "", "Against `none` (no teacher term):",
+            "", _paired_table(results, "none"), ""]
     out += ["## Wall time per scheme", "",
             "Mean training time of the student per job, as steps x median step time (validation and the "
             "teacher's fine-tuning, shared by all jobs of a task, not included), and the median step time "

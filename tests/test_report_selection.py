@@ -87,3 +87,23 @@ def test_only_schemes_that_weigh_samples_differently_within_a_step_count_as_per_
     annealed = {"epoch": [0, 0, 0, 0], "step": [1, 1, 2, 2], "weight": [0.9, 0.9, 0.8, 0.8]}
     heuristic = {"epoch": [0, 0, 0, 0], "step": [1, 1, 2, 2], "weight": [0.9, 0.9, 0.8, 0.3]}
     assert not varies_per_sample(annealed) and varies_per_sample(heuristic)
+
+
+def test_paired_differences_subtract_the_same_seed_of_the_reference():
+    from rwkd.report_doc import _paired_table
+
+    def job(scheme, seed, dev, meta=()):
+        r = _run("mrpc", 0.5, seed, dev=dev, meta=list(meta))
+        r["weighting"] = scheme
+        return r
+
+    results = [job("none", 1, 0.70), job("none", 2, 0.60), job("none", 3, 0.65),
+               job("meta", 1, 0.71), job("meta", 2, 0.62), job("meta", 3, 0.64),
+               *[job("fixed(alpha=0.5)", s, 0.66, meta=[0.7]) for s in (1, 2, 3)],
+               *[job("fixed(alpha=0.25)", s, 0.50, meta=[0.6]) for s in (1, 2, 3)]]
+    against_none = _paired_table(results, "none")
+    # differences +1, +2, -1: mean +0.67, sample std 1.53, above on 2 of 3 seeds
+    assert "| meta | +0.67 ± 1.53 (2/3 above) | +0.67 |" in against_none
+    against_tuned = _paired_table(results, TUNED)  # alpha 0.5 wins on the meta split
+    assert "| meta | -0.33 ± 4.73 (1/3 above) | -0.33 |" in against_tuned  # +5, -4, -2
+    assert "fixed(alpha=0.5) |" not in against_tuned and "| fixed(alpha=0.25) | -16.00 ± 0.00 (0/3 above)" in against_tuned

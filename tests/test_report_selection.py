@@ -59,7 +59,9 @@ def test_results_page_holds_the_exact_table_commands_timings_and_reading(tmp_pat
     table = markdown(summarise(find_results([str(tmp_path / "results")])[0]), [])
     assert table.rstrip() in page  # what `rwkd report results/...` prints, verbatim
     assert table.rstrip() in capsys.readouterr().out
-    assert "rwkd train -m experiment=study_glue (job 3)" in page and "test cpu" in page and "abc123" in page
+    assert "rwkd train -m experiment=study_glue (job 3)" in page and "abc123" in page
+    assert "- hardware: test cpu, 2 CPU cores" in page
+    assert "Complete: all 2 task x scheme cells (the 1 tasks and 2 schemes found: mrpc) have 2 seeds." in page
     # 240 steps x 0.5 s and 0.6 s: the median step time, not the (paused) wall clock
     assert "| fixed(alpha=0.25) | 2.2 min (n=2) |" in page
     assert "![weights_mrpc](plots/weights_mrpc.png)" in page
@@ -107,3 +109,13 @@ def test_paired_differences_subtract_the_same_seed_of_the_reference():
     against_tuned = _paired_table(results, TUNED)  # alpha 0.5 wins on the meta split
     assert "| meta | -0.33 ± 4.73 (1/3 above) | -0.33 |" in against_tuned  # +5, -4, -2
     assert "fixed(alpha=0.5) |" not in against_tuned and "| fixed(alpha=0.25) | -16.00 ± 0.00 (0/3 above)" in against_tuned
+
+
+def test_a_page_generated_mid_study_names_the_short_and_empty_cells():
+    from rwkd.report_doc import _coverage
+
+    results = [*[_run("mrpc", a, s, dev=0.7, meta=[0.6]) for a in (0.25, 0.75) for s in (1, 2, 3)],
+               *[_run("rte", 0.25, s, dev=0.6, meta=[0.5]) for s in (1, 2)]]
+    assert _coverage(results) == (
+        "Incomplete: 2 of 4 task x scheme cells (the 2 tasks and 2 schemes found: mrpc, rte) have 3 seeds; "
+        "short or empty: fixed(alpha=0.25) on rte (n=2); fixed(alpha=0.75) on rte (n=0).")

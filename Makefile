@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench study study-results clean
+.PHONY: install demo test test-fast lint bench study study-restore study-results clean
 
 install: $(STAMP)
 
@@ -39,9 +39,15 @@ bench: install
 # the runs' logs, and rebuilds docs/results.md from the committed results (docs/results_reading.md: the
 # hand-written reading it includes).
 STUDY_OUT := outputs/studies/glue
-study: install
+study: install study-restore
 	$(BIN)/rwkd train -m experiment=study_glue
 	$(MAKE) study-results
+
+# A fresh checkout has no outputs/: the committed results.json files go back into the study folder (never
+# over a newer one), so the sweep skips the jobs they record instead of training them again.
+study-restore:
+	mkdir -p $(STUDY_OUT)
+	cd results/study_glue && find . -name results.json -exec cp -n --parents {} $(CURDIR)/$(STUDY_OUT)/ \;
 
 study-results: install
 	mkdir -p results/study_glue

@@ -9,7 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rwkd import records
-from rwkd.errors import RwkdError, find_rwkd_error
+from rwkd.errors import NotApplicable, RwkdError, find_rwkd_error
 from rwkd.run_folders import register_resolvers
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -37,7 +37,8 @@ FAILED_JOBS: list[str] = []  # multirun jobs that failed, reported once the swee
 
 def _guarded(fn, cfg: DictConfig):
     """Runs one job. A user error is one line and exit 2; in a multirun sweep a failing job (any error) is
-    recorded in its folder as failed.json and the sweep goes on with the next job."""
+    recorded in its folder as failed.json and the sweep goes on with the next job. A job whose combination
+    is undefined (NotApplicable) is recorded as not_applicable.json and does not fail the sweep."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -51,6 +52,8 @@ def _guarded(fn, cfg: DictConfig):
             import traceback
 
             out = Path(hydra_cfg.runtime.output_dir)
+            if isinstance(err, NotApplicable):
+                return _record_not_applicable(err, out, list(hydra_cfg.overrides.task))
             records.write_json(out / "failed.json", {"error": message, "overrides": list(hydra_cfg.overrides.task),
                                                      "traceback": traceback.format_exc()})
             FAILED_JOBS.append(f"{out.name}: {message}")
@@ -60,6 +63,16 @@ def _guarded(fn, cfg: DictConfig):
             raise
         print(f"rwkd: error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
+
+
+def _record_not_applicable(err: NotApplicable, out: Path, overrides: list[str]) -> float:
+    from rwkd.resume import NOT_APPLICABLE
+
+    records.write_json(out / NOT_APPLICABLE, {"task": err.task, "weighting": err.scheme, "reason": str(err),
+                                              "overrides": overrides})
+    (out / "failed.json").unlink(missing_ok=True)  # from a run before the combination was known to be undefined
+    print(f"rwkd: job {out.name} not applicable: {err}", file=sys.stderr, flush=True)
+    return float("nan")
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")

@@ -1,5 +1,6 @@
 """Per-sample weight records: one compact Parquet file per run, rewritten at the end of each epoch,
-with one row per (epoch, sample): how each training sample was weighted and why."""
+with one row per (epoch, sample): how each training sample was weighted and why; and beside it the same
+rows summarised (weight_summary.py), which is what a study commits and plots."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 from pathlib import Path
 
 import torch
+
+from rwkd.weight_summary import SUMMARY, write_summary
 
 COLUMNS = ("epoch", "step", "idx", "weight", "label_loss", "kd_loss", "teacher_correct", "teacher_confidence")
 
@@ -38,7 +41,7 @@ class SampleWeightLog:
         self.columns = {c: [state[c]] if state.get(c) is not None and state[c].numel() else [] for c in COLUMNS}
 
     def write(self, rank: int = 0, world_size: int = 1) -> Path | None:
-        """Writes every row so far, atomically (a temporary file renamed over the old one).
+        """Writes every row so far, and their summary, atomically (temporary files renamed over the old).
 
         Under data parallelism each process saw its own samples and writes its own shard (`.rankN`).
         """
@@ -48,9 +51,11 @@ class SampleWeightLog:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.table({c: torch.cat(v).numpy() for c, v in self.columns.items()})
+        columns = {c: torch.cat(v).numpy() for c, v in self.columns.items()}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(pa.table(columns), tmp, compression="zstd")
         os.replace(tmp, path)
+        shard = "" if world_size == 1 else f".rank{rank}"
+        write_summary(columns, path.with_name(f"{Path(SUMMARY).stem}{shard}.json"))
         return path

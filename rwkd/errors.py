@@ -7,6 +7,15 @@ class RwkdError(Exception):
     """A problem with the user's input (config, data, checkpoint), reported without a traceback."""
 
 
+class NotApplicable(RwkdError):
+    """A combination that is undefined rather than wrong (a rule that needs class probabilities, on a
+    regression task): one run stops with the reason; a sweep job records it and the sweep is not failed."""
+
+    def __init__(self, reason: str, *, task: str, scheme: str):
+        super().__init__(reason)
+        self.task, self.scheme = task, scheme
+
+
 def find_rwkd_error(exc: BaseException | None) -> RwkdError | None:
     """The RwkdError behind exc, if any: Hydra and Lightning wrap errors raised in user code."""
     seen = set()

@@ -18,22 +18,27 @@ from pathlib import Path
 
 from rwkd.errors import RwkdError
 from rwkd.records import write_text
+from rwkd.resume import NOT_APPLICABLE, RESULTS
 
 
-def find_results(paths: list[str]) -> tuple[list[dict], list[Path]]:
-    results, failed = [], []
+def find_results(paths: list[str]) -> tuple[list[dict], list[Path], list[dict]]:
+    """The results.json records under `paths`, the folders of failed jobs, and the not_applicable.json
+    records of jobs whose combination is undefined."""
+    results, failed, not_applicable = [], [], []
     for root in map(Path, paths):
         if not root.exists():
             raise RwkdError(f"{root} does not exist; give run or multirun folders holding results.json files")
-        files = [root] if root.is_file() else sorted(root.rglob("results.json"))
+        files = [root] if root.is_file() else sorted(root.rglob(RESULTS))
         for f in files:
             record = json.loads(f.read_text())
             record["_path"] = str(f.parent)
             results.append(record)
-        failed += [] if root.is_file() else sorted(p.parent for p in root.rglob("failed.json"))
+        if root.is_dir():
+            failed += sorted(p.parent for p in root.rglob("failed.json"))
+            not_applicable += [json.loads(p.read_text()) for p in sorted(root.rglob(NOT_APPLICABLE))]
     if not results:
         raise RwkdError(f"no results.json under {', '.join(paths)}")
-    return results, failed
+    return results, failed, not_applicable
 
 
 def _stats(values: list[float]) -> dict:
@@ -41,8 +46,9 @@ def _stats(values: list[float]) -> dict:
             "std": statistics.stdev(values) if len(values) > 1 else None}
 
 
-def summarise(results: list[dict]) -> dict:
-    """{task: {scheme: {"best": stats, "last": stats, "seeds": [...]}}} plus each task's teacher."""
+def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
+    """{task: {scheme: {"best": stats, "last": stats, "seeds": [...]}}} plus each task's teacher; a
+    combination recorded as not applicable (and never run) is {"not_applicable": reason}."""
     cells: dict = defaultdict(lambda: defaultdict(lambda: {"best": [], "last": [], "seeds": []}))
     teachers: dict = defaultdict(dict)
     for r in results:
@@ -57,6 +63,8 @@ def summarise(results: list[dict]) -> dict:
     teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}
     for task, choice in choose_fixed_alpha(results).items():
         table[task][TUNED] = {**table[task][choice["scheme"]], "chosen": choice}
+    for record in not_applicable:
+        table.setdefault(record["task"], {}).setdefault(record["weighting"], {"not_applicable": record["reason"]})
     return {"table": table, "teacher": teacher}
 
 
@@ -84,9 +92,14 @@ def choose_fixed_alpha(results: list[dict]) -> dict[str, dict]:
     return chosen
 
 
+NA = "n/a"
+
+
 def _fmt(stats: dict | None, note: str = "") -> str:
     if stats is None:
         return ""
+    if stats == NA:
+        return NA
     std = "" if stats["std"] is None else f" ± {stats['std']:.2f}"
     return f"{stats['mean']:.2f}{std} (n={stats['n']}{note})"
 
@@ -102,9 +115,9 @@ def _rows(summary: dict, which: str) -> tuple[list[str], list[list[str]]]:
         rows.append(["teacher", *["" if v is None else f"{v:.2f}" for v in values], "" if avg is None else f"{avg:.2f}"])
     for scheme in schemes:
         entries = [summary["table"][t].get(scheme, {}) for t in tasks]
-        cells = [e.get(which) for e in entries]
+        cells = [NA if "not_applicable" in e else e.get(which) for e in entries]
         notes = [f", {e['chosen']['scheme']}" if "chosen" in e else "" for e in entries]
-        avg = statistics.fmean(c["mean"] for c in cells) if all(cells) else None
+        avg = statistics.fmean(c["mean"] for c in cells) if all(isinstance(c, dict) for c in cells) else None
         rows.append([scheme, *[_fmt(c, n) for c, n in zip(cells, notes, strict=True)], "" if avg is None else f"{avg:.2f}"])
     return header, rows
 
@@ -119,9 +132,13 @@ def markdown(summary: dict, failed: list[Path]) -> str:
             out.write("| " + " | ".join(row) + " |\n")
         out.write("\n")
     repeated = [f"{task}/{scheme}" for task, schemes in summary["table"].items() for scheme, c in schemes.items()
-                if len(set(c["seeds"])) < len(c["seeds"])]
+                if "seeds" in c and len(set(c["seeds"])) < len(c["seeds"])]
     if repeated:
         out.write(f"Warning: a seed appears twice in {', '.join(repeated)}: those cells mix runs of different configs.\n")
+    undefined = sorted({(scheme, task, c["not_applicable"]) for task, schemes in summary["table"].items()
+                        for scheme, c in schemes.items() if "not_applicable" in c})
+    for scheme, task, reason in undefined:
+        out.write(f"n/a: {scheme} on {task}, not run: {reason}\n")
     if failed:
         out.write(f"Failed jobs, not in the table: {', '.join(str(p) for p in failed)}\n")
     return out.getvalue()
@@ -135,6 +152,9 @@ def write_csv(summary: dict, path: Path) -> None:
         writer.writerow([task, "teacher", "best", 1, f"{teacher:.4f}", "", ""])
     for task, schemes in summary["table"].items():
         for scheme, cell in schemes.items():
+            if "not_applicable" in cell:
+                writer.writerow([task, scheme, NA, 0, "", "", ""])
+                continue
             for which in ("best", "last"):
                 s = cell[which]
                 writer.writerow([task, scheme, which, s["n"], f"{s['mean']:.4f}",
@@ -142,7 +162,8 @@ def write_csv(summary: dict, path: Path) -> None:
     write_text(path, buf.getvalue())
 
 
-def _write_doc(args, results: list[dict], table_markdown: str, argv: list[str] | None) -> Path:
+def _write_doc(args, results: list[dict], not_applicable: list[dict], table_markdown: str,
+               argv: list[str] | None) -> Path:
     import shlex
 
     from rwkd.report_doc import study_document
@@ -154,7 +175,7 @@ def _write_doc(args, results: list[dict], table_markdown: str, argv: list[str] |
         raise RwkdError(f"--reading {args.reading} does not exist; give the Markdown file with the reading")
     reading = Path(args.reading).read_text() if args.reading else None
     command = shlex.join(["rwkd", "report", *(sys.argv[2:] if argv is None else argv)])
-    write_text(doc, study_document(results, table_markdown, doc, command, plots, reading, args.title))
+    write_text(doc, study_document(results, not_applicable, table_markdown, doc, command, plots, reading, args.title))
     return doc
 
 
@@ -168,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reading", help="--doc takes its 'Reading' section from this Markdown file")
     parser.add_argument("--title", default="Results", help="--doc's title")
     args = parser.parse_args(argv)
-    results, failed = find_results(args.paths)
-    summary = summarise(results)
+    results, failed, not_applicable = find_results(args.paths)
+    summary = summarise(results, not_applicable)
     out = Path(args.out or args.paths[0])
     text = markdown(summary, failed)
     print(text)
@@ -181,6 +202,6 @@ def main(argv: list[str] | None = None) -> int:
 
         written += plot_weights(results, out)
     if args.doc:
-        written.append(_write_doc(args, results, text, argv))
+        written.append(_write_doc(args, results, not_applicable, text, argv))
     print("rwkd: wrote " + ", ".join(map(str, written)), file=sys.stderr)
     return 0

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.report import TUNED, choose_fixed_alpha
+from rwkd.weight_summary import by_task_and_scheme, mean_std
 
 
 def _unique(values) -> list:
@@ -60,20 +61,24 @@ def _timing_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _paired_table(results: list[dict], reference: str) -> str:
+def _paired_table(results: list[dict], reference: str, undefined: set = frozenset()) -> str:
     """Each scheme minus the reference on the same task and seed (same student start and batch order, so
     the seed's own luck cancels), dev headline x 100 at the best epoch: mean ± std of the differences
-    and on how many seeds the scheme came out above. `reference` may be TUNED, the alpha chosen per task."""
+    and on how many seeds the scheme came out above. `reference` may be TUNED, the alpha chosen per task.
+    `undefined` holds the (task, scheme) pairs that are not applicable, shown as n/a."""
     score = {(r["task"], r["weighting"], r["seed"]): 100 * r["best"]["metrics"]["val/headline"] for r in results}
     chosen = choose_fixed_alpha(results)
     tasks = sorted({task for task, _, _ in score})
     reference_of = {t: chosen[t]["scheme"] if reference == TUNED else reference for t in tasks
                     if reference != TUNED or t in chosen}
-    schemes = sorted({scheme for _, scheme, _ in score} - set(reference_of.values()))
+    schemes = sorted(({scheme for _, scheme, _ in score} | {s for _, s in undefined}) - set(reference_of.values()))
     lines = ["| scheme | " + " | ".join(tasks) + " | mean over tasks |", "|---|" + "---|" * (len(tasks) + 1)]
     for scheme in schemes:
         row, means = [], []
         for task in tasks:
+            if (task, scheme) in undefined:
+                row.append("n/a")
+                continue
             diffs = [score[(task, scheme, seed)] - score[(task, reference_of[task], seed)]
                      for t, s, seed in score if t == task and s == scheme and task in reference_of
                      and (task, reference_of[task], seed) in score]
@@ -88,24 +93,26 @@ def _paired_table(results: list[dict], reference: str) -> str:
     return "\n".join(lines)
 
 
-def _coverage(results: list[dict]) -> str:
+def _coverage(results: list[dict], undefined: set) -> str:
     """Whether every task x scheme cell has as many seeds as the fullest one, and which do not: a page
-    generated mid-study says so on its first screen."""
+    generated mid-study says so on its first screen. Cells recorded as not applicable are named apart."""
     seeds: dict = defaultdict(set)
     for r in results:
         seeds[(r["task"], r["weighting"])].add(r["seed"])
-    tasks = sorted({t for t, _ in seeds})
-    schemes = sorted({s for _, s in seeds})
+    tasks = sorted({t for t, _ in seeds} | {t for t, _ in undefined})
+    schemes = sorted({s for _, s in seeds} | {s for _, s in undefined})
     most = max(len(v) for v in seeds.values())
     short = [f"{s} on {t} (n={len(seeds.get((t, s), ()))})" for t in tasks for s in schemes
-             if len(seeds.get((t, s), ())) < most]
-    total = len(tasks) * len(schemes)
+             if (t, s) not in undefined and len(seeds.get((t, s), ())) < most]
+    total = len(tasks) * len(schemes) - len(undefined)
     present = f"(the {len(tasks)} tasks and {len(schemes)} schemes found: {', '.join(tasks)})"
+    na = "; ".join(f"{s} on {t}" for t, s in sorted(undefined))
+    na = f" Not applicable, so not run: {na} (see the note under the table)." if undefined else ""
     if not short:
-        return f"Complete: all {total} task x scheme cells {present} have {most} seeds."
+        return f"Complete: all {total} defined task x scheme cells {present} have {most} seeds.{na}"
     shown = "; ".join(short[:12]) + (f"; and {len(short) - 12} more" if len(short) > 12 else "")
-    return (f"Incomplete: {total - len(short)} of {total} task x scheme cells {present} have {most} seeds; "
-            f"short or empty: {shown}.")
+    return (f"Incomplete: {total - len(short)} of {total} defined task x scheme cells {present} have {most} "
+            f"seeds; short or empty: {shown}.{na}")
 
 
 def _hardware(record: dict) -> str:
@@ -116,15 +123,33 @@ def _hardware(record: dict) -> str:
     return ", ".join(str(p) for p in parts if p)
 
 
-def study_document(results: list[dict], table_markdown: str, doc_path: Path, report_command: str,
-                   plots: list[Path], reading: str | None, title: str) -> str:
+def _weights_table(results: list[dict]) -> str:
+    """Per task and per-sample scheme: the mean weight of the teacher term, overall and split by whether
+    the teacher was right, from the runs' weight summaries."""
+    lines = ["| task | scheme | runs | mean w ± std over samples | mean w, teacher right | mean w, teacher wrong "
+             "| rows with teacher wrong |", "|---|---|---|---|---|---|---|"]
+    for task, schemes in by_task_and_scheme(results).items():
+        for scheme, (s, runs) in schemes.items():
+            (mean,), (std,) = mean_std({k: [sum(v)] for k, v in s["per_epoch"].items() if k != "epoch"})
+            (right,), _ = mean_std(s["by_teacher_correct"]["right"])
+            (wrong,), _ = mean_std(s["by_teacher_correct"]["wrong"])
+            n_wrong, n_right = s["by_teacher_correct"]["wrong"]["rows"][0], s["by_teacher_correct"]["right"]["rows"][0]
+            share = n_wrong / max(1, n_wrong + n_right)
+            lines.append(f"| {task} | {scheme} | {runs} | {mean:.3f} ± {std:.3f} | {right:.3f} | {wrong:.3f} "
+                         f"| {100 * share:.1f}% |")
+    return "\n".join(lines) if len(lines) > 2 else "No weight summaries were found beside the results."
+
+
+def study_document(results: list[dict], not_applicable: list[dict], table_markdown: str, doc_path: Path,
+                   report_command: str, plots: list[Path], reading: str | None, title: str) -> str:
+    undefined = {(r["task"], r["weighting"]) for r in not_applicable}
     commands = _unique(r.get("command", "") for r in results)
     hardware = _unique(_hardware(r) for r in results if r.get("hardware"))
     versions = _unique(tuple(sorted((r.get("versions") or {}).items())) for r in results)
     commits = _unique(r.get("git_commit", "unknown") for r in results)
     out = [f"# {title}", "",
            f"Generated by `{report_command}` from {len(results)} results.json files. "
-           "Edit the reading file, not this page.", "", _coverage(results), ""]
+           "Edit the reading file, not this page.", "", _coverage(results, undefined), ""]
     out += ["## Commands", "", "The commands recorded in the results (one per job or sweep):", "", "```bash",
             *commands, "```", ""]
     out += ["## Machines and software", ""]
@@ -137,17 +162,20 @@ def study_document(results: list[dict], table_markdown: str, doc_path: Path, rep
             "Each scheme minus a reference on the same task and seed (the same student start and batch "
             "order), dev headline x 100 at the best epoch: mean ± std over seeds of the difference, and on "
             "how many seeds the scheme scored above the reference. Against the fixed alpha chosen on the "
-            "meta split (per task):", "", _paired_table(results, TUNED), "", "Against `none` (no teacher term):",
-            "", _paired_table(results, "none"), ""]
+            "meta split (per task):", "", _paired_table(results, TUNED, undefined), "",
+            "Against `none` (no teacher term):", "", _paired_table(results, "none", undefined), ""]
     out += ["## Wall time per scheme", "",
             "Mean training time of the student per job, as steps x median step time (validation and the "
             "teacher's fine-tuning, shared by all jobs of a task, not included), and the median step time "
             "relative to `none` on the same task:", "", _timing_table(results), ""]
-    out += ["## Learned weights", ""]
+    out += ["## Learned weights", "",
+            "The schemes whose weight of the teacher term differs between the samples of a step (heuristic "
+            "and meta-learned; fixed and annealed weights follow their formula), from the weight summaries "
+            "committed beside the results (every sample of every epoch and seed):", "", _weights_table(results), ""]
     if plots:
         out += [f"![{p.stem}]({p.relative_to(doc_path.parent)})" if p.is_relative_to(doc_path.parent) else
                 f"![{p.stem}]({p})" for p in plots]
     else:
-        out.append("No weight plots (the runs' sample_weights.parquet files were not given).")
+        out.append("No weight plots were found.")
     out += ["", "## Reading", "", reading.strip() if reading else "Not written yet.", ""]
     return "\n".join(out)

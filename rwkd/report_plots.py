@@ -1,81 +1,49 @@
-"""Plots of the learned weights, from each run's sample_weights*.parquet (PNG, no display needed)."""
+"""Plots of the per-sample weights (PNG, no display needed), drawn from the runs' weight summaries, so a
+study's committed results folder redraws them without the per-sample logs."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
-SCATTER_POINTS = 3000
+import numpy as np
 
-
-def _load(run: Path) -> dict[str, list] | None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    files = sorted(run.glob("sample_weights*.parquet"))
-    if not files:
-        return None
-    return pa.concat_tables([pq.read_table(f) for f in files]).to_pydict()
-
-
-def varies_per_sample(table: dict[str, list]) -> bool:
-    """True when some step gave its samples different weights (learned or heuristic schemes); fixed and
-    annealed schemes give one weight per step, which a histogram would only draw as spikes."""
-    spread: dict = {}
-    for epoch, step, w in zip(table["epoch"], table["step"], table["weight"], strict=True):
-        low, high = spread.get((epoch, step), (w, w))
-        spread[(epoch, step)] = (min(low, w), max(high, w))
-    return any(high - low > 1e-6 for low, high in spread.values())
-
-
-def _spread_out(values: list, n: int) -> list:
-    """n values taken evenly through the whole log, not the first n (which would all be from epoch 0)."""
-    stride = max(1, len(values) // n)
-    return values[::stride][:n]
+from rwkd.weight_summary import CONFIDENCE_BINS, WEIGHT_BINS, by_task_and_scheme, mean_std
 
 
 def plot_weights(results: list[dict], out: Path) -> list[Path]:
-    """Per task: weight histograms of the per-sample schemes, mean weight per epoch of every scheme, and
-    weight against teacher confidence."""
+    """Per task, for the schemes whose weights vary per sample: the weight histogram, the mean weight per
+    epoch (band: ± one std over samples), and the mean weight against the teacher's confidence."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    by_task: dict = defaultdict(lambda: defaultdict(list))
-    for r in results:
-        table = _load(Path(r["_path"]))
-        if table is not None and r.get("teacher"):
-            by_task[r["task"]][r["weighting"]].append(table)
     written = []
-    for task, schemes in sorted(by_task.items()):
+    for task, schemes in by_task_and_scheme(results).items():
         fig, axes = plt.subplots(1, 3, figsize=(18, 5))
-        colours = {scheme: f"C{i % 10}" for i, scheme in enumerate(sorted(schemes))}
-        linestyles = {scheme: "-" if i < 10 else "--" for i, scheme in enumerate(sorted(schemes))}
-        for scheme, tables in sorted(schemes.items()):
-            style = {"color": colours[scheme], "label": scheme}
-            weights = [w for t in tables for w in t["weight"]]
-            epochs = sorted({e for t in tables for e in t["epoch"]})
-            means = [sum(w for t in tables for w, e in zip(t["weight"], t["epoch"], strict=True) if e == ep)
-                     / max(1, sum(1 for t in tables for e in t["epoch"] if e == ep)) for ep in epochs]
-            axes[1].plot(epochs, means, marker="o", linestyle=linestyles[scheme], **style)
-            if not any(varies_per_sample(t) for t in tables):
-                continue
-            axes[0].hist(weights, bins=40, range=(0, 1), histtype="step", density=True, **style)
-            conf = [c for t in tables for c in t["teacher_confidence"]]
-            axes[2].scatter(_spread_out(conf, SCATTER_POINTS), _spread_out(weights, SCATTER_POINTS), s=3,
-                            alpha=0.4, color=colours[scheme], label=scheme)
-        runs = sum(len(tables) for tables in schemes.values())
-        axes[0].set(title=f"{task}: per-sample weights (schemes that vary them)", xlabel="weight w_i (teacher term)",
+        edges = np.linspace(0.0, 1.0, WEIGHT_BINS + 1)
+        centres = (np.arange(CONFIDENCE_BINS) + 0.5) / CONFIDENCE_BINS
+        for i, (scheme, (summary, runs)) in enumerate(schemes.items()):
+            style = {"color": f"C{i % 10}", "label": f"{scheme} (n={runs})"}
+            counts = np.asarray(summary["weight_histogram"], dtype=np.float64)
+            density = counts / max(counts.sum(), 1.0) / (edges[1] - edges[0])
+            axes[0].stairs(density, edges, **style)
+            mean, std = map(np.asarray, mean_std(summary["per_epoch"]))
+            epochs = summary["per_epoch"]["epoch"]
+            axes[1].plot(epochs, mean, marker="o", **style)
+            axes[1].fill_between(epochs, mean - std, mean + std, color=style["color"], alpha=0.12)
+            by_conf, _ = mean_std(summary["by_teacher_confidence"])
+            axes[2].plot(centres, by_conf, marker="o", **style)
+        axes[0].set(title=f"{task}: per-sample weights, all epochs and seeds", xlabel="weight w_i (teacher term)",
                     ylabel="density")
-        axes[1].set(title=f"{task}: mean weight per epoch ({runs} runs)", xlabel="epoch", ylabel="mean w_i",
-                    ylim=(0, 1))
+        axes[1].set(title=f"{task}: mean weight per epoch (band: ± 1 std over samples)", xlabel="epoch",
+                    ylabel="w_i", ylim=(0, 1))
         axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes[2].set(title=f"{task}: weight against teacher confidence", xlabel="p_t(gold label)", ylabel="w_i")
-        if axes[0].has_data():
-            axes[0].legend(fontsize=7)
-        axes[1].legend(fontsize=7, ncol=2)
+        axes[2].set(title=f"{task}: mean weight by teacher confidence", xlabel="p_t(gold label), binned",
+                    ylabel="mean w_i", xlim=(0, 1), ylim=(0, 1))
+        for ax in axes:
+            ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / f"weights_{task}.png"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from rwkd.errors import RwkdError
 
 RESUME_CHOICES = ("never", "auto")
 RESULTS = "results.json"
+NOT_APPLICABLE = "not_applicable.json"  # a sweep job whose combination is undefined (errors.NotApplicable)
 # Settings that do not change what is trained: where files go, how progress is shown and logged.
 NOT_COMPARED = ("paths", "resume", "ckpt_path", "logger", "callbacks", "checkpoint", "export",
                 "data.dir", "data.num_workers", "trainer.enable_progress_bar", "trainer.log_every_n_steps")

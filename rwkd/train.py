@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from rwkd import distributed, records
 from rwkd.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
 from rwkd.diagnostics import SampleWeightLog
-from rwkd.errors import RwkdError
+from rwkd.errors import NotApplicable, RwkdError
 from rwkd.export import save_classifier, student_state_from_checkpoint
 from rwkd.models import count_parameters, load_tokenizer
 from rwkd.resume import RESULTS, comparable_config, plan_start
@@ -38,6 +38,8 @@ def train(cfg: DictConfig) -> float:
         return best
     task = task_of(cfg)
     weighting: WeightingScheme = instantiate(cfg.weighting)
+    if (reason := weighting.undefined_for(task)) is not None:
+        raise NotApplicable(reason, task=task.name, scheme=weighting.describe())  # before the teacher stage: nothing is fine-tuned for a run that cannot happen
     tokenizer = load_tokenizer(tokenizer_name(cfg))
     teacher = ensure_teacher(cfg, tokenizer) if weighting.needs_teacher else None
 

@@ -39,6 +39,9 @@ CASES = {
                             r"resume='maybe' is unknown; accepted: never, auto \(or ckpt_path=FILE\)"),
     "missing resume checkpoint": (["train", "task=rte", *TINY, "ckpt_path=/no/such/last.ckpt"],
                                   r"ckpt_path=/no/such/last.ckpt does not exist"),
+    "rule undefined for the task": (["train", "task=stsb", *TINY, "weighting=heuristic", "weighting.rule=student_entropy"],
+                                    r"weighting.rule=student_entropy is not defined for the regression task stsb .*"
+                                    r"accepted there: teacher_confidence, teacher_correct, loss_ratio"),
 }
 
 
@@ -56,6 +59,8 @@ def _assert_one_line_error(proc, pattern: str):
 def test_bad_input_table(case, tmp_path):
     args, pattern = CASES[case]
     _assert_one_line_error(run_rwkd(args, cwd=tmp_path), pattern)
+    if case == "rule undefined for the task":
+        assert not (tmp_path / "outputs" / "teachers").exists()  # stopped before fine-tuning a teacher
 
 
 def test_malformed_row_names_file_and_line(tmp_path):

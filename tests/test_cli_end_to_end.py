@@ -110,7 +110,9 @@ def test_two_by_two_multirun_with_offline_wandb_and_its_report(workdir):
     report = _ok(run_rwkd(["report", str(workdir / "multi")], cwd=workdir))
     assert "| scheme | rte | stsb | GLUE avg |" in report.stdout
     none_row = next(line for line in report.stdout.splitlines() if line.startswith("| none |"))
-    assert none_row.count("(n=1)") == 2 and (workdir / "multi" / "weights_rte.png").is_file()
+    assert none_row.count("(n=1)") == 2
+    # none and fixed give every sample of a step the same weight: no weight plot is drawn for them
+    assert not list((workdir / "multi").glob("weights_*.png"))
 
 @pytest.mark.parametrize("scheme", [
     ["weighting=annealed", "weighting.schedule=annealing_kd"],
@@ -144,6 +146,21 @@ def test_a_failing_sweep_job_is_recorded_and_the_others_run(workdir):
     assert (jobs[0] / "results.json").is_file() and not (jobs[0] / "failed.json").exists()
     failed = json.loads((jobs[1] / "failed.json").read_text())
     assert "outside [0, 1]" in failed["error"] and "weighting.alpha=1.5" in failed["overrides"]
+
+
+def test_an_undefined_combination_is_recorded_not_failed_and_shown_as_na(workdir):
+    proc = run_rwkd(["train", "-m", "task=stsb", "weighting=heuristic", "weighting.rule=student_entropy,loss_ratio",
+                     *TINY, "hydra.sweep.dir=multi_na"], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "not applicable: weighting.rule=student_entropy is not defined for the regression task stsb" in proc.stderr
+    undefined, defined = sorted((workdir / "multi_na").glob("[0-9]_*"))
+    record = json.loads((undefined / "not_applicable.json").read_text())
+    assert record["task"] == "stsb" and record["weighting"] == "heuristic(student_entropy)"
+    assert not (undefined / "results.json").exists() and not (undefined / "failed.json").exists()
+    assert (defined / "results.json").is_file() and (defined / "weight_summary.json").is_file()
+    report = _ok(run_rwkd(["report", str(workdir / "multi_na"), "--no-plots"], cwd=workdir))
+    assert "| heuristic(student_entropy) | n/a |  |" in report.stdout
+    assert "n/a: heuristic(student_entropy) on stsb, not run: weighting.rule=student_entropy" in report.stdout
 
 
 def test_report_tables_the_runs_and_plots_the_weights(rte_runs, workdir):

@@ -61,7 +61,7 @@ def test_results_page_holds_the_exact_table_commands_timings_and_reading(tmp_pat
     assert table.rstrip() in capsys.readouterr().out
     assert "rwkd train -m experiment=study_glue (job 3)" in page and "abc123" in page
     assert "- hardware: test cpu, 2 CPU cores" in page
-    assert "Complete: all 2 task x scheme cells (the 1 tasks and 2 schemes found: mrpc) have 2 seeds." in page
+    assert "Complete: all 2 defined task x scheme cells (the 1 tasks and 2 schemes found: mrpc) have 2 seeds." in page
     # 240 steps x 0.5 s and 0.6 s: the median step time, not the (paused) wall clock
     assert "| fixed(alpha=0.25) | 2.2 min (n=2) |" in page
     assert "![weights_mrpc](plots/weights_mrpc.png)" in page
@@ -84,11 +84,14 @@ def test_timing_table_compares_median_step_times_with_none_on_the_same_task():
 
 
 def test_only_schemes_that_weigh_samples_differently_within_a_step_count_as_per_sample():
-    from rwkd.report_plots import varies_per_sample
+    from rwkd.weight_summary import summarise_log, varies_per_sample
 
-    annealed = {"epoch": [0, 0, 0, 0], "step": [1, 1, 2, 2], "weight": [0.9, 0.9, 0.8, 0.8]}
-    heuristic = {"epoch": [0, 0, 0, 0], "step": [1, 1, 2, 2], "weight": [0.9, 0.9, 0.8, 0.3]}
-    assert not varies_per_sample(annealed) and varies_per_sample(heuristic)
+    def log(weight):
+        return {"epoch": [0, 0, 0, 0], "step": [1, 1, 2, 2], "weight": weight, "teacher_correct": [1.0] * 4,
+                "teacher_confidence": [0.5] * 4}
+
+    assert not varies_per_sample(summarise_log(log([0.9, 0.9, 0.8, 0.8])))  # annealed: one weight per step
+    assert varies_per_sample(summarise_log(log([0.9, 0.9, 0.8, 0.3])))  # heuristic
 
 
 def test_paired_differences_subtract_the_same_seed_of_the_reference():
@@ -116,6 +119,28 @@ def test_a_page_generated_mid_study_names_the_short_and_empty_cells():
 
     results = [*[_run("mrpc", a, s, dev=0.7, meta=[0.6]) for a in (0.25, 0.75) for s in (1, 2, 3)],
                *[_run("rte", 0.25, s, dev=0.6, meta=[0.5]) for s in (1, 2)]]
-    assert _coverage(results) == (
-        "Incomplete: 2 of 4 task x scheme cells (the 2 tasks and 2 schemes found: mrpc, rte) have 3 seeds; "
+    assert _coverage(results, set()) == (
+        "Incomplete: 2 of 4 defined task x scheme cells (the 2 tasks and 2 schemes found: mrpc, rte) have 3 seeds; "
         "short or empty: fixed(alpha=0.25) on rte (n=2); fixed(alpha=0.75) on rte (n=0).")
+
+
+def test_an_undefined_combination_is_na_in_every_table_and_does_not_make_the_study_incomplete():
+    from rwkd.report_doc import _coverage, _paired_table
+
+    def job(task, scheme, seed, dev):
+        r = _run(task, 0.5, seed, dev=dev, meta=[])
+        r["weighting"] = scheme
+        return r
+
+    results = [job(t, s, seed, 0.6) for t in ("mrpc", "stsb") for s in ("none", "heuristic(student_entropy)")
+               for seed in (1, 2) if (t, s) != ("stsb", "heuristic(student_entropy)")]
+    na = [{"task": "stsb", "weighting": "heuristic(student_entropy)", "reason": "not defined for regression"}] * 2
+    text = markdown(summarise(results, na), [])
+    assert "| heuristic(student_entropy) | 60.00 ± 0.00 (n=2) | n/a |  |" in text  # no GLUE average
+    assert "| none | 60.00 ± 0.00 (n=2) | 60.00 ± 0.00 (n=2) | 60.00 |" in text
+    assert text.count("n/a: heuristic(student_entropy) on stsb, not run: not defined for regression") == 1
+    undefined = {("stsb", "heuristic(student_entropy)")}
+    assert _coverage(results, undefined) == (
+        "Complete: all 3 defined task x scheme cells (the 2 tasks and 2 schemes found: mrpc, stsb) have 2 seeds. "
+        "Not applicable, so not run: heuristic(student_entropy) on stsb (see the note under the table).")
+    assert "| heuristic(student_entropy) | +0.00 ± 0.00 (0/2 above) | n/a |  |" in _paired_table(results, "none", undefined)

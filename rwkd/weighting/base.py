@@ -52,6 +52,10 @@ class WeightingScheme(torch.nn.Module):
         """An optimizer for the scheme's own parameters (a learned scheme), stepped inside `weights`."""
         return None
 
+    def undefined_for(self, task) -> str | None:
+        """Why this scheme has no meaning on `task` (a TaskSpec), or None where it does."""
+        return None
+
     def describe(self) -> str:
         """A label for tables: the scheme and the settings that tell its variants apart."""
         return self.name

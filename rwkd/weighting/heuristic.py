@@ -43,5 +43,12 @@ class HeuristicWeight(WeightingScheme):
     def weights(self, s: Signals) -> torch.Tensor:
         return _RULES[self.rule](s).detach().clamp(0.0, 1.0)
 
+    def undefined_for(self, task) -> str | None:
+        if self.rule == "student_entropy" and task.is_regression:
+            defined = ", ".join(r for r in RULES if r != "student_entropy")
+            return (f"weighting.rule=student_entropy is not defined for the regression task {task.name} (one output, "
+                    f"no class distribution); accepted there: {defined}")
+        return None
+
     def describe(self) -> str:
         return f"heuristic({self.rule})"

@@ -1,0 +1,89 @@
+"""Weight summaries: golden values on a hand-made log, pooling equals summarising the rows together, and
+the file the training log writes matches its Parquet rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rwkd.diagnostics import SampleWeightLog
+from rwkd.weight_summary import SUMMARY, load_run, mean_std, pool, summarise_log, varies_per_sample
+
+NAN = float("nan")
+
+
+def _log(epoch, step, weight, correct, confidence) -> dict:
+    n = len(weight)
+    return {"epoch": epoch, "step": step, "idx": list(range(n)), "weight": weight, "label_loss": [1.0] * n,
+            "kd_loss": [1.0] * n, "teacher_correct": correct, "teacher_confidence": confidence}
+
+
+LOG = _log(epoch=[0, 0, 0, 1, 1], step=[0, 0, 1, 2, 2], weight=[0.11, 0.31, 0.51, 0.99, 1.0],
+           correct=[1.0, 0.0, 1.0, 1.0, 0.0], confidence=[0.05, 0.95, 1.0, 0.55, NAN])
+
+
+def test_golden_values_of_one_log():
+    s = summarise_log(LOG)
+    assert s["rows"] == 5 and s["steps"] == 3
+    assert s["max_spread_within_step"] == pytest.approx(0.2) and varies_per_sample(s)
+    hist = s["weight_histogram"]
+    assert len(hist) == 40 and sum(hist) == 5
+    assert hist[4] == 1 and hist[12] == 1 and hist[20] == 1 and hist[39] == 2  # 1.0 falls in the last bin
+    assert s["per_epoch"]["epoch"] == [0, 1] and s["per_epoch"]["rows"] == [3, 2]
+    mean, std = mean_std(s["per_epoch"])
+    assert mean == pytest.approx([0.31, 0.995])
+    assert std == pytest.approx([torch.tensor([0.11, 0.31, 0.51], dtype=torch.float64).std(unbiased=False).item(), 0.005])
+    conf = s["by_teacher_confidence"]
+    assert conf["rows"] == [1, 0, 0, 0, 0, 1, 0, 0, 0, 2]  # NaN confidence is left out; 1.0 joins the top bin
+    assert mean_std(conf)[0][9] == pytest.approx(0.41) and mean_std(conf)[0][1] != mean_std(conf)[0][1]  # NaN
+    assert s["by_teacher_correct"]["right"]["rows"] == [3]
+    assert mean_std(s["by_teacher_correct"]["wrong"])[0] == pytest.approx([0.655])
+
+
+def test_one_weight_per_step_does_not_count_as_varying():
+    fixed = _log(epoch=[0, 0, 1, 1], step=[0, 0, 1, 1], weight=[0.5, 0.5, 0.25, 0.25], correct=[1.0] * 4,
+                 confidence=[0.9] * 4)
+    assert not varies_per_sample(summarise_log(fixed))
+
+
+def test_pooling_two_runs_equals_summarising_their_rows_together():
+    other = _log(epoch=[1, 2, 2], step=[5, 9, 9], weight=[0.2, 0.7, 0.0], correct=[0.0, 1.0, 1.0],
+                 confidence=[0.3, 0.31, 0.99])
+    together = {k: LOG[k] + other[k] for k in LOG}
+    pooled, direct = pool([summarise_log(LOG), summarise_log(other)]), summarise_log(together)
+    assert pooled.keys() == direct.keys()
+    for key in ("rows", "steps", "weight_histogram", "per_epoch", "by_teacher_confidence"):
+        assert json.dumps(pooled[key]) == json.dumps(direct[key]) or pooled[key] == pytest.approx(direct[key])
+    assert pooled["per_epoch"]["epoch"] == [0, 1, 2] and pooled["per_epoch"]["rows"] == [3, 3, 2]
+    assert mean_std(pooled["by_teacher_correct"]["wrong"])[0] == pytest.approx([(0.31 + 1.0 + 0.2) / 3])
+
+
+def test_the_training_log_writes_a_summary_of_its_parquet_rows(tmp_path):
+    import pyarrow.parquet as pq
+
+    log = SampleWeightLog(tmp_path / "sample_weights.parquet")
+    gen = torch.Generator().manual_seed(0)
+    for step in range(4):
+        log.add(epoch=step // 2, step=step, idx=torch.arange(8) + 8 * step, weight=torch.rand(8, generator=gen),
+                label_loss=torch.rand(8, generator=gen), kd_loss=torch.rand(8, generator=gen),
+                teacher_correct=(torch.rand(8, generator=gen) > 0.3).float(),
+                teacher_confidence=torch.rand(8, generator=gen))
+    log.write()
+    written = json.loads((tmp_path / SUMMARY).read_text())
+    assert written == json.loads(json.dumps(summarise_log(pq.read_table(tmp_path / "sample_weights.parquet").to_pydict())))
+    assert written["rows"] == 32 and load_run(tmp_path) == pool([written])
+    log.write(rank=1, world_size=2)  # a DDP shard gets its own summary, and a run pools its shards
+    assert (tmp_path / "weight_summary.rank1.json").is_file()
+    assert load_run(tmp_path)["rows"] == 64
+
+
+def test_a_run_without_summaries_is_summarised_from_its_log(tmp_path):
+    log = SampleWeightLog(tmp_path / "sample_weights.parquet")
+    log.add(epoch=0, step=0, idx=torch.arange(3), weight=torch.tensor([0.2, 0.4, 0.6]), label_loss=torch.ones(3))
+    log.write()
+    (tmp_path / SUMMARY).unlink()  # as in runs from before summaries were written
+    summary = load_run(tmp_path)
+    assert summary["rows"] == 3 and summary["by_teacher_confidence"]["rows"] == [0] * 10  # no teacher: NaN
+    assert load_run(tmp_path / "nothing") is None

@@ -35,25 +35,26 @@ bench: install
 	$(BIN)/python benchmarks/step_cost.py
 
 # The comparison study (conf/experiment/study_glue.yaml): hours on a CPU; run it again to go on where it
-# stopped. study-results copies every finished job's results.json into results/, plots the weights from
-# the runs' logs, and rebuilds docs/results.md from the committed results (docs/results_reading.md: the
-# hand-written reading it includes).
+# stopped. study-results copies every finished job's results.json, weight summary and not-applicable record
+# into results/, then draws the table, the weight plots and docs/results.md from those committed files alone
+# (docs/results_reading.md: the hand-written reading the page includes).
 STUDY_OUT := outputs/studies/glue
+STUDY_RESULTS := results/study_glue
 study: install study-restore
 	$(BIN)/rwkd train -m experiment=study_glue
 	$(MAKE) study-results
 
-# A fresh checkout has no outputs/: the committed results.json files go back into the study folder (never
-# over a newer one), so the sweep skips the jobs they record instead of training them again.
+# A fresh checkout has no outputs/: the committed records go back into the study folder (never over a newer
+# file), so the sweep skips the jobs they record instead of training them again.
 study-restore:
 	mkdir -p $(STUDY_OUT)
-	cd results/study_glue && find . -name results.json -exec cp -n --parents {} $(CURDIR)/$(STUDY_OUT)/ \;
+	cd $(STUDY_RESULTS) && find . \( -name results.json -o -name not_applicable.json \) -exec cp -n --parents {} $(CURDIR)/$(STUDY_OUT)/ \;
 
 study-results: install
-	mkdir -p results/study_glue
-	cd $(STUDY_OUT) && find . -name results.json -exec cp --parents {} $(CURDIR)/results/study_glue/ \;
-	$(BIN)/rwkd report $(STUDY_OUT) --out docs/study_glue
-	$(BIN)/rwkd report results/study_glue --no-plots --doc docs/results.md --plots-dir docs/study_glue \
+	mkdir -p $(STUDY_RESULTS)
+	cd $(STUDY_OUT) && find . \( -name results.json -o -name 'weight_summary*.json' -o -name not_applicable.json \) \
+		-exec cp --parents {} $(CURDIR)/$(STUDY_RESULTS)/ \;
+	$(BIN)/rwkd report $(STUDY_RESULTS) --out docs/study_glue --doc docs/results.md --plots-dir docs/study_glue \
 		--title "Comparison study: weighting families on GLUE" \
 		$(if $(wildcard docs/results_reading.md),--reading docs/results_reading.md)
 

@@ -2,7 +2,8 @@
 
 Numbers are dev headline metrics x 100, mean +- sample standard deviation over seeds, for the best
 epoch (the checkpoint rwkd exports) and, separately, the last epoch. The GLUE average is the mean of a
-scheme's task means, given only where the scheme has every task of the table.
+scheme's task means, given only where the scheme has every task of the table (labelled "mean of N tasks"
+unless the table has all nine).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from rwkd.errors import RwkdError
 from rwkd.records import write_text
 from rwkd.resume import NOT_APPLICABLE, RESULTS
+from rwkd.tasks import TASKS
 
 
 def find_results(paths: list[str]) -> tuple[list[dict], list[Path], list[dict]]:
@@ -104,10 +106,15 @@ def _fmt(stats: dict | None, note: str = "") -> str:
     return f"{stats['mean']:.2f}{std} (n={stats['n']}{note})"
 
 
+def average_label(tasks: list[str]) -> str:
+    """The GLUE average is over all nine tasks; over fewer it is only the mean of those (METHOD.md section 4)."""
+    return "GLUE avg" if set(TASKS) <= set(tasks) else f"mean of {len(tasks)} tasks"
+
+
 def _rows(summary: dict, which: str) -> tuple[list[str], list[list[str]]]:
     tasks = list(summary["table"])
     schemes = sorted({s for t in tasks for s in summary["table"][t]})
-    header = ["scheme", *tasks, "GLUE avg"]
+    header = ["scheme", *tasks, average_label(tasks)]
     rows = []
     if summary["teacher"]:
         values = [summary["teacher"].get(t) for t in tasks]

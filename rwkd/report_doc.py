@@ -8,6 +8,7 @@ file the author writes (`--reading`).
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -173,8 +174,8 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
             "and meta-learned; fixed and annealed weights follow their formula), from the weight summaries "
             "committed beside the results (every sample of every epoch and seed):", "", _weights_table(results), ""]
     if plots:
-        out += [f"![{p.stem}]({p.relative_to(doc_path.parent)})" if p.is_relative_to(doc_path.parent) else
-                f"![{p.stem}]({p})" for p in plots]
+        out += [f"![{p.stem}]({Path(os.path.relpath(p.resolve(), doc_path.resolve().parent)).as_posix()})"
+                for p in plots]
     else:
         out.append("No weight plots were found.")
     out += ["", "## Reading", "", reading.strip() if reading else "Not written yet.", ""]

@@ -108,7 +108,7 @@ def test_two_by_two_multirun_with_offline_wandb_and_its_report(workdir):
         runs.add(offline[0].name)
     assert len(runs) == 4
     report = _ok(run_rwkd(["report", str(workdir / "multi")], cwd=workdir))
-    assert "| scheme | rte | stsb | GLUE avg |" in report.stdout
+    assert "| scheme | rte | stsb | mean of 2 tasks |" in report.stdout
     none_row = next(line for line in report.stdout.splitlines() if line.startswith("| none |"))
     assert none_row.count("(n=1)") == 2
     # none and fixed give every sample of a step the same weight: no weight plot is drawn for them

@@ -1,0 +1,56 @@
+"""The published comparison study: docs/results.md holds exactly what `rwkd report` makes of the committed
+results/study_glue files, and every committed record is a job of the study's grid, made by its command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from rwkd.report import TUNED, find_results, markdown, summarise
+from rwkd.report_doc import _coverage, _paired_table, _timing_table, _weights_table
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "study_glue"
+PAGE = ROOT / "docs" / "results.md"
+PLOTS = ROOT / "docs" / "study_glue"
+
+
+def _committed():
+    results, failed, not_applicable = find_results([str(RESULTS)])
+    return results, failed, not_applicable, PAGE.read_text()
+
+
+def test_the_page_holds_the_tables_rwkd_report_makes_of_the_committed_results():
+    results, failed, not_applicable, page = _committed()
+    assert not failed
+    undefined = {(r["task"], r["weighting"]) for r in not_applicable}
+    assert markdown(summarise(results, not_applicable), failed).rstrip() in page
+    assert f"from {len(results)} results.json files" in page
+    for section in (_coverage(results, undefined), _paired_table(results, TUNED, undefined),
+                    _paired_table(results, "none", undefined), _timing_table(results), _weights_table(results)):
+        assert section in page
+
+
+def test_every_committed_record_is_a_job_of_the_study_grid():
+    results, _, not_applicable, _ = _committed()
+    params = OmegaConf.load(ROOT / "conf" / "experiment" / "study_glue.yaml").hydra.sweeper.params
+    grid = {(t, s, int(k)) for t in params.task.split(",") for s in params["+scheme"].split(",")
+            for k in str(params.seed).split(",")}
+    jobs = set()
+    for r in results:
+        task, scheme, seed = Path(r["_path"]).relative_to(RESULTS).parts
+        assert (r["task"], r["seed"]) == (task, int(seed.removeprefix("seed")))
+        assert r["command"].startswith("rwkd train -m experiment=study_glue"), r["command"]
+        jobs.add((task, scheme, r["seed"]))
+    assert jobs <= grid and len(jobs) == len(results)
+    for record in not_applicable:
+        assert record["task"] == "stsb" and record["weighting"] == "heuristic(student_entropy)"
+
+
+def test_each_task_with_weight_summaries_has_its_plot_on_the_page():
+    results, _, _, page = _committed()
+    tasks = {r["task"] for r in results if (Path(r["_path"]) / "weight_summary.json").is_file()}
+    for task in tasks:
+        assert (PLOTS / f"weights_{task}.png").is_file()
+        assert f"![weights_{task}](study_glue/weights_{task}.png)" in page

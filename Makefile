@@ -44,16 +44,16 @@ study: install study-restore
 	$(BIN)/rwkd train -m experiment=study_glue
 	$(MAKE) study-results
 
-# A fresh checkout has no outputs/: the committed records go back into the study folder (never over a newer
-# file), so the sweep skips the jobs they record instead of training them again.
+# A fresh checkout has no outputs/: the committed records go back into the study folder (never over a file
+# already there), so the sweep skips the jobs they record instead of training them again.
 study-restore:
 	mkdir -p $(STUDY_OUT)
-	cd $(STUDY_RESULTS) && find . \( -name results.json -o -name not_applicable.json \) -exec cp -n --parents {} $(CURDIR)/$(STUDY_OUT)/ \;
+	cd $(STUDY_RESULTS) && find . \( -name results.json -o -name not_applicable.json \) -exec cp -n --parents {} "$(CURDIR)/$(STUDY_OUT)/" \;
 
 study-results: install
 	mkdir -p $(STUDY_RESULTS)
 	cd $(STUDY_OUT) && find . \( -name results.json -o -name 'weight_summary*.json' -o -name not_applicable.json \) \
-		-exec cp --parents {} $(CURDIR)/$(STUDY_RESULTS)/ \;
+		-exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
 	$(BIN)/rwkd report $(STUDY_RESULTS) --out docs/study_glue --doc docs/results.md --plots-dir docs/study_glue \
 		--title "Comparison study: weighting families on GLUE" \
 		$(if $(wildcard docs/results_reading.md),--reading docs/results_reading.md)

@@ -40,7 +40,8 @@ def find_results(paths: list[str]) -> tuple[list[dict], list[Path], list[dict]]:
             not_applicable += [json.loads(p.read_text()) for p in sorted(root.rglob(NOT_APPLICABLE))]
     if not results:
         raise RwkdError(f"no results.json under {', '.join(paths)}")
-    return results, failed, not_applicable
+    ran = {(r["task"], r["weighting"]) for r in results}
+    return results, failed, [r for r in not_applicable if (r["task"], r["weighting"]) not in ran]
 
 
 def _stats(values: list[float]) -> dict:
@@ -170,14 +171,14 @@ def write_csv(summary: dict, path: Path) -> None:
 
 
 def _write_doc(args, results: list[dict], not_applicable: list[dict], table_markdown: str,
-               argv: list[str] | None) -> Path:
+               argv: list[str] | None, plots: list[Path] | None) -> Path:
     import shlex
 
     from rwkd.report_doc import study_document
 
     doc = Path(args.doc)
-    plots_dir = Path(args.plots_dir) if args.plots_dir else doc.parent
-    plots = sorted(plots_dir.glob("weights_*.png"))
+    if plots is None:  # --no-plots: link those an earlier call drew
+        plots = sorted((Path(args.plots_dir) if args.plots_dir else doc.parent).glob("weights_*.png"))
     if args.reading and not Path(args.reading).is_file():
         raise RwkdError(f"--reading {args.reading} does not exist; give the Markdown file with the reading")
     reading = Path(args.reading).read_text() if args.reading else None
@@ -204,11 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     write_text(out / "report.md", text)
     write_csv(summary, out / "report.csv")
     written = [out / "report.md", out / "report.csv"]
+    plots = None
     if not args.no_plots:
         from rwkd.report_plots import plot_weights
 
-        written += plot_weights(results, out)
+        plots = plot_weights(results, out)
+        written += plots
     if args.doc:
-        written.append(_write_doc(args, results, not_applicable, text, argv))
+        written.append(_write_doc(args, results, not_applicable, text, argv, plots))
     print("rwkd: wrote " + ", ".join(map(str, written)), file=sys.stderr)
     return 0

@@ -18,7 +18,7 @@ from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import NotApplicable, RwkdError
 from rwkd.export import save_classifier, student_state_from_checkpoint
 from rwkd.models import count_parameters, load_tokenizer
-from rwkd.resume import RESULTS, comparable_config, plan_start
+from rwkd.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
 from rwkd.teacher_logits import CachedTeacher, cached_teacher
 from rwkd.teacher_stage import ensure_teacher
 from rwkd.weighting.base import WeightingScheme
@@ -123,7 +123,8 @@ def train(cfg: DictConfig) -> float:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     records.write_json(output_dir / RESULTS, results)
-    (output_dir / "failed.json").unlink(missing_ok=True)  # from an earlier, failed attempt of this job
+    for stale in ("failed.json", NOT_APPLICABLE):  # from an earlier attempt of this job
+        (output_dir / stale).unlink(missing_ok=True)
     tidy_checkpoints(cfg, checkpoint, last_checkpoint)
     print(f"rwkd: {task.name} {weighting.describe()} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)

@@ -49,7 +49,6 @@ def summarise_log(columns: dict) -> dict:
     right = correct[judged] > 0.5
     return {
         "rows": int(weight.size),
-        "steps": int(len(steps)),
         "max_spread_within_step": spread,
         "weight_histogram": np.histogram(weight, bins=WEIGHT_BINS, range=(0.0, 1.0))[0].tolist(),
         "per_epoch": {"epoch": epochs.tolist(), **_sums(weight, per_epoch, len(epochs))},
@@ -74,7 +73,6 @@ def pool(summaries: list[dict]) -> dict:
 
     return {
         "rows": sum(s["rows"] for s in summaries),
-        "steps": sum(s["steps"] for s in summaries),
         "max_spread_within_step": max(s["max_spread_within_step"] for s in summaries),
         "weight_histogram": np.sum([s["weight_histogram"] for s in summaries], axis=0).tolist(),
         "per_epoch": {"epoch": epochs, **_add([by_epoch(s) for s in summaries])},
@@ -105,12 +103,13 @@ def varies_per_sample(summary: dict) -> bool:
 
 
 def load_run(run: Path) -> dict | None:
-    """One run's pooled summary: its weight_summary*.json files (one per DDP rank), else its
-    sample_weights*.parquet logs (runs from before summaries were written), else None."""
-    files = sorted(run.glob("weight_summary*.json"))
+    """One run's pooled summary: its weight_summary.rankN.json shards (DDP) or weight_summary.json, else its
+    Parquet logs (runs from before summaries were written), else None."""
+    files = sorted(run.glob("weight_summary.rank*.json")) or sorted(run.glob(SUMMARY))
     if files:
         return pool([json.loads(f.read_text()) for f in files])
-    logs = sorted(run.glob("sample_weights*.parquet"))
+    # a run resumed under another world size may hold both kinds of log: its DDP shards are the whole log
+    logs = sorted(run.glob("sample_weights.rank*.parquet")) or sorted(run.glob("sample_weights.parquet"))
     if not logs:
         return None
     import pyarrow.parquet as pq

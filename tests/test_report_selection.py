@@ -144,3 +144,17 @@ def test_an_undefined_combination_is_na_in_every_table_and_does_not_make_the_stu
         "Complete: all 3 defined task x scheme cells (the 2 tasks and 2 schemes found: mrpc, stsb) have 2 seeds. "
         "Not applicable, so not run: heuristic(student_entropy) on stsb (see the note under the table).")
     assert "| heuristic(student_entropy) | +0.00 ± 0.00 (0/2 above) | n/a |  |" in _paired_table(results, "none", undefined)
+
+
+def test_a_record_of_not_applicable_is_dropped_where_the_cell_has_results(tmp_path):
+    import json
+
+    from rwkd.report import find_results
+
+    for name, record in (("ran", {**_run("mrpc", 0.5, 1, dev=0.6, meta=[]), "weighting": "meta"}),
+                         ("old", {"task": "mrpc", "weighting": "meta", "reason": "an old record"}),
+                         ("na", {"task": "stsb", "weighting": "meta", "reason": "undefined"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ("results.json" if name == "ran" else "not_applicable.json")).write_text(json.dumps(record))
+    _, _, not_applicable = find_results([str(tmp_path)])
+    assert [r["task"] for r in not_applicable] == ["stsb"]

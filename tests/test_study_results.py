@@ -3,12 +3,14 @@ results/study_glue files, and every committed record is a job of the study's gri
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from rwkd.report import TUNED, find_results, markdown, summarise
 from rwkd.report_doc import _coverage, _paired_table, _timing_table, _weights_table
+from rwkd.weight_summary import by_task_and_scheme
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "study_glue"
@@ -48,9 +50,9 @@ def test_every_committed_record_is_a_job_of_the_study_grid():
         assert record["task"] == "stsb" and record["weighting"] == "heuristic(student_entropy)"
 
 
-def test_each_task_with_weight_summaries_has_its_plot_on_the_page():
+def test_each_task_with_per_sample_weights_has_its_plot_on_the_page_and_no_other():
     results, _, _, page = _committed()
-    tasks = {r["task"] for r in results if (Path(r["_path"]) / "weight_summary.json").is_file()}
+    tasks = set(by_task_and_scheme(results))
     for task in tasks:
         assert (PLOTS / f"weights_{task}.png").is_file()
-        assert f"![weights_{task}](study_glue/weights_{task}.png)" in page
+    assert set(re.findall(r"!\[weights_(\w+)\]\(study_glue/weights_\w+\.png\)", page)) == tasks

@@ -90,3 +90,16 @@ def test_unknown_settings_are_rejected_with_accepted_values():
         HeuristicWeight("magic")
     with pytest.raises(RwkdError, match=r"weighting.schedule='step' is unknown; accepted: linear, cosine, annealing_kd"):
         AnnealedWeight("step")
+
+
+def test_schemes_that_need_class_probabilities_are_undefined_on_a_regression_task():
+    from rwkd.tasks import get_task
+    from rwkd.weighting.metanet import MetaWeightNet
+
+    stsb, rte = get_task("stsb"), get_task("rte")
+    assert "not defined for the regression task stsb" in HeuristicWeight("student_entropy").undefined_for(stsb)
+    assert HeuristicWeight("student_entropy").undefined_for(rte) is None
+    assert all(HeuristicWeight(r).undefined_for(stsb) is None for r in ("teacher_confidence", "teacher_correct", "loss_ratio"))
+    assert "student_entropy" in MetaWeightNet(inputs=["label_loss", "student_entropy"]).undefined_for(stsb)
+    assert MetaWeightNet(inputs=["label_loss", "kd_loss"]).undefined_for(stsb) is None
+    assert FixedWeight(0.5).undefined_for(stsb) is None

@@ -115,5 +115,11 @@ class MetaWeightNet(WeightingScheme):
         with torch.no_grad():
             return self.weight_of(x).to(s.label_loss.dtype)
 
+    def undefined_for(self, task) -> str | None:
+        if task.is_regression and "student_entropy" in self.inputs:
+            return (f"weighting.inputs holds student_entropy, which is not defined for the regression task {task.name} "
+                    f"(one output, no class distribution); accepted there: the other inputs of {list(self.inputs)}")
+        return None
+
     def describe(self) -> str:
         return f"metanet({'+'.join(self.inputs)}, meta_loss={self.meta_loss}, impl={self.impl})"

@@ -7,6 +7,7 @@ distils the same teacher and only the first one pays for it. `teacher.path=` ski
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rwkd import distributed
 from rwkd.assemble import build_datamodule, build_module, build_trainer, task_of, tokenizer_name
@@ -41,6 +42,7 @@ class Teacher:
     path: str
     dev_metrics: dict
     origin: str  # "given", "cache" or "fine-tuned"
+    weights_sha256: str | None = None  # of the fine-tuned weights: runs that share a teacher share this
 
 
 def _trainer_settings_that_shape_training(cfg: DictConfig) -> dict:
@@ -68,7 +70,18 @@ def teacher_dir(cfg: DictConfig, key: dict) -> Path:
     return Path(cfg.paths.teachers).resolve() / cfg.task.name / f"{cfg.teacher.name}-{digest}"
 
 
+def _teacher_settings(cfg: DictConfig) -> DictConfig:
+    """The run's config as the teacher stage sees it. Scoring the meta split each epoch is for choosing a
+    student's settings; the teacher's key leaves it out, so its fine-tuning must not depend on it either:
+    one cached teacher, whichever run happens to build it."""
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.data.eval_meta_split = False
+    return cfg
+
+
 def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu") -> Teacher:
+    cfg = _teacher_settings(cfg)
     task = task_of(cfg)
     attn = cfg.teacher.model.get("attn_implementation")
     if cfg.teacher.get("path"):
@@ -99,7 +112,7 @@ def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu
         record = json.loads(record_path.read_text())
         model = load_finetuned(folder / "model", attn_implementation=attn)
         print(f"rwkd: reusing the fine-tuned teacher in {folder} (dev {record['dev_metrics']})", flush=True)
-        return Teacher(model, str(folder / "model"), record["dev_metrics"], "cache")
+        return Teacher(model, str(folder / "model"), record["dev_metrics"], "cache", record["weights_sha256"])
     return _finetune(cfg, tokenizer, dm, key, folder)
 
 
@@ -150,10 +163,11 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     model.load_state_dict(student_state_from_checkpoint(checkpoint.best_model_path))
     best = module.best_epoch()
     save_classifier(model, tokenizer, task, folder / "model")
+    weights_sha256 = file_sha256(folder / "model" / WEIGHTS)
     write_json(
         folder / TEACHER_RECORD,
         {"key": key, "dev_metrics": best, "history": module.history, "fine_tune_seconds": time.time() - started,
-         "weights_sha256": file_sha256(folder / "model" / WEIGHTS)},
+         "weights_sha256": weights_sha256},
     )
     shutil.rmtree(work, ignore_errors=True)
-    return Teacher(model.eval(), str(folder / "model"), best, "fine-tuned")
+    return Teacher(model.eval(), str(folder / "model"), best, "fine-tuned", weights_sha256)

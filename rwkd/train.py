@@ -102,6 +102,7 @@ def train(cfg: DictConfig) -> float:
         "history": module.history,
         "teacher": None if teacher is None else
         {"path": teacher.path, "origin": teacher.origin, "dev_metrics": teacher.dev_metrics,
+         "weights_sha256": teacher.weights_sha256,
          "logits": "cached" if isinstance(teacher_source, CachedTeacher) else "live"},
         "student": {"name": cfg.student.name, "parameters": count_parameters(student)},
         "data": {**datamodule.describe(), "dir": glue_dir(cfg)},

@@ -79,6 +79,22 @@ def test_teacher_command_finds_the_cached_teacher(rte_runs, workdir):
     assert "(cache)" in proc.stdout and "val/headline" in proc.stdout
 
 
+def test_the_teacher_is_the_same_whether_or_not_the_run_scores_the_meta_split(tmp_path):
+    teachers = []
+    for scoring in ("true", "false"):
+        (tmp_path / scoring).mkdir()
+        _ok(run_rwkd(["train", "task=rte", *TINY, "weighting=fixed", f"data.eval_meta_split={scoring}",
+                      "hydra.run.dir=run"], cwd=tmp_path / scoring))
+        record, = (tmp_path / scoring / "outputs" / "teachers" / "rte").glob("*/teacher.json")
+        teachers.append(json.loads(record.read_text()))
+    assert teachers[0]["key"] == teachers[1]["key"]
+    assert teachers[0]["weights_sha256"] == teachers[1]["weights_sha256"]
+    assert teachers[0]["history"] == teachers[1]["history"]  # no meta/ scores in the teacher's record
+    scored = _results(tmp_path / "true" / "run")
+    assert "meta/headline" in scored["best"]["metrics"]  # the student still scores it
+    assert scored["teacher"]["weights_sha256"] == teachers[0]["weights_sha256"]
+
+
 def test_regression_task_end_to_end(workdir):
     _ok(run_rwkd(["train", "task=stsb", *TINY, "hydra.run.dir=runs/stsb"], cwd=workdir))
     r = _results(workdir / "runs" / "stsb")

@@ -50,6 +50,15 @@ def test_every_committed_record_is_a_job_of_the_study_grid():
         assert record["task"] == "stsb" and record["weighting"] == "heuristic(student_entropy)"
 
 
+def test_all_jobs_of_a_task_distilled_one_teacher():
+    results, _, _, _ = _committed()
+    teachers: dict = {}
+    for r in results:
+        if r.get("teacher"):
+            teachers.setdefault(r["task"], set()).add(r["teacher"]["weights_sha256"])
+    assert teachers and all(len(shas) == 1 and None not in shas for shas in teachers.values()), teachers
+
+
 def test_each_task_with_per_sample_weights_has_its_plot_on_the_page_and_no_other():
     results, _, _, page = _committed()
     tasks = set(by_task_and_scheme(results))

@@ -87,9 +87,7 @@ class DistillationModule(pl.LightningModule):
         for name, p in self.student.named_parameters():
             if p.requires_grad:
                 (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
-        fused = self.fused_adamw
-        if fused is None:  # per-tensor AdamW costs ~50 ms a step on CPU (METHOD.md section 5)
-            fused = True
+        fused = self._use_fused_adamw()
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.lr,
@@ -108,6 +106,21 @@ class DistillationModule(pl.LightningModule):
         names += [f"weighting.{n}" for n, _ in self.weighting.named_buffers()]
         if names:
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, names)
+
+    def _use_fused_adamw(self) -> bool:
+        # Lightning refuses to clip a fused optimizer's gradients under mixed precision (the fused step
+        # would unscale them itself), so mixed precision takes the multi-tensor kernel instead
+        precision = str(self.trainer.precision) if self._trainer is not None else "32-true"
+        mixed = "mixed" in precision
+        if self.fused_adamw is None:  # per-tensor AdamW costs ~50 ms a step on CPU (METHOD.md section 5)
+            return not (mixed and self.grad_clip)
+        if self.fused_adamw and mixed and self.grad_clip:
+            raise RwkdError(
+                f"optim.fused_adamw=true cannot run with trainer.precision={precision} and gradient clipping "
+                f"(optim.grad_clip={self.grad_clip}); accepted: optim.fused_adamw=null or false, "
+                "optim.grad_clip=0, or a full precision such as 32-true"
+            )
+        return bool(self.fused_adamw)
 
     def _total_steps(self) -> int:
         return max(1, int(self.trainer.estimated_stepping_batches))
@@ -129,10 +142,17 @@ class DistillationModule(pl.LightningModule):
             return None
         return self.teacher(batch)
 
+    def _sync_device(self) -> None:
+        # CUDA kernels run asynchronously: without a barrier the clock would time their launch only
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
     def on_train_batch_start(self, batch, batch_idx) -> None:
+        self._sync_device()
         self._step_started = time.perf_counter()
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self._sync_device()
         seconds = time.perf_counter() - self._step_started
         self.step_seconds.append(seconds)
         self.train_samples_seen += int(batch["labels"].shape[0])

@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 import torch
 
 from rwkd.data.datamodule import GlueDataModule
+from rwkd.errors import RwkdError
 from rwkd.models import build_classifier, load_tokenizer
 from rwkd.module import DistillationModule
 from rwkd.tasks import get_task
@@ -28,14 +29,14 @@ def _datamodule(glue_dir, tokenizer):
                           meta_size=16, max_eval_samples=16)
 
 
-def _fit(glue_dir, tokenizer, weighting, teacher=True, steps=3):
+def _fit(glue_dir, tokenizer, weighting, teacher=True, steps=3, precision="32-true", **module_args):
     pl.seed_everything(0, verbose=False)
     teacher_model = build_classifier("embedded", 2, random_init=True, config_overrides=SMALL, seed=1) if teacher else None
     student = build_classifier("embedded", 2, random_init=True, config_overrides=SMALL, seed=2)
-    module = DistillationModule(student, weighting, get_task("rte"), teacher=teacher_model, lr=1e-3)
+    module = DistillationModule(student, weighting, get_task("rte"), teacher=teacher_model, lr=1e-3, **module_args)
     trainer = pl.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         limit_val_batches=0)
+                         limit_val_batches=0, precision=precision)
     trainer.fit(module, datamodule=_datamodule(glue_dir, tokenizer))
     return module, trainer
 
@@ -84,3 +85,26 @@ def test_metanet_parameters_and_optimizer_state_are_checkpointed(glue_dir, token
     assert any(k.startswith("weighting.net.") for k in ckpt["state_dict"])
     assert len(ckpt["optimizer_states"]) == 2 and ckpt["optimizer_states"][1]["state"]  # Adam moments of Phi
     assert trainer.global_step == 2  # the scheme's own steps are not counted as training steps
+
+
+@pytest.mark.parametrize("weighting", [FixedWeight(0.5), RWKD()], ids=["fixed", "meta"])
+def test_mixed_precision_with_gradient_clipping_trains(glue_dir, tokenizer, weighting):
+    # trainer=gpu is bf16-mixed: Lightning refuses to clip a fused AdamW's gradients there, which first
+    # showed on a GPU; the same check runs on the CPU, so this pins the fix without one
+    module, trainer = _fit(glue_dir, tokenizer, weighting, precision="bf16-mixed", grad_clip=1.0)
+    assert trainer.global_step == 3
+    assert not trainer.optimizers[0].defaults["fused"]
+    moved = build_classifier("embedded", 2, random_init=True, config_overrides=SMALL, seed=2).state_dict()
+    after = module.student.state_dict()
+    assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+    assert not all(torch.equal(after[k], moved[k]) for k in after)
+
+
+def test_full_precision_keeps_the_fused_optimizer(glue_dir, tokenizer):
+    _, trainer = _fit(glue_dir, tokenizer, NoKD(), teacher=False, steps=1)
+    assert trainer.optimizers[0].defaults["fused"]
+
+
+def test_fused_adamw_asked_for_under_mixed_precision_is_a_clear_error(glue_dir, tokenizer):
+    with pytest.raises(RwkdError, match=r"optim.fused_adamw=true cannot run with trainer.precision=bf16-mixed"):
+        _fit(glue_dir, tokenizer, NoKD(), teacher=False, steps=1, precision="bf16-mixed", fused_adamw=True)

@@ -23,7 +23,7 @@ demo: install
 # two workers, whole files per worker (module fixtures run once; DDP tests never overlap): most tests
 # wait on single-threaded subprocess start-up, so the second core was idle when run serially
 test: install
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"

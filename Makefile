@@ -52,8 +52,11 @@ study-restore:
 
 study-results: install
 	mkdir -p $(STUDY_RESULTS)
-	cd $(STUDY_OUT) && find . \( -name results.json -o -name 'weight_summary*.json' -o -name not_applicable.json \) \
-		-exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
+	# finished jobs only: a running job has rewritten its weight summary but not yet its results.json
+	cd $(STUDY_OUT) && find . -name results.json -printf '%h\n' | while read -r job; do \
+		cp --parents "$$job"/results.json "$$job"/weight_summary*.json "$(CURDIR)/$(STUDY_RESULTS)/" || exit 1; done
+	cd $(STUDY_OUT) && find . -name not_applicable.json -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
+	cp $(STUDY_OUT)/multirun.yaml $(STUDY_RESULTS)/   # the sweep's plan: the page's progress line
 	$(BIN)/rwkd report $(STUDY_RESULTS) --out docs/study_glue --doc docs/results.md --plots-dir docs/study_glue \
 		--title "Comparison study: weighting families on GLUE" \
 		$(if $(wildcard docs/results_reading.md),--reading docs/results_reading.md)

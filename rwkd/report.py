@@ -175,6 +175,7 @@ def _write_doc(args, results: list[dict], not_applicable: list[dict], table_mark
     import shlex
 
     from rwkd.report_doc import study_document
+    from rwkd.sweep_plan import read_plan
 
     doc = Path(args.doc)
     if plots is None:  # --no-plots: link those an earlier call drew
@@ -183,7 +184,9 @@ def _write_doc(args, results: list[dict], not_applicable: list[dict], table_mark
         raise RwkdError(f"--reading {args.reading} does not exist; give the Markdown file with the reading")
     reading = Path(args.reading).read_text() if args.reading else None
     command = shlex.join(["rwkd", "report", *(sys.argv[2:] if argv is None else argv)])
-    write_text(doc, study_document(results, not_applicable, table_markdown, doc, command, plots, reading, args.title))
+    plans = [plan for plan in map(read_plan, args.paths) if plan is not None]
+    write_text(doc, study_document(results, not_applicable, table_markdown, doc, command, plots, reading,
+                                   args.title, plans))
     return doc
 
 

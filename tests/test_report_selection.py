@@ -61,7 +61,7 @@ def test_results_page_holds_the_exact_table_commands_timings_and_reading(tmp_pat
     assert table.rstrip() in capsys.readouterr().out
     assert "rwkd train -m experiment=study_glue (job 3)" in page and "abc123" in page
     assert "- hardware: test cpu, 2 CPU cores" in page
-    assert "Complete: all 2 defined task x scheme cells (the 1 tasks and 2 schemes found: mrpc) have 2 seeds." in page
+    assert "Complete: all 2 defined task x scheme cells (the 1 task and 2 schemes found: mrpc) have 2 seeds." in page
     # 240 steps x 0.5 s and 0.6 s: the median step time, not the (paused) wall clock
     assert "| fixed(alpha=0.25) | 2.2 min (n=2) |" in page
     assert "![weights_mrpc](plots/weights_mrpc.png)" in page

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from rwkd.report import TUNED, find_results, markdown, summarise
 from rwkd.report_doc import _coverage, _paired_table, _timing_table, _weights_table
+from rwkd.sweep_plan import read_plan
 from rwkd.weight_summary import by_task_and_scheme
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +30,7 @@ def test_the_page_holds_the_tables_rwkd_report_makes_of_the_committed_results():
     undefined = {(r["task"], r["weighting"]) for r in not_applicable}
     assert markdown(summarise(results, not_applicable), failed).rstrip() in page
     assert f"from {len(results)} results.json files" in page
+    assert read_plan(RESULTS).describe({r["task"] for r in results} | {t for t, _ in undefined}) in page
     for section in (_coverage(results, undefined), _paired_table(results, TUNED, undefined),
                     _paired_table(results, "none", undefined), _timing_table(results), _weights_table(results)):
         assert section in page
@@ -39,6 +41,7 @@ def test_every_committed_record_is_a_job_of_the_study_grid():
     params = OmegaConf.load(ROOT / "conf" / "experiment" / "study_glue.yaml").hydra.sweeper.params
     grid = {(t, s, int(k)) for t in params.task.split(",") for s in params["+scheme"].split(",")
             for k in str(params.seed).split(",")}
+    assert read_plan(RESULTS).params == {k: str(v).split(",") for k, v in params.items()}  # the page's plan
     jobs = set()
     for r in results:
         task, scheme, seed = Path(r["_path"]).relative_to(RESULTS).parts

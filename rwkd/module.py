@@ -151,10 +151,11 @@ class DistillationModule(pl.LightningModule):
         self._sync_device()
         self._step_started = time.perf_counter()
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def _count_step(self, batch: dict) -> None:
+        # counted inside training_step: a step checkpoint is written by a callback's on_train_batch_end,
+        # which Lightning calls before the module's, and it must already hold this step's time
         self._sync_device()
-        seconds = time.perf_counter() - self._step_started
-        self.step_seconds.append(seconds)
+        self.step_seconds.append(time.perf_counter() - self._step_started)
         self.train_samples_seen += int(batch["labels"].shape[0])
 
     def _next_meta_batch(self) -> tuple[dict, torch.Tensor | None]:
@@ -193,6 +194,11 @@ class DistillationModule(pl.LightningModule):
         return signals
 
     def training_step(self, batch: dict, batch_idx: int):
+        loss = self._optimise(batch)
+        self._count_step(batch)
+        return loss
+
+    def _optimise(self, batch: dict) -> torch.Tensor | None:
         optimizer, *scheme_optimizers = self._optimizer_list()
         scheduler = self.lr_schedulers()
 

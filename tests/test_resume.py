@@ -84,6 +84,9 @@ def test_run_killed_with_sigkill_resumes_to_the_same_result(reference, kill_at):
     record = _record(folder)
     assert record["results"]["resumed_from"] == str(folder / "checkpoints" / "last.ckpt")
     _assert_same_run(expected, record)
+    # the step clock and sample count carry over too: a checkpoint taken mid-epoch holds its own step
+    timing = record["results"]["timing"]
+    assert (timing["steps"], timing["train_samples"]) == (18, 3 * 87)
 
 
 def test_same_seed_same_results_and_other_seed_differs(reference):

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench study study-restore study-results clean
+.PHONY: install demo test test-fast lint bench study study-restore study-results recipe-search recipe-results clean
 
 install: $(STAMP)
 
@@ -60,6 +60,27 @@ study-results: install
 	$(BIN)/rwkd report $(STUDY_RESULTS) --out docs/study_glue --doc docs/results.md --plots-dir docs/study_glue \
 		--title "Comparison study: weighting families on GLUE" \
 		$(if $(wildcard docs/results_reading.md),--reading docs/results_reading.md)
+
+# The recipe search (conf/experiment/recipe_teacher.yaml, recipe_student.yaml): per task, the teacher's
+# fine-tuning, then the no-KD student, each trial chosen on the held-out meta split. Resumable, one task at a
+# time: `make recipe-search TASK=stsb`. recipe-results copies the trial records into results/ and writes
+# docs/recipe.md from them alone.
+RECIPE_OUT := outputs/recipe_search
+RECIPE_RESULTS := results/recipe_search
+TASK ?= mrpc
+recipe-search: install
+	mkdir -p $(RECIPE_OUT)
+	cd $(RECIPE_RESULTS) 2>/dev/null && find . \( -name results.json -o -name teacher_trial.json \) -exec cp -n --parents {} "$(CURDIR)/$(RECIPE_OUT)/" \; || true
+	$(BIN)/rwkd teacher -m experiment=recipe_teacher task=$(TASK)
+	$(MAKE) recipe-results    # writes the chosen teacher into conf/recipe/: the student stage's teacher
+	$(BIN)/rwkd train -m experiment=recipe_student task=$(TASK)
+	$(MAKE) recipe-results
+
+recipe-results: install
+	mkdir -p $(RECIPE_RESULTS)
+	cd $(RECIPE_OUT) && find . \( -name results.json -o -name teacher_trial.json -o -name multirun.yaml \) \
+		-exec cp --parents {} "$(CURDIR)/$(RECIPE_RESULTS)/" \;
+	$(BIN)/rwkd recipe $(RECIPE_RESULTS) --doc docs/recipe.md --write-conf conf/recipe
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

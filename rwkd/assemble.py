@@ -58,7 +58,7 @@ def build_datamodule(cfg: DictConfig, tokenizer, batch_size: int | None = None,
 
 
 def build_module(cfg: DictConfig, student, weighting, teacher, optim: dict, run_info: dict,
-                 sample_log: SampleWeightLog | None = None) -> DistillationModule:
+                 sample_log: SampleWeightLog | None = None, selection: str | None = "val/headline") -> DistillationModule:
     return DistillationModule(
         student=student,
         weighting=weighting,
@@ -75,19 +75,21 @@ def build_module(cfg: DictConfig, student, weighting, teacher, optim: dict, run_
         run_info=run_info,
         sample_log=sample_log,
         extra_val_splits=("meta",) if cfg.data.get("eval_meta_split") else (),
+        selection=selection,
     )
 
 
 def build_trainer(
     cfg: DictConfig, output_dir: Path, max_epochs: int | None = None, with_loggers: bool = True,
-    single_process: bool = False,
+    single_process: bool = False, monitor: str | None = "val/headline",
 ) -> tuple[pl.Trainer, ModelCheckpoint, ResumeCheckpoint]:
-    """The trainer, the callback keeping the best student (weights only) and the one keeping last.ckpt."""
+    """The trainer, the callback keeping the best model (weights only; by `monitor`, or the last epoch when
+    None) and the one keeping last.ckpt."""
     ckpt_cfg = cfg.get("checkpoint") or {}
     best = ModelCheckpoint(
         dirpath=str(output_dir / "checkpoints"),
         filename="best",
-        monitor="val/headline",
+        monitor=monitor,
         mode="max",  # every GLUE headline metric is better when higher
         save_top_k=1,
         save_weights_only=True,  # for eval and export; resuming reads last.ckpt, which has everything

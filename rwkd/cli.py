@@ -26,6 +26,8 @@ commands:
               rwkd eval ckpt=outputs/runs/.../checkpoints/best.ckpt [task=rte]
   report    the task x scheme table (mean ± std over seeds) and weight plots of runs or sweeps
               rwkd report outputs/multiruns/<sweep> [--out DIR]
+  recipe    the recipe search's page: every trial, scored on the held-out meta split, and the choice
+              rwkd recipe results/recipe_search --doc docs/recipe.md
 
 `rwkd train --help` lists the config groups; `rwkd train --cfg job` prints the composed config."""
 
@@ -97,6 +99,21 @@ def _eval_main(cfg: DictConfig):
 
 
 COMMANDS = {"train": _train_main, "teacher": _teacher_main, "eval": _eval_main}
+
+
+def _report():
+    from rwkd.report import main as report_main
+
+    return report_main
+
+
+def _recipe():
+    from rwkd.recipe import main as recipe_main
+
+    return recipe_main
+
+
+READERS = {"report": _report, "recipe": _recipe}
 # The teacher stage writes only into its cache; it needs no run folder of its own.
 EXTRA_ARGS = {"teacher": ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=stdout"]}
 
@@ -142,16 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
-    if command == "report":  # not a Hydra app: it reads finished runs
-        from rwkd.report import main as report_main
-
+    if command in READERS:  # not Hydra apps: they read finished runs
         try:
-            return report_main(rest)
+            return READERS[command]()(rest)
         except RwkdError as exc:
             print(f"rwkd: error: {exc}", file=sys.stderr)
             return 2
     if command not in COMMANDS:
-        print(f"rwkd: error: unknown command {command!r}; accepted: {', '.join([*COMMANDS, 'report'])} (see rwkd --help)", file=sys.stderr)
+        print(f"rwkd: error: unknown command {command!r}; accepted: {', '.join([*COMMANDS, *READERS])} (see rwkd --help)", file=sys.stderr)
         return 2
     try:
         check_group_choices(rest)

@@ -43,6 +43,7 @@ class DistillationModule(pl.LightningModule):
         run_info: dict | None = None,
         sample_log: SampleWeightLog | None = None,
         extra_val_splits: tuple[str, ...] = (),
+        selection: str | None = "val/headline",
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -73,6 +74,7 @@ class DistillationModule(pl.LightningModule):
         self.nan_policy = nan_policy
         self.run_info = dict(run_info or {})
         self.metrics = GlueMetrics(task, extra_val_splits)
+        self.selection = selection  # the metric that picks the best epoch; None: the last epoch
         self.history: list[dict] = []  # dev metrics per epoch, for results.json
         self.sample_log = sample_log
         self.skipped_batches = 0
@@ -280,8 +282,11 @@ class DistillationModule(pl.LightningModule):
             self.history.append({"epoch": self.current_epoch, "step": self.global_step, **values})
 
     def best_epoch(self) -> dict:
-        """The validation record with the highest headline (the epoch the checkpoint callback keeps)."""
-        return max(self.history, key=lambda h: h["val/headline"])
+        """The validation record the checkpoint callback keeps: the highest `selection` metric (the first
+        such epoch on a tie, as the callback keeps it), or the last epoch when selection is None."""
+        if self.selection is None:
+            return self.history[-1]
+        return max(self.history, key=lambda h: h[self.selection])
 
     # ---- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

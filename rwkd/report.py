@@ -64,11 +64,33 @@ def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
     table = {task: {scheme: {"best": _stats(c["best"]), "last": _stats(c["last"]), "seeds": sorted(c["seeds"])}
                     for scheme, c in sorted(schemes.items())} for task, schemes in sorted(cells.items())}
     teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}
+    majority = {task: majority_headline(task, [r for r in results if r["task"] == task]) for task in cells}
     for task, choice in choose_fixed_alpha(results).items():
         table[task][TUNED] = {**table[task][choice["scheme"]], "chosen": choice}
     for record in not_applicable:
         table.setdefault(record["task"], {}).setdefault(record["weighting"], {"not_applicable": record["reason"]})
-    return {"table": table, "teacher": teacher}
+    return {"table": table, "teacher": teacher, "majority": majority}
+
+
+def majority_headline(task: str, records: list[dict]) -> float | str:
+    """The majority answer's dev headline x 100 for `task`: from the runs' records, or (records written
+    before rwkd kept it) from the dev labels of the data folder the runs name, else of the default one;
+    NA where undefined (regression) or where no dev labels can be read."""
+    from rwkd.baselines import majority_metrics
+    from rwkd.data.sources import GlueSource, default_glue_dir
+
+    stored = [r["majority"]["val/headline"] for r in records if r.get("majority")]
+    if stored:
+        value = stored[0]
+    else:
+        spec = TASKS[task]
+        dirs = [d for d in (*(r.get("data", {}).get("dir") for r in records), default_glue_dir()) if d]
+        readable = next((d for d in dirs if Path(d, spec.folder, f"{spec.dev_splits[0]}.tsv").is_file()), None)
+        if readable is None:
+            return NA
+        labels = [e.label for e in GlueSource(spec, readable).read(spec.dev_splits[0])]
+        value = majority_metrics(spec, labels)["headline"]
+    return NA if value is None else 100 * value
 
 
 TUNED = "fixed, alpha chosen on meta split"
@@ -96,6 +118,7 @@ def choose_fixed_alpha(results: list[dict]) -> dict[str, dict]:
 
 
 NA = "n/a"
+MAJORITY = "majority answer"
 
 
 def _fmt(stats: dict | None, note: str = "") -> str:
@@ -121,6 +144,10 @@ def _rows(summary: dict, which: str) -> tuple[list[str], list[list[str]]]:
         values = [summary["teacher"].get(t) for t in tasks]
         avg = statistics.fmean(values) if all(v is not None for v in values) else None
         rows.append(["teacher", *["" if v is None else f"{v:.2f}" for v in values], "" if avg is None else f"{avg:.2f}"])
+    majority = [summary.get("majority", {}).get(t, NA) for t in tasks]
+    avg = statistics.fmean(majority) if all(isinstance(v, float) for v in majority) else None
+    rows.append([MAJORITY, *[v if isinstance(v, str) else f"{v:.2f}" for v in majority],
+                 "" if avg is None else f"{avg:.2f}"])
     for scheme in schemes:
         entries = [summary["table"][t].get(scheme, {}) for t in tasks]
         cells = [NA if "not_applicable" in e else e.get(which) for e in entries]
@@ -158,6 +185,9 @@ def write_csv(summary: dict, path: Path) -> None:
     writer.writerow(["task", "scheme", "epoch", "n", "mean", "std", "seeds"])
     for task, teacher in summary["teacher"].items():
         writer.writerow([task, "teacher", "best", 1, f"{teacher:.4f}", "", ""])
+    for task, value in summary.get("majority", {}).items():
+        writer.writerow([task, MAJORITY, NA if isinstance(value, str) else "dev", 1,
+                         "" if isinstance(value, str) else f"{value:.4f}", "", ""])
     for task, schemes in summary["table"].items():
         for scheme, cell in schemes.items():
             if "not_applicable" in cell:

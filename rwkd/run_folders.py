@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
 from rwkd.checkpointing import LAST
 from rwkd.resume import RESULTS
@@ -73,6 +73,14 @@ def sweep_dir(root: str, resume: str, *, _root_) -> str:
     return _folder("sweep", root, resume, _root_, find_sweep, f"{root}/{_timestamp()}")
 
 
+def slug(value) -> str:
+    """A value as a folder-name part: a list [0, 1, 2] becomes 0-1-2."""
+    if isinstance(value, list | tuple | ListConfig):
+        return "-".join(slug(v) for v in value)
+    return str(value)
+
+
 def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("rwkd_slug", slug, replace=True)
     OmegaConf.register_new_resolver("rwkd_run_dir", run_dir, replace=True)
     OmegaConf.register_new_resolver("rwkd_sweep_dir", sweep_dir, replace=True)

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rwkd import distributed
 from rwkd.assemble import build_datamodule, build_module, build_trainer, task_of, tokenizer_name
+from rwkd.baselines import majority_metrics
 from rwkd.checkpointing import LAST
 from rwkd.errors import RwkdError
 from rwkd.evaluate import score
@@ -43,6 +44,7 @@ class Teacher:
     dev_metrics: dict
     origin: str  # "given", "cache" or "fine-tuned"
     weights_sha256: str | None = None  # of the fine-tuned weights: runs that share a teacher share this
+    record: dict | None = None  # teacher.json of a fine-tuned teacher: its history, timing and key
 
 
 def _trainer_settings_that_shape_training(cfg: DictConfig) -> dict:
@@ -71,13 +73,30 @@ def teacher_dir(cfg: DictConfig, key: dict) -> Path:
 
 
 def _teacher_settings(cfg: DictConfig) -> DictConfig:
-    """The run's config as the teacher stage sees it. Scoring the meta split each epoch is for choosing a
-    student's settings; the teacher's key leaves it out, so its fine-tuning must not depend on it either:
-    one cached teacher, whichever run happens to build it."""
+    """The run's config as the teacher stage sees it: the teacher always scores the held-out meta split
+    each epoch and keeps its best epoch there (never on dev), whatever the student run asked for, so one
+    cached teacher serves every run whichever builds it."""
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
-        cfg.data.eval_meta_split = False
+        cfg.data.eval_meta_split = True
     return cfg
+
+
+# teacher.finetune.select_on: which epoch of the fine-tuning becomes the teacher
+SELECTIONS = {"meta": "meta/headline", "dev": "val/headline", "last": None}
+
+
+def _selection(cfg: DictConfig, dm) -> str | None:
+    """The metric that picks the teacher's epoch: by default the held-out meta split's headline (with no
+    meta split, data.meta_size=0, the last epoch); `dev` is the earlier behaviour, kept to reproduce it."""
+    choice = cfg.teacher.finetune.get("select_on", "meta")
+    if choice not in SELECTIONS:
+        raise RwkdError(f"teacher.finetune.select_on={choice!r} is unknown; accepted: {', '.join(SELECTIONS)}")
+    if choice == "meta":
+        dm.setup("fit")
+        if dm.meta_set is None or len(dm.meta_set) == 0:
+            return None
+    return SELECTIONS[choice]
 
 
 def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu") -> Teacher:
@@ -112,7 +131,7 @@ def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu
         record = json.loads(record_path.read_text())
         model = load_finetuned(folder / "model", attn_implementation=attn)
         print(f"rwkd: reusing the fine-tuned teacher in {folder} (dev {record['dev_metrics']})", flush=True)
-        return Teacher(model, str(folder / "model"), record["dev_metrics"], "cache", record["weights_sha256"])
+        return Teacher(model, str(folder / "model"), record["dev_metrics"], "cache", record["weights_sha256"], record)
     return _finetune(cfg, tokenizer, dm, key, folder)
 
 
@@ -139,9 +158,11 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     started = time.time()
     pl.seed_everything(int(ft.seed), workers=True, verbose=False)
     model = instantiate(cfg.teacher.model, num_labels=task.num_labels, seed=int(ft.seed))
+    selection = _selection(cfg, dm)
     module = build_module(
         cfg, model, NoKD(), teacher=None, optim=dict(ft), run_info={"role": "teacher", "tokenizer": tokenizer_name(cfg),
                                                                     "max_len": cfg.data.max_len},
+        selection=selection,
     )
     # The work folder is named by the teacher's key: an interrupted fine-tuning resumes from its last.ckpt
     work = folder.parent / f".{folder.name}.work"
@@ -156,7 +177,8 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     if not resume_from.is_file():
         resume_from = None
     # one process: under Lightning's DDP launcher the other ranks start only at the student's fit
-    trainer, checkpoint, _ = build_trainer(cfg, work, max_epochs=int(ft.epochs), with_loggers=False, single_process=True)
+    trainer, checkpoint, _ = build_trainer(cfg, work, max_epochs=int(ft.epochs), with_loggers=False, single_process=True,
+                                           monitor=selection)
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=True)
     if not checkpoint.best_model_path:
         raise RwkdError(f"the teacher's fine-tuning for {task.name} saved no checkpoint; check trainer settings")
@@ -164,10 +186,11 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     best = module.best_epoch()
     save_classifier(model, tokenizer, task, folder / "model")
     weights_sha256 = file_sha256(folder / "model" / WEIGHTS)
-    write_json(
-        folder / TEACHER_RECORD,
-        {"key": key, "dev_metrics": best, "history": module.history, "fine_tune_seconds": time.time() - started,
-         "weights_sha256": weights_sha256},
-    )
+    first_dev = task.dev_splits[0]
+    majority = majority_metrics(task, [e.label for e in dm.dev_sets[first_dev].examples])
+    record = {"key": key, "dev_metrics": best, "selected_on": selection or "last epoch", "history": module.history,
+              "fine_tune_seconds": time.time() - started, "weights_sha256": weights_sha256,
+              "majority": {f"val/{k}": v for k, v in majority.items()}}
+    write_json(folder / TEACHER_RECORD, record)
     shutil.rmtree(work, ignore_errors=True)
-    return Teacher(model.eval(), str(folder / "model"), best, "fine-tuned", weights_sha256)
+    return Teacher(model.eval(), str(folder / "model"), best, "fine-tuned", weights_sha256, record)

@@ -9,15 +9,18 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rwkd import distributed, records
 from rwkd.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
+from rwkd.baselines import majority_metrics
 from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import NotApplicable, RwkdError
 from rwkd.export import save_classifier, student_state_from_checkpoint
 from rwkd.models import count_parameters, load_tokenizer
+from rwkd.recipe import TEACHER_TRIAL, check_budget
 from rwkd.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
 from rwkd.teacher_logits import CachedTeacher, cached_teacher
 from rwkd.teacher_stage import ensure_teacher
@@ -40,14 +43,16 @@ def train(cfg: DictConfig) -> float:
     weighting: WeightingScheme = instantiate(cfg.weighting)
     if (reason := weighting.undefined_for(task)) is not None:
         raise NotApplicable(reason, task=task.name, scheme=weighting.describe())  # before the teacher stage: nothing is fine-tuned for a run that cannot happen
+    check_budget(cfg, weighting.describe())
     tokenizer = load_tokenizer(tokenizer_name(cfg))
-    teacher = ensure_teacher(cfg, tokenizer) if weighting.needs_teacher else None
+    init = student_init(cfg)
+    teacher = ensure_teacher(cfg, tokenizer) if weighting.needs_teacher or init == "teacher" else None
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    student = instantiate(cfg.student.model, num_labels=task.num_labels, seed=int(cfg.seed))
+    student = build_student(cfg, task, teacher)
     datamodule = build_datamodule(cfg, tokenizer)
     teacher_source = None
-    if teacher is not None:
+    if teacher is not None and weighting.needs_teacher:
         teacher_source = teacher_for_training(cfg, teacher.model, datamodule, tokenizer) if cfg.teacher.cache_logits \
             else teacher.model
     run_info = {
@@ -91,6 +96,8 @@ def train(cfg: DictConfig) -> float:
 
     results = {
         "command": records.command_line(),
+        "overrides": job_overrides(),
+        "choices": config_choices(),
         "task": task.name,
         "weighting": weighting.describe(),
         "seed": int(cfg.seed),
@@ -100,10 +107,12 @@ def train(cfg: DictConfig) -> float:
         "last": {"epoch": last["epoch"], "step": last["step"], "metrics": last},
         "resumed_from": str(start.checkpoint) if start.checkpoint else None,
         "history": module.history,
+        "majority": dev_majority(datamodule),
         "teacher": None if teacher is None else
         {"path": teacher.path, "origin": teacher.origin, "dev_metrics": teacher.dev_metrics,
          "weights_sha256": teacher.weights_sha256,
-         "logits": "cached" if isinstance(teacher_source, CachedTeacher) else "live"},
+         "logits": "unused" if teacher_source is None else
+         "cached" if isinstance(teacher_source, CachedTeacher) else "live"},
         "student": {"name": cfg.student.name, "parameters": count_parameters(student)},
         "data": {**datamodule.describe(), "dir": glue_dir(cfg)},
         "timing": {
@@ -129,7 +138,72 @@ def train(cfg: DictConfig) -> float:
     tidy_checkpoints(cfg, checkpoint, last_checkpoint)
     print(f"rwkd: {task.name} {weighting.describe()} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
+    print(side_by_side(task, results), flush=True)
     return best["val/headline"]
+
+
+def job_overrides() -> list[str]:
+    """This job's command-line overrides (in a sweep, the swept values too): what names a trial."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def config_choices() -> dict[str, str]:
+    """Which file of each model and data config group this job composed (e.g. student: minilm)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {k: choices.get(k) for k in ("task", "teacher", "student", "weighting", "recipe") if k in choices}
+
+
+def dev_majority(datamodule) -> dict:
+    """The always-most-frequent-label answer's metrics on the headline dev split, named as the run's own."""
+    task = datamodule.task
+    split = task.dev_splits[0]
+    labels = [e.label for e in datamodule.dev_sets[split].examples]
+    return {f"val/{name}": value for name, value in majority_metrics(task, labels).items()}
+
+
+def side_by_side(task, results: dict) -> str:
+    """The student's dev scores next to the teacher's and the majority answer's (x 100), as the run's
+    last lines: whether the student learned anything is the first thing to see."""
+    names = ["headline", *[m for m in task.metrics if m != "headline"]]
+    rows = [(f"student, best epoch ({results['best']['epoch']})", results["best"]["metrics"]),
+            (f"student, last epoch ({results['last']['epoch']})", results["last"]["metrics"])]
+    if results.get("teacher"):
+        rows.append(("teacher", results["teacher"]["dev_metrics"]))
+    rows.append(("majority answer", results["majority"]))
+    width = max(len(label) for label, _ in rows)
+    lines = [f"rwkd: {task.name} dev x 100".ljust(width + 2) + "".join(f"{n:>10}" for n in names)]
+    for label, metrics in rows:
+        cells = [metrics.get(f"val/{n}") for n in names]
+        lines.append(f"  {label}".ljust(width + 2) + "".join(f"{'n/a' if v is None else f'{100 * v:.2f}':>10}" for v in cells))
+    return "\n".join(lines)
+
+
+STUDENT_INITS = ("pretrained", "teacher")
+
+
+def student_init(cfg: DictConfig) -> str:
+    init = cfg.student.get("init") or "pretrained"
+    if init not in STUDENT_INITS:
+        raise RwkdError(f"student.init={init!r} is unknown; accepted: {', '.join(STUDENT_INITS)}")
+    return init
+
+
+def build_student(cfg: DictConfig, task, teacher) -> torch.nn.Module:
+    """The student as configured; with student.init=teacher its layers (and head) are copied from the
+    fine-tuned teacher instead of the pretrained model (as in patient KD), so it starts from what the
+    teacher learned on the task."""
+    if student_init(cfg) == "teacher":
+        if cfg.student.model.get("random_init"):
+            raise RwkdError("student.init=teacher copies the fine-tuned teacher's layers, so it cannot be combined "
+                            "with student.model.random_init=true; accepted: one or the other")
+        return instantiate(cfg.student.model, name_or_path=teacher.path, num_labels=task.num_labels, seed=int(cfg.seed))
+    return instantiate(cfg.student.model, num_labels=task.num_labels, seed=int(cfg.seed))
 
 
 def tidy_checkpoints(cfg: DictConfig, best, last) -> None:
@@ -181,12 +255,29 @@ def teacher_for_training(cfg: DictConfig, model, datamodule, tokenizer) -> Cache
     )
 
 
-def teacher_only(cfg: DictConfig) -> dict:
-    """`rwkd teacher`: fine-tune (or find) the teacher for the configured task, and report it."""
+def teacher_only(cfg: DictConfig) -> float:
+    """`rwkd teacher`: fine-tune (or find) the teacher for the configured task, and report it. In a sweep
+    (`rwkd teacher -m`, e.g. experiment=recipe_teacher) each job also records the teacher in its own folder
+    as teacher_trial.json, and returns the held-out meta split's headline (what a search maximises)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     tokenizer = load_tokenizer(tokenizer_name(cfg))
     teacher = ensure_teacher(cfg, tokenizer)
     print(f"rwkd: teacher for {cfg.task.name} ({teacher.origin}): {teacher.path}", flush=True)
     for name, value in teacher.dev_metrics.items():
-        if name.startswith("val"):
+        if name.startswith(("val", "meta")) and value is not None:
             print(f"  {name:<20} {value:.4f}")
-    return teacher.dev_metrics
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        record = teacher.record or {}
+        records.write_json(Path(HydraConfig.get().runtime.output_dir) / TEACHER_TRIAL, {
+            "command": records.command_line(), "role": "teacher", "task": cfg.task.name,
+            "overrides": list(HydraConfig.get().overrides.task), "teacher": cfg.teacher.name,
+            "choices": config_choices(),
+            "path": teacher.path, "origin": teacher.origin, "weights_sha256": teacher.weights_sha256,
+            "finetune": OmegaConf.to_container(cfg.teacher.finetune, resolve=True),
+            "selected": teacher.dev_metrics, "history": record.get("history"),
+            "fine_tune_seconds": record.get("fine_tune_seconds"), "majority": record.get("majority"),
+            "hardware": records.hardware(), "versions": records.package_versions(), "git_commit": records.git_commit(),
+        })
+    return teacher.dev_metrics.get("meta/headline", teacher.dev_metrics["val/headline"])

@@ -84,12 +84,16 @@ def test_the_teacher_is_the_same_whether_or_not_the_run_scores_the_meta_split(tm
     for scoring in ("true", "false"):
         (tmp_path / scoring).mkdir()
         _ok(run_rwkd(["train", "task=rte", *TINY, "weighting=fixed", f"data.eval_meta_split={scoring}",
-                      "hydra.run.dir=run"], cwd=tmp_path / scoring))
+                      "teacher.finetune.epochs=3", "hydra.run.dir=run"], cwd=tmp_path / scoring))
         record, = (tmp_path / scoring / "outputs" / "teachers" / "rte").glob("*/teacher.json")
         teachers.append(json.loads(record.read_text()))
     assert teachers[0]["key"] == teachers[1]["key"]
     assert teachers[0]["weights_sha256"] == teachers[1]["weights_sha256"]
-    assert teachers[0]["history"] == teachers[1]["history"]  # no meta/ scores in the teacher's record
+    assert teachers[0]["history"] == teachers[1]["history"]
+    # the teacher keeps its best epoch on the held-out meta split, never on dev
+    history = teachers[0]["history"]
+    assert len(history) == 3 and teachers[0]["selected_on"] == "meta/headline"
+    assert teachers[0]["dev_metrics"] == max(history, key=lambda h: h["meta/headline"])
     scored = _results(tmp_path / "true" / "run")
     assert "meta/headline" in scored["best"]["metrics"]  # the student still scores it
     assert scored["teacher"]["weights_sha256"] == teachers[0]["weights_sha256"]
@@ -201,3 +205,13 @@ def test_optuna_search_maximises_the_returned_dev_headline(rte_runs, workdir):
               for p in (workdir / "optuna").glob("*/results.json")]
     assert len(values) == 2 and "best_value" in best
     assert f"best_value: {max(values)}" in best, (best, values, proc.stdout[-500:])
+
+
+def test_a_student_from_the_fine_tuned_teachers_layers_needs_the_teacher_even_without_kd(workdir):
+    _ok(run_rwkd(["train", "task=rte", *TINY, "weighting=none", "student.init=teacher", "student.model.random_init=false",
+                  "student.model.config_overrides=null", "+student.model.layers=[1]", "hydra.run.dir=runs/from_teacher"],
+                 cwd=workdir))
+    r = _results(workdir / "runs" / "from_teacher")
+    assert r["teacher"] is not None and r["teacher"]["logits"] == "unused"  # fine-tuned for the init, no KD term
+    assert r["config"]["student"]["init"] == "teacher"
+    assert r["majority"]["val/headline"] is not None

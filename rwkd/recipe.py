@@ -1,0 +1,263 @@
+"""The recipe search: its cost budget, its trials, the choice per task, the page (docs/recipe.md) and the
+defaults it writes (conf/recipe/), all from the search's records alone.
+
+A recipe search is two sweeps per task (conf/experiment/recipe_teacher.yaml, recipe_student.yaml): the
+teacher's fine-tuning, then the no-KD student. Each trial is scored on the held-out meta split (rows of
+train that no model trains on), at the epoch with the best meta headline; the choice per task and stage is
+the trial with the best meta headline. Dev scores are shown beside, for reading, never for choosing.
+
+    rwkd recipe results/recipe_search --doc docs/recipe.md --write-conf conf/recipe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from rwkd.errors import NotApplicable, RwkdError
+from rwkd.records import write_text
+from rwkd.resume import NOT_APPLICABLE, RESULTS
+from rwkd.sweep_plan import PLAN_FILE
+
+TEACHER_TRIAL = "teacher_trial.json"
+
+SELECT = "meta/headline"
+FIXED_KEYS = {"task", "experiment", "resume"}
+
+
+def check_budget(cfg: DictConfig, scheme: str) -> None:
+    """A student trial whose cost (layers x epochs) is over `recipe_search.max_layer_epochs` is not run: the
+    search keeps the student affordable (a study multiplies its cost by schemes x tasks x seeds), and
+    a grid over layers and epochs would otherwise hold combinations no default may have."""
+    limit = OmegaConf.select(cfg, "recipe_search.max_layer_epochs")
+    layers = OmegaConf.select(cfg, "student.model.layers")
+    if limit is None or layers is None:
+        return
+    cost = len(layers) * int(cfg.trainer.max_epochs)
+    if cost > int(limit):
+        raise NotApplicable(f"over the search's cost budget: {len(layers)} layers x {cfg.trainer.max_epochs} epochs "
+                            f"= {cost} layer-epochs > recipe_search.max_layer_epochs={limit}",
+                            task=cfg.task.name, scheme=scheme)
+
+
+@dataclass
+class Trial:
+    role: str  # "teacher" or "student"
+    task: str
+    params: dict[str, str]  # the sweep's overrides that name this trial
+    meta: float  # held-out meta split headline x 100 at the selected epoch
+    epoch: int
+    dev: dict[str, float | None]  # dev metrics x 100 at the same epoch ("headline" included)
+    minutes: float | None  # wall-clock minutes of the trial on its machine
+    record: dict
+
+
+def _params(overrides: list[str], swept: set[str] | None = None) -> dict[str, str]:
+    """The overrides that name a trial: the sweep's swept keys (all but the fixed ones when unknown)."""
+    pairs = ((k.lstrip("+~"), v) for k, v in (o.split("=", 1) for o in overrides if "=" in o))
+    return {k: v for k, v in pairs if (k in swept if swept is not None else k not in FIXED_KEYS)}
+
+
+def _dev(metrics: dict) -> dict[str, float | None]:
+    return {k.split("/", 1)[1]: 100 * v for k, v in metrics.items() if k.startswith("val/") and v is not None}
+
+
+def _is_sweep(value: str) -> bool:
+    """True for a value listing several choices (a comma outside brackets: `1e-4,3e-4`, `[0,1],[0,1,2]`)."""
+    depth = 0
+    for ch in value:
+        depth += ch in "[({"
+        depth -= ch in "])}"
+        if ch == "," and depth == 0:
+            return True
+    return False
+
+
+def swept_keys(sweep_dir: Path) -> set[str] | None:
+    """The keys a sweep varied, from the multirun.yaml Hydra wrote into its folder: its sweeper's params,
+    less those the command line fixed to one value, plus those the command line swept."""
+    plan = sweep_dir / PLAN_FILE
+    if not plan.is_file():
+        return None
+    saved = OmegaConf.load(plan)
+    configured = {str(k).lstrip("+~") for k in (OmegaConf.select(saved, "hydra.sweeper.params") or {})}
+    given = [str(o).split("=", 1) for o in OmegaConf.select(saved, "hydra.overrides.task") or [] if "=" in str(o)]
+    swept = {k.lstrip("+~") for k, v in given if _is_sweep(v)}
+    fixed = {k.lstrip("+~") for k, v in given if not _is_sweep(v)}
+    return (configured - fixed) | swept
+
+
+def _teacher_trial(record: dict, swept: set[str] | None) -> Trial:
+    selected = record["selected"]
+    return Trial("teacher", record["task"], _params(record["overrides"], swept), 100 * selected[SELECT], selected["epoch"],
+                 _dev(selected), None if record.get("fine_tune_seconds") is None else record["fine_tune_seconds"] / 60,
+                 record)
+
+
+def _student_trial(record: dict, swept: set[str] | None) -> Trial:
+    scored = [h for h in record["history"] if SELECT in h]
+    if not scored:
+        raise RwkdError(f"{record['_path']}: the run did not score the meta split (data.eval_meta_split=false), "
+                        "so it cannot take part in a recipe search")
+    chosen = max(scored, key=lambda h: h[SELECT])  # first such epoch on a tie
+    return Trial("student", record["task"], _params(record.get("overrides") or [], swept), 100 * chosen[SELECT],
+                 chosen["epoch"], _dev(chosen), record["timing"]["wall_seconds"] / 60, record)
+
+
+def load_trials(paths: list[str]) -> tuple[list[Trial], list[dict], list[dict]]:
+    """Every trial record under `paths`, the sweep plans (multirun.yaml) found beside them, and the
+    trials not run (over the budget)."""
+    trials, plans, skipped = [], [], []
+    for root in map(Path, paths):
+        if not root.is_dir():
+            raise RwkdError(f"{root} is not a folder; give the folder of a recipe search's records")
+        for f in sorted(root.rglob(TEACHER_TRIAL)):
+            trials.append(_teacher_trial(json.loads(f.read_text()), swept_keys(f.parent.parent)))
+        for f in sorted(root.rglob(RESULTS)):
+            trials.append(_student_trial({**json.loads(f.read_text()), "_path": str(f.parent)}, swept_keys(f.parent.parent)))
+        skipped += [json.loads(f.read_text()) for f in sorted(root.rglob(NOT_APPLICABLE))]
+        for f in sorted(root.rglob(PLAN_FILE)):
+            plan = OmegaConf.load(f)
+            params = OmegaConf.select(plan, "hydra.sweeper.params") or {}
+            task = OmegaConf.select(plan, "task.name")
+            role = "teacher" if any(f.parent.rglob(TEACHER_TRIAL)) else "student"
+            plans.append({"file": str(f), "task": task, "role": role,
+                          "params": {str(k): str(v) for k, v in params.items()}})
+    if not trials:
+        raise RwkdError(f"no {TEACHER_TRIAL} or {RESULTS} records under {', '.join(paths)}")
+    return trials, plans, skipped
+
+
+def choose(trials: list[Trial]) -> Trial:
+    """The best meta headline; a tie goes to the cheaper trial."""
+    return max(trials, key=lambda t: (t.meta, -(t.minutes or 0.0)))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _trial_table(trials: list[Trial], chosen: Trial) -> list[str]:
+    keys = sorted({k for t in trials for k in t.params})
+    dev_names = sorted({k for t in trials for k in t.dev if k != "headline"})
+    header = [*keys, "meta headline", "epoch", "dev headline", *[f"dev {n}" for n in dev_names], "minutes", ""]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for t in sorted(trials, key=lambda t: -t.meta):
+        cells = [t.params.get(k, "") for k in keys]
+        cells += [f"{t.meta:.2f}", str(t.epoch), _fmt(t.dev.get("headline")), *[_fmt(t.dev.get(n)) for n in dev_names],
+                  _fmt(t.minutes), "**chosen**" if t is chosen else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _majority(trials: list[Trial]) -> str:
+    for t in trials:
+        value = (t.record.get("majority") or {}).get("val/headline")
+        if value is not None:
+            return f"{100 * value:.2f}"
+    return "n/a"
+
+
+def recipe_document(trials: list[Trial], plans: list[dict], skipped: list[dict], command: str) -> str:
+    tasks = sorted({t.task for t in trials})
+    out = ["# Recipe search", "",
+           f"Generated by `{command}` from {len(trials)} trial records. Each trial is scored on the held-out "
+           "meta split (rows of train that no model trains on) at its best epoch there; the trial with the best "
+           "meta headline is chosen (a tie goes to the cheaper one). Dev scores are shown for reading and were "
+           "never used to choose. Minutes are wall-clock minutes on the machine named below.", ""]
+    hardware = sorted({f"{h.get('cpu')}, {h.get('cpu_count')} cores, torch threads {h.get('torch_threads')}"
+                       for t in trials if (h := t.record.get("hardware"))})
+    out += [f"Machine: {'; '.join(hardware) or 'not recorded'}.", ""]
+    out += ["## The space", ""]
+    for plan in sorted(plans, key=lambda p: (p["task"] or "", p["role"])):
+        space = "; ".join(f"`{k}` in {{{v}}}" for k, v in plan["params"].items()) or "no swept keys"
+        out.append(f"- {plan['task']}, {plan['role']}: {space}")
+    if not plans:
+        out.append("No sweep plan (multirun.yaml) was found beside the records.")
+    out += ["", "## Choice per task", "",
+            "| task | stage | chosen settings | meta headline | dev headline | majority answer (dev) | trials | minutes, all trials |",
+            "|---|---|---|---|---|---|---|---|"]
+    for task in tasks:
+        for role in ("teacher", "student"):
+            group = [t for t in trials if t.task == task and t.role == role]
+            if not group:
+                continue
+            best = choose(group)
+            settings = ", ".join(f"{k}={v}" for k, v in sorted(best.params.items())) or "the defaults"
+            minutes = sum(t.minutes or 0.0 for t in group)
+            out.append(f"| {task} | {role} | {settings} | {best.meta:.2f} | {_fmt(best.dev.get('headline'))} "
+                       f"| {_majority(group)} | {len(group)} | {minutes:.0f} |")
+    total = sum(t.minutes or 0.0 for t in trials)
+    out += ["", f"All trials together: {total:.0f} minutes ({total / 60:.1f} hours) of wall-clock time.", ""]
+    for task in tasks:
+        out += [f"## {task}", ""]
+        for role in ("teacher", "student"):
+            group = [t for t in trials if t.task == task and t.role == role]
+            if group:
+                out += [f"### {role.capitalize()} trials (x 100)", "", *_trial_table(group, choose(group)), ""]
+        not_run = [r for r in skipped if r["task"] == task]
+        if not_run:
+            out += ["Not run (over the budget): " + "; ".join(
+                ", ".join(f"{k}={v}" for k, v in sorted(_params(r["overrides"]).items())) for r in not_run) + ".", ""]
+    return "\n".join(out)
+
+
+def recipe_config(task: str, chosen: dict[str, Trial], command: str) -> str:
+    """The defaults file for one task: the chosen teacher's and student's swept settings."""
+    dotlist = [f"{k}={v}" for role in ("teacher", "student") if role in chosen for k, v in sorted(chosen[role].params.items())]
+    body = OmegaConf.to_yaml(OmegaConf.from_dotlist(dotlist)) if dotlist else "{}\n"
+    return (f"# @package _global_\n# The default recipe for {task}, written by `{command}` from the recipe search's "
+            "records:\n# the teacher and student trials with the best held-out meta-split headline "
+            "(docs/recipe.md).\n# Generated: change the search, not this file. `recipe=null` drops it.\n" + body)
+
+
+def write_configs(trials: list[Trial], folder: Path, command: str) -> list[Path]:
+    """conf/recipe/<task>_<teacher>_<student>.yaml for every task with a chosen trial: the file that
+    conf/train.yaml composes for that teacher and student on that task."""
+    written = []
+    for task, chosen in summary(trials).items():
+        choices = [t.record.get("choices") or {} for t in chosen.values()]
+        teacher = {c.get("teacher") for c in choices}
+        student = {c.get("student") for c in choices if "student" in c} or {None}
+        if len(teacher) != 1 or len(student) != 1 or None in teacher | student:
+            raise RwkdError(f"the {task} trial records name no single teacher and student config "
+                            f"(teacher {sorted(map(str, teacher))}, student {sorted(map(str, student))})")
+        path = folder / f"{task}_{teacher.pop()}_{student.pop()}.yaml"
+        write_text(path, recipe_config(task, chosen, command))
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rwkd recipe", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="folders holding a recipe search's records")
+    parser.add_argument("--doc", required=True, help="the page to write, e.g. docs/recipe.md")
+    parser.add_argument("--write-conf", help="also write each task's chosen settings as defaults into this "
+                                             "folder (conf/recipe: <task>_<teacher>_<student>.yaml)")
+    args = parser.parse_args(argv)
+    trials, plans, skipped = load_trials(args.paths)
+    command = shlex.join(["rwkd", "recipe", *(sys.argv[2:] if argv is None else argv)])
+    write_text(args.doc, recipe_document(trials, plans, skipped, command))
+    written = [args.doc]
+    if args.write_conf:
+        written += write_configs(trials, Path(args.write_conf), command)
+    print(f"rwkd: wrote {', '.join(map(str, written))} ({len(trials)} trials)", file=sys.stderr)
+    return 0
+
+
+def summary(trials: list[Trial]) -> dict:
+    """{task: {role: chosen Trial}}: what the defaults in conf/recipe/ are read from."""
+    out: dict = {}
+    for task in sorted({t.task for t in trials}):
+        for role in ("teacher", "student"):
+            group = [t for t in trials if t.task == task and t.role == role]
+            if group:
+                out.setdefault(task, {})[role] = choose(group)
+    return out
+

@@ -1,0 +1,82 @@
+"""`rwkd recipe`: trials are ranked on the held-out meta split, never on dev, and the page lists them all."""
+
+from __future__ import annotations
+
+import json
+
+from omegaconf import OmegaConf
+
+from rwkd.recipe import check_budget, load_trials, main, summary
+
+
+def _student(folder, lr: str, dev: list[float], meta: list[float], minutes: float) -> None:
+    history = [{"epoch": e, "val/headline": d, "val/acc": d, "meta/headline": m} for e, (d, m) in enumerate(zip(dev, meta, strict=True))]
+    record = {"task": "mrpc", "weighting": "none", "seed": 1, "overrides": ["experiment=recipe_student", "task=mrpc",
+                                                                            f"optim.lr={lr}"],
+              "history": history, "timing": {"wall_seconds": 60 * minutes},
+              "majority": {"val/headline": 0.748}, "hardware": {"cpu": "test cpu", "cpu_count": 2, "torch_threads": 2},
+              "choices": {"teacher": "minilm", "student": "minilm"}}
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(record))
+
+
+def _teacher(folder, lr: str, selected: dict) -> None:
+    folder.mkdir(parents=True)
+    (folder / "teacher_trial.json").write_text(json.dumps({
+        "task": "mrpc", "role": "teacher", "overrides": ["task=mrpc", f"teacher.finetune.lr={lr}"],
+        "selected": selected, "fine_tune_seconds": 600.0, "choices": {"teacher": "minilm", "student": "minilm"}}))
+
+
+def test_the_meta_split_decides_even_where_dev_disagrees(tmp_path):
+    # lr 1e-4: the better dev score; lr 3e-4: the better meta score (at epoch 1, where its dev is lower)
+    _student(tmp_path / "student" / "a", "1e-4", dev=[0.80, 0.82], meta=[0.70, 0.71], minutes=4)
+    _student(tmp_path / "student" / "b", "3e-4", dev=[0.75, 0.70], meta=[0.72, 0.74], minutes=5)
+    _teacher(tmp_path / "teacher" / "a", "5e-5", {"epoch": 2, "val/headline": 0.90, "meta/headline": 0.80})
+    _teacher(tmp_path / "teacher" / "b", "1e-4", {"epoch": 1, "val/headline": 0.85, "meta/headline": 0.81})
+    trials, _, _ = load_trials([str(tmp_path)])
+    chosen = summary(trials)["mrpc"]
+    assert chosen["student"].params == {"optim.lr": "3e-4"}
+    assert (chosen["student"].epoch, round(chosen["student"].meta, 6), round(chosen["student"].dev["headline"], 6)) \
+        == (1, 74.0, 70.0)  # dev reported at the epoch the meta split chose
+    assert chosen["teacher"].params == {"teacher.finetune.lr": "1e-4"}
+
+    doc = tmp_path / "recipe.md"
+    assert main([str(tmp_path), "--doc", str(doc)]) == 0
+    page = doc.read_text()
+    assert "| mrpc | student | optim.lr=3e-4 | 74.00 | 70.00 | 74.80 | 2 | 9 |" in page
+    assert "| mrpc | teacher | teacher.finetune.lr=1e-4 | 81.00 | 85.00 |" in page
+    assert page.count("**chosen**") == 2
+    assert "All trials together: 29 minutes" in page
+
+    assert main([str(tmp_path), "--doc", str(doc), "--write-conf", str(tmp_path / "conf")]) == 0
+    written = OmegaConf.load(tmp_path / "conf" / "mrpc_minilm_minilm.yaml")
+    assert OmegaConf.to_container(written) == {"optim": {"lr": 3e-4}, "teacher": {"finetune": {"lr": 1e-4}}}
+
+
+def test_a_run_that_did_not_score_the_meta_split_is_refused(tmp_path):
+    import pytest
+
+    from rwkd.errors import RwkdError
+
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps({"task": "mrpc", "history": [{"epoch": 0, "val/headline": 0.8}],
+                                                     "timing": {"wall_seconds": 1}}))
+    with pytest.raises(RwkdError, match="did not score the meta split"):
+        load_trials([str(tmp_path)])
+
+
+def test_a_student_over_the_layer_epoch_budget_is_not_applicable():
+    import pytest
+
+    from rwkd.errors import NotApplicable
+
+    def cfg(layers, epochs):
+        return OmegaConf.create({"task": {"name": "stsb"}, "trainer": {"max_epochs": epochs},
+                                 "student": {"model": {"layers": layers}}, "recipe_search": {"max_layer_epochs": 12}})
+
+    check_budget(cfg([0, 1, 2, 3], 3), "none")  # 12: at the budget, runs
+    check_budget(cfg([0, 1], 6), "none")
+    with pytest.raises(NotApplicable, match="4 layers x 6 epochs = 24 layer-epochs > recipe_search.max_layer_epochs=12"):
+        check_budget(cfg([0, 1, 2, 3], 6), "none")
+    check_budget(OmegaConf.create({"trainer": {"max_epochs": 99}, "student": {"model": {"layers": [0]}}}), "none")

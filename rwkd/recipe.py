@@ -121,7 +121,8 @@ def load_trials(paths: list[str]) -> tuple[list[Trial], list[dict], list[dict]]:
             trials.append(_teacher_trial(json.loads(f.read_text()), swept_keys(f.parent.parent)))
         for f in sorted(root.rglob(RESULTS)):
             trials.append(_student_trial({**json.loads(f.read_text()), "_path": str(f.parent)}, swept_keys(f.parent.parent)))
-        skipped += [json.loads(f.read_text()) for f in sorted(root.rglob(NOT_APPLICABLE))]
+        skipped += [{**json.loads(f.read_text()), "_swept": swept_keys(f.parent.parent)}
+                    for f in sorted(root.rglob(NOT_APPLICABLE))]
         for f in sorted(root.rglob(PLAN_FILE)):
             plan = OmegaConf.load(f)
             params = OmegaConf.select(plan, "hydra.sweeper.params") or {}
@@ -204,13 +205,24 @@ def recipe_document(trials: list[Trial], plans: list[dict], skipped: list[dict],
         not_run = [r for r in skipped if r["task"] == task]
         if not_run:
             out += ["Not run (over the budget): " + "; ".join(
-                ", ".join(f"{k}={v}" for k, v in sorted(_params(r["overrides"]).items())) for r in not_run) + ".", ""]
+                ", ".join(f"{k}={v}" for k, v in sorted(_params(r["overrides"], r["_swept"]).items())) for r in not_run)
+                + ".", ""]
     return "\n".join(out)
 
 
+def _train_subset(trial: Trial) -> int | None:
+    data = trial.record.get("data") if trial.role == "teacher" else (trial.record.get("config") or {}).get("data")
+    return (data or {}).get("max_train_samples")
+
+
 def recipe_config(task: str, chosen: dict[str, Trial], command: str) -> str:
-    """The defaults file for one task: the chosen teacher's and student's swept settings."""
+    """The defaults file for one task: the chosen teacher's and student's swept settings, and the train
+    subset the search ran on where it used one (SST-2), so the defaults train on what was searched."""
     dotlist = [f"{k}={v}" for role in ("teacher", "student") if role in chosen for k, v in sorted(chosen[role].params.items())]
+    subsets = {_train_subset(t) for t in chosen.values()} - {None}
+    if len(subsets) > 1:
+        raise RwkdError(f"the chosen {task} teacher and student were searched on different train subsets: {sorted(subsets)}")
+    dotlist += [f"data.max_train_samples={n}" for n in subsets]
     body = OmegaConf.to_yaml(OmegaConf.from_dotlist(dotlist)) if dotlist else "{}\n"
     return (f"# @package _global_\n# The default recipe for {task}, written by `{command}` from the recipe search's "
             "records:\n# the teacher and student trials with the best held-out meta-split headline "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
@@ -262,20 +263,27 @@ def teacher_only(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
+    trial_path = Path(HydraConfig.get().runtime.output_dir) / TEACHER_TRIAL
+    if sweeping and str(cfg.get("resume")) == "auto" and trial_path.is_file():
+        done = json.loads(trial_path.read_text())["selected"]
+        print(f"rwkd: {trial_path.parent} has finished already; skipped. (resume=never fine-tunes it again)", flush=True)
+        return done.get("meta/headline", done["val/headline"])
     tokenizer = load_tokenizer(tokenizer_name(cfg))
     teacher = ensure_teacher(cfg, tokenizer)
     print(f"rwkd: teacher for {cfg.task.name} ({teacher.origin}): {teacher.path}", flush=True)
     for name, value in teacher.dev_metrics.items():
         if name.startswith(("val", "meta")) and value is not None:
             print(f"  {name:<20} {value:.4f}")
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
+    if sweeping:
         record = teacher.record or {}
-        records.write_json(Path(HydraConfig.get().runtime.output_dir) / TEACHER_TRIAL, {
+        records.write_json(trial_path, {
             "command": records.command_line(), "role": "teacher", "task": cfg.task.name,
             "overrides": list(HydraConfig.get().overrides.task), "teacher": cfg.teacher.name,
             "choices": config_choices(),
             "path": teacher.path, "origin": teacher.origin, "weights_sha256": teacher.weights_sha256,
             "finetune": OmegaConf.to_container(cfg.teacher.finetune, resolve=True),
+            "data": {k: cfg.data.get(k) for k in ("max_train_samples", "meta_size", "split_seed", "max_len")},
             "selected": teacher.dev_metrics, "history": record.get("history"),
             "fine_tune_seconds": record.get("fine_tune_seconds"), "majority": record.get("majority"),
             "hardware": records.hardware(), "versions": records.package_versions(), "git_commit": records.git_commit(),

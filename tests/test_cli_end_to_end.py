@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY, run_rwkd
+from omegaconf import OmegaConf
 
 pytestmark = pytest.mark.slow
 
@@ -215,3 +216,44 @@ def test_a_student_from_the_fine_tuned_teachers_layers_needs_the_teacher_even_wi
     assert r["teacher"] is not None and r["teacher"]["logits"] == "unused"  # fine-tuned for the init, no KD term
     assert r["config"]["student"]["init"] == "teacher"
     assert r["majority"]["val/headline"] is not None
+
+
+def test_recipe_search_records_trials_skips_them_on_rerun_and_writes_page_and_defaults(tmp_path):
+    # the searched student config (it has layers to sweep), made tiny and random
+    tiny_minilm = ["student=minilm", "+student.model.random_init=true", "student.model.layers=[0]",
+                   "+student.model.config_overrides={hidden_size:16,num_hidden_layers:1,num_attention_heads:2,"
+                   "intermediate_size:32,max_position_embeddings:128}"]
+    small = [a for a in TINY if not a.startswith(("trainer.max_epochs", "student="))] + tiny_minilm
+    teacher = ["teacher", "-m", "experiment=recipe_teacher", "task=rte", *small, "teacher.finetune.lr=1e-3,3e-3",
+               "teacher.finetune.epochs=2"]
+    _run_command(teacher, tmp_path)
+    trials = sorted((tmp_path / "outputs" / "recipe_search" / "rte" / "teacher").glob("*/teacher_trial.json"))
+    assert len(trials) == 2
+    for path in trials:
+        record = json.loads(path.read_text())
+        assert record["selected"] == max(record["history"], key=lambda h: h["meta/headline"])
+    again = _run_command(teacher, tmp_path)
+    assert again.stdout.count("has finished already; skipped") == 2
+
+    student = ["train", "-m", "experiment=recipe_student", "task=rte", *small, "student.init=pretrained", "optim.lr=1e-3", "trainer.max_epochs=1,2",
+               "recipe_search.max_layer_epochs=1"]
+    _run_command(student, tmp_path)
+    folder = tmp_path / "outputs" / "recipe_search" / "rte" / "student"
+    assert len(list(folder.glob("*/results.json"))) == 1 and len(list(folder.glob("*/not_applicable.json"))) == 1
+
+    page = tmp_path / "recipe.md"
+    _run_command(["recipe", str(tmp_path / "outputs" / "recipe_search"), "--doc", str(page),
+                  "--write-conf", str(tmp_path / "conf")], tmp_path)
+    text = page.read_text()
+    assert text.count("**chosen**") == 2 and "Not run (over the budget): trainer.max_epochs=2" in text
+    written = OmegaConf.load(tmp_path / "conf" / "rte_tiny_minilm.yaml")
+    assert written.trainer.max_epochs == 1 and written.teacher.finetune.lr in (1e-3, 3e-3)
+
+
+def _run_command(args: list[str], cwd: Path):
+    import os
+    import subprocess
+    import sys
+
+    return _ok(subprocess.run([sys.executable, "-m", "rwkd.cli", *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=600, env=os.environ.copy()))

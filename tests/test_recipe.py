@@ -80,3 +80,19 @@ def test_a_student_over_the_layer_epoch_budget_is_not_applicable():
     with pytest.raises(NotApplicable, match="4 layers x 6 epochs = 24 layer-epochs > recipe_search.max_layer_epochs=12"):
         check_budget(cfg([0, 1, 2, 3], 6), "none")
     check_budget(OmegaConf.create({"trainer": {"max_epochs": 99}, "student": {"model": {"layers": [0]}}}), "none")
+
+
+def test_the_defaults_keep_the_train_subset_the_search_ran_on(tmp_path):
+    from rwkd.recipe import Trial, recipe_config
+
+    def trial(role, record):
+        return Trial(role, "sst2", {"optim.lr": "3e-4"} if role == "student" else {"teacher.finetune.lr": "1e-4"},
+                     80.0, 0, {}, 1.0, record)
+
+    chosen = {"teacher": trial("teacher", {"data": {"max_train_samples": 8000}}),
+              "student": trial("student", {"config": {"data": {"max_train_samples": 8000}}})}
+    written = OmegaConf.create(recipe_config("sst2", chosen, "x"))
+    assert written.data.max_train_samples == 8000 and written.optim.lr == 3e-4
+    chosen["student"] = trial("student", {"config": {"data": {"max_train_samples": None}}})
+    chosen["teacher"] = trial("teacher", {"data": {"max_train_samples": None}})
+    assert "data" not in OmegaConf.create(recipe_config("mrpc", chosen, "x"))

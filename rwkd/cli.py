@@ -86,7 +86,7 @@ def _train_main(cfg: DictConfig):
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _teacher_main(cfg: DictConfig):
-    from rwkd.train import teacher_only
+    from rwkd.teacher_command import teacher_only
 
     return _guarded(teacher_only, cfg)
 

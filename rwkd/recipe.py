@@ -125,11 +125,12 @@ def load_trials(paths: list[str]) -> tuple[list[Trial], list[dict], list[dict]]:
                     for f in sorted(root.rglob(NOT_APPLICABLE))]
         for f in sorted(root.rglob(PLAN_FILE)):
             plan = OmegaConf.load(f)
-            params = OmegaConf.select(plan, "hydra.sweeper.params") or {}
-            task = OmegaConf.select(plan, "task.name")
+            space = {str(k).lstrip("+~"): str(v) for k, v in (OmegaConf.select(plan, "hydra.sweeper.params") or {}).items()}
+            for k, v in (str(o).split("=", 1) for o in OmegaConf.select(plan, "hydra.overrides.task") or [] if "=" in str(o)):
+                if k.lstrip("+~") in space or _is_sweep(v):  # the command line narrowed or widened the space
+                    space[k.lstrip("+~")] = v
             role = "teacher" if any(f.parent.rglob(TEACHER_TRIAL)) else "student"
-            plans.append({"file": str(f), "task": task, "role": role,
-                          "params": {str(k): str(v) for k, v in params.items()}})
+            plans.append({"file": str(f), "task": OmegaConf.select(plan, "task.name"), "role": role, "params": space})
     if not trials:
         raise RwkdError(f"no {TEACHER_TRIAL} or {RESULTS} records under {', '.join(paths)}")
     return trials, plans, skipped

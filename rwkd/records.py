@@ -103,3 +103,20 @@ COMMAND: list[str] = []  # set by the CLI before Hydra rewrites sys.argv
 
 def command_line() -> str:
     return shlex.join(["rwkd", *(COMMAND or sys.argv[1:])])
+
+
+def job_overrides() -> list[str]:
+    """This job's command-line overrides (in a sweep, the swept values too): what names a trial."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def config_choices() -> dict[str, str]:
+    """Which file of each model and data config group this job composed (e.g. student: minilm)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {k: choices.get(k) for k in ("task", "teacher", "student", "weighting", "recipe") if k in choices}

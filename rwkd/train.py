@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -21,7 +20,7 @@ from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import NotApplicable, RwkdError
 from rwkd.export import save_classifier, student_state_from_checkpoint
 from rwkd.models import count_parameters, load_tokenizer
-from rwkd.recipe import TEACHER_TRIAL, check_budget
+from rwkd.recipe import check_budget
 from rwkd.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
 from rwkd.teacher_logits import CachedTeacher, cached_teacher
 from rwkd.teacher_stage import ensure_teacher
@@ -97,8 +96,8 @@ def train(cfg: DictConfig) -> float:
 
     results = {
         "command": records.command_line(),
-        "overrides": job_overrides(),
-        "choices": config_choices(),
+        "overrides": records.job_overrides(),
+        "choices": records.config_choices(),
         "task": task.name,
         "weighting": weighting.describe(),
         "seed": int(cfg.seed),
@@ -141,23 +140,6 @@ def train(cfg: DictConfig) -> float:
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
     print(side_by_side(task, results), flush=True)
     return best["val/headline"]
-
-
-def job_overrides() -> list[str]:
-    """This job's command-line overrides (in a sweep, the swept values too): what names a trial."""
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
-def config_choices() -> dict[str, str]:
-    """Which file of each model and data config group this job composed (e.g. student: minilm)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return {}
-    choices = HydraConfig.get().runtime.choices
-    return {k: choices.get(k) for k in ("task", "teacher", "student", "weighting", "recipe") if k in choices}
 
 
 def dev_majority(datamodule) -> dict:
@@ -254,38 +236,3 @@ def teacher_for_training(cfg: DictConfig, model, datamodule, tokenizer) -> Cache
         pad_token_id=tokenizer.pad_token_id, num_labels=task_of(cfg).num_labels,
         fingerprints={"train": fingerprint},
     )
-
-
-def teacher_only(cfg: DictConfig) -> float:
-    """`rwkd teacher`: fine-tune (or find) the teacher for the configured task, and report it. In a sweep
-    (`rwkd teacher -m`, e.g. experiment=recipe_teacher) each job also records the teacher in its own folder
-    as teacher_trial.json, and returns the held-out meta split's headline (what a search maximises)."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
-    trial_path = Path(HydraConfig.get().runtime.output_dir) / TEACHER_TRIAL
-    if sweeping and str(cfg.get("resume")) == "auto" and trial_path.is_file():
-        done = json.loads(trial_path.read_text())["selected"]
-        print(f"rwkd: {trial_path.parent} has finished already; skipped. (resume=never fine-tunes it again)", flush=True)
-        return done.get("meta/headline", done["val/headline"])
-    tokenizer = load_tokenizer(tokenizer_name(cfg))
-    teacher = ensure_teacher(cfg, tokenizer)
-    print(f"rwkd: teacher for {cfg.task.name} ({teacher.origin}): {teacher.path}", flush=True)
-    for name, value in teacher.dev_metrics.items():
-        if name.startswith(("val", "meta")) and value is not None:
-            print(f"  {name:<20} {value:.4f}")
-    if sweeping:
-        record = teacher.record or {}
-        records.write_json(trial_path, {
-            "command": records.command_line(), "role": "teacher", "task": cfg.task.name,
-            "overrides": list(HydraConfig.get().overrides.task), "teacher": cfg.teacher.name,
-            "choices": config_choices(),
-            "path": teacher.path, "origin": teacher.origin, "weights_sha256": teacher.weights_sha256,
-            "finetune": OmegaConf.to_container(cfg.teacher.finetune, resolve=True),
-            "data": {k: cfg.data.get(k) for k in ("max_train_samples", "meta_size", "split_seed", "max_len")},
-            "selected": teacher.dev_metrics, "history": record.get("history"),
-            "fine_tune_seconds": record.get("fine_tune_seconds"), "majority": record.get("majority"),
-            "hardware": records.hardware(), "versions": records.package_versions(), "git_commit": records.git_commit(),
-        })
-    return teacher.dev_metrics.get("meta/headline", teacher.dev_metrics["val/headline"])

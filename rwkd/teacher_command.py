@@ -1,0 +1,49 @@
+"""`rwkd teacher`: only the teacher stage, for one task, and (as a sweep) the teacher half of a recipe search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from rwkd import records
+from rwkd.assemble import tokenizer_name
+from rwkd.models import load_tokenizer
+from rwkd.recipe import TEACHER_TRIAL
+from rwkd.teacher_stage import ensure_teacher
+
+
+def teacher_only(cfg: DictConfig) -> float:
+    """`rwkd teacher`: fine-tune (or find) the teacher for the configured task, and report it. In a sweep
+    (`rwkd teacher -m`, e.g. experiment=recipe_teacher) each job also records the teacher in its own folder
+    as teacher_trial.json, and returns the held-out meta split's headline (what a search maximises)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
+    trial_path = Path(HydraConfig.get().runtime.output_dir) / TEACHER_TRIAL
+    if sweeping and str(cfg.get("resume")) == "auto" and trial_path.is_file():
+        done = json.loads(trial_path.read_text())["selected"]
+        print(f"rwkd: {trial_path.parent} has finished already; skipped. (resume=never fine-tunes it again)", flush=True)
+        return done.get("meta/headline", done["val/headline"])
+    tokenizer = load_tokenizer(tokenizer_name(cfg))
+    teacher = ensure_teacher(cfg, tokenizer)
+    print(f"rwkd: teacher for {cfg.task.name} ({teacher.origin}): {teacher.path}", flush=True)
+    for name, value in teacher.dev_metrics.items():
+        if name.startswith(("val", "meta")) and value is not None:
+            print(f"  {name:<20} {value:.4f}")
+    if sweeping:
+        record = teacher.record or {}
+        records.write_json(trial_path, {
+            "command": records.command_line(), "role": "teacher", "task": cfg.task.name,
+            "overrides": list(HydraConfig.get().overrides.task), "teacher": cfg.teacher.name,
+            "choices": records.config_choices(),
+            "path": teacher.path, "origin": teacher.origin, "weights_sha256": teacher.weights_sha256,
+            "finetune": OmegaConf.to_container(cfg.teacher.finetune, resolve=True),
+            "data": {k: cfg.data.get(k) for k in ("max_train_samples", "meta_size", "split_seed", "max_len")},
+            "selected": teacher.dev_metrics, "history": record.get("history"),
+            "fine_tune_seconds": record.get("fine_tune_seconds"), "majority": record.get("majority"),
+            "hardware": records.hardware(), "versions": records.package_versions(), "git_commit": records.git_commit(),
+        })
+    return teacher.dev_metrics.get("meta/headline", teacher.dev_metrics["val/headline"])

@@ -73,6 +73,14 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system, all threads) this process and its finished children have used so far: the
+    difference over a job is its CPU cost, which, unlike the wall clock, another job sharing the cores
+    hardly changes."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def peak_memory_mb() -> dict[str, float]:
     """Peak resident memory of this process (and of the GPU, if one was used), in MiB."""
     out = {"cpu_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}

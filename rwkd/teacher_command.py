@@ -43,7 +43,8 @@ def teacher_only(cfg: DictConfig) -> float:
             "finetune": OmegaConf.to_container(cfg.teacher.finetune, resolve=True),
             "data": {k: cfg.data.get(k) for k in ("max_train_samples", "meta_size", "split_seed", "max_len")},
             "selected": teacher.dev_metrics, "history": record.get("history"),
-            "fine_tune_seconds": record.get("fine_tune_seconds"), "majority": record.get("majority"),
+            "fine_tune_seconds": record.get("fine_tune_seconds"), "fine_tune_cpu_seconds": record.get("fine_tune_cpu_seconds"),
+            "majority": record.get("majority"),
             "hardware": records.hardware(), "versions": records.package_versions(), "git_commit": records.git_commit(),
         })
     return teacher.dev_metrics.get("meta/headline", teacher.dev_metrics["val/headline"])

@@ -29,7 +29,7 @@ from rwkd.errors import RwkdError
 from rwkd.evaluate import score
 from rwkd.export import save_classifier, student_state_from_checkpoint
 from rwkd.models import load_finetuned
-from rwkd.records import file_sha256, write_json
+from rwkd.records import cpu_seconds, file_sha256, write_json
 from rwkd.resume import read_checkpoint
 from rwkd.weighting.none import NoKD
 
@@ -155,7 +155,7 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     task = task_of(cfg)
     ft = cfg.teacher.finetune
     print(f"rwkd: fine-tuning the teacher {cfg.teacher.name} on {task.name} ({ft.epochs} epochs) into {folder}", flush=True)
-    started = time.time()
+    started, started_cpu = time.time(), cpu_seconds()
     pl.seed_everything(int(ft.seed), workers=True, verbose=False)
     model = instantiate(cfg.teacher.model, num_labels=task.num_labels, seed=int(ft.seed))
     selection = _selection(cfg, dm)
@@ -189,7 +189,8 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     first_dev = task.dev_splits[0]
     majority = majority_metrics(task, [e.label for e in dm.dev_sets[first_dev].examples])
     record = {"key": key, "dev_metrics": best, "selected_on": selection or "last epoch", "history": module.history,
-              "fine_tune_seconds": time.time() - started, "weights_sha256": weights_sha256,
+              "fine_tune_seconds": time.time() - started, "fine_tune_cpu_seconds": cpu_seconds() - started_cpu,
+              "weights_sha256": weights_sha256,
               "majority": {f"val/{k}": v for k, v in majority.items()}}
     write_json(folder / TEACHER_RECORD, record)
     shutil.rmtree(work, ignore_errors=True)

@@ -31,7 +31,7 @@ SAMPLE_WEIGHTS = "sample_weights.parquet"
 
 def train(cfg: DictConfig) -> float:
     """Runs one configuration; returns the best dev headline (what a hyper-parameter sweep optimises)."""
-    started = time.time()
+    started, started_cpu = time.time(), records.cpu_seconds()
     output_dir = Path(cfg.paths.output_dir)
     start = plan_start(cfg, output_dir)
     if start.kind == "finished":
@@ -117,6 +117,7 @@ def train(cfg: DictConfig) -> float:
         "data": {**datamodule.describe(), "dir": glue_dir(cfg)},
         "timing": {
             "wall_seconds": time.time() - started,
+            "cpu_seconds": records.cpu_seconds() - started_cpu,  # this process since the job began (teacher stage included)
             "fit_seconds": fit_seconds,
             "train_step_seconds": sum(module.step_seconds),
             "train_samples": module.train_samples_seen,

@@ -47,6 +47,7 @@ def test_runs_write_results_checkpoint_and_hf_export(rte_runs):
         assert 0.0 <= r["best"]["metrics"]["val/headline"] <= 1.0
         assert r["best"]["metrics"]["val/headline"] >= r["last"]["metrics"]["val/headline"]
         assert r["timing"]["samples_per_second"] > 0 and r["peak_memory"]["cpu_rss_mb"] > 0
+        assert 0 < r["timing"]["cpu_seconds"] < 4 * r["timing"]["wall_seconds"]  # this job's CPU time, 2 cores
         assert r["versions"]["torch"].startswith("2.") and r["command"].startswith("rwkd train task=rte")
         assert r["config"]["data"]["max_train_samples"] == 96
         assert r["data"]["train_samples"] + r["data"]["meta_samples"] == 96

@@ -96,3 +96,20 @@ def test_the_defaults_keep_the_train_subset_the_search_ran_on(tmp_path):
     chosen["student"] = trial("student", {"config": {"data": {"max_train_samples": None}}})
     chosen["teacher"] = trial("teacher", {"data": {"max_train_samples": None}})
     assert "data" not in OmegaConf.create(recipe_config("mrpc", chosen, "x"))
+
+
+def test_the_student_must_leave_the_teacher_a_gap_on_the_meta_split(tmp_path):
+    # teacher at 81 on the meta split: a student at 80 would leave nothing to distil; 77 is the best that
+    # stays 3 points below. With a gap of 0.5 the 80 wins; with no eligible student the best is taken.
+    _teacher(tmp_path / "teacher" / "a", "1e-4", {"epoch": 1, "val/headline": 0.85, "meta/headline": 0.81})
+    for lr, meta in (("1e-4", 0.80), ("2e-4", 0.77), ("3e-4", 0.70)):
+        _student(tmp_path / "student" / lr, lr, dev=[0.7], meta=[meta], minutes=1)
+    trials, _, _ = load_trials([str(tmp_path)])
+    assert summary(trials)["mrpc"]["student"].params == {"optim.lr": "2e-4"}
+    assert summary(trials, gap=0.5)["mrpc"]["student"].params == {"optim.lr": "1e-4"}
+    assert summary(trials, gap=20)["mrpc"]["student"].params == {"optim.lr": "1e-4"}
+    doc = tmp_path / "recipe.md"
+    main([str(tmp_path), "--doc", str(doc)])
+    assert "1 student trial(s) scored within 3 points of the teacher (81.00)" in doc.read_text()
+    main([str(tmp_path), "--doc", str(doc), "--teacher-gap", "20"])
+    assert "No student trial stayed 20 points below the teacher" in doc.read_text()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench study study-restore study-results recipe-search recipe-results clean
+.PHONY: install demo test test-fast lint bench study study-restore study-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -81,6 +81,18 @@ recipe-results: install
 	cd $(RECIPE_OUT) && find . \( -name results.json -o -name teacher_trial.json -o -name multirun.yaml \) \
 		-exec cp --parents {} "$(CURDIR)/$(RECIPE_RESULTS)/" \;
 	$(BIN)/rwkd recipe $(RECIPE_RESULTS) --doc docs/recipe.md --write-conf conf/recipe
+
+# The defaults checked (conf/experiment/recipe_check.yaml): no-KD and fixed-alpha KD, three seeds, nothing but
+# the defaults; `make recipe-check TASK=stsb`, then the committed table in docs/recipe_check/report.md.
+CHECK_OUT := outputs/recipe_check
+CHECK_RESULTS := results/recipe_check
+recipe-check: install
+	mkdir -p $(CHECK_OUT)
+	cd $(CHECK_RESULTS) 2>/dev/null && find . -name results.json -exec cp -n --parents {} "$(CURDIR)/$(CHECK_OUT)/" \; || true
+	$(BIN)/rwkd train -m experiment=recipe_check task=$(TASK)
+	mkdir -p $(CHECK_RESULTS)
+	cd $(CHECK_OUT) && find . -name results.json -exec cp --parents {} "$(CURDIR)/$(CHECK_RESULTS)/" \;
+	$(BIN)/rwkd report $(CHECK_RESULTS) --out docs/recipe_check --no-plots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -29,6 +29,11 @@ TEACHER_TRIAL = "teacher_trial.json"
 
 SELECT = "meta/headline"
 FIXED_KEYS = {"task", "experiment", "resume"}
+# overrides that do not shape what a trial trains, never part of a recipe: group choices and run controls
+# (bare keys), and settings under these prefixes
+CONTROL_KEYS = {"task", "experiment", "resume", "seed", "recipe", "ckpt_path", "teacher", "student", "weighting",
+                "trainer", "logger", "scheme", "hparams_search", "trainer.enable_progress_bar"}
+CONTROL_PREFIXES = ("paths.", "hydra.", "recipe_search.", "logger.")
 
 
 def check_budget(cfg: DictConfig, scheme: str) -> None:
@@ -57,6 +62,19 @@ class Trial:
     minutes: float | None  # wall-clock minutes of the trial on its machine
     record: dict
     cpu_minutes: float | None = None  # CPU minutes (all cores) where the record has them
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Everything the command line set for this trial that shapes training: the swept keys and the ones
+        the sweep fixed (e.g. student.init=teacher), which a recipe must carry too."""
+        given = _params(self.record.get("overrides") or [])
+        fixed = {k: v for k, v in given.items() if k not in self.params and not _is_control(k)}
+        return {**fixed, **self.params}
+
+
+def _is_control(key: str) -> bool:
+    """A group choice (teacher=tiny) or a key that steers the run rather than its training (paths.outputs)."""
+    return key in CONTROL_KEYS or key.startswith(CONTROL_PREFIXES)
 
 
 def _params(overrides: list[str], swept: set[str] | None = None) -> dict[str, str]:
@@ -229,7 +247,7 @@ def recipe_document(trials: list[Trial], plans: list[dict], skipped: list[dict],
             if not group:
                 continue
             best = chosen[task][role]
-            settings = ", ".join(f"{k}={v}" for k, v in sorted(best.params.items())) or "the defaults"
+            settings = ", ".join(f"{k}={v}" for k, v in sorted(best.settings.items())) or "the defaults"
             minutes = sum(t.minutes or 0.0 for t in group)
             out.append(f"| {task} | {role} | {settings} | {best.meta:.2f} | {_fmt(best.dev.get('headline'))} "
                        f"| {_majority(group)} | {len(group)} | {minutes:.0f} |")
@@ -266,7 +284,7 @@ def _train_subset(trial: Trial) -> int | None:
 def recipe_config(task: str, chosen: dict[str, Trial], command: str) -> str:
     """The defaults file for one task: the chosen teacher's and student's swept settings, and the train
     subset the search ran on where it used one (SST-2), so the defaults train on what was searched."""
-    dotlist = [f"{k}={v}" for role in ("teacher", "student") if role in chosen for k, v in sorted(chosen[role].params.items())]
+    dotlist = [f"{k}={v}" for role in ("teacher", "student") if role in chosen for k, v in sorted(chosen[role].settings.items())]
     subsets = {_train_subset(t) for t in chosen.values()} - {None}
     if len(subsets) > 1:
         raise RwkdError(f"the chosen {task} teacher and student were searched on different train subsets: {sorted(subsets)}")

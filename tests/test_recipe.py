@@ -113,3 +113,21 @@ def test_the_student_must_leave_the_teacher_a_gap_on_the_meta_split(tmp_path):
     assert "1 student trial(s) scored within 3 points of the teacher (81.00)" in doc.read_text()
     main([str(tmp_path), "--doc", str(doc), "--teacher-gap", "20"])
     assert "No student trial stayed 20 points below the teacher" in doc.read_text()
+
+
+def test_settings_the_sweep_fixed_go_into_the_recipe_but_run_controls_do_not(tmp_path):
+    from rwkd.recipe import recipe_config
+
+    sweep = tmp_path / "student"
+    _student(sweep / "a", "1e-4", dev=[0.7], meta=[0.7], minutes=1)
+    record = json.loads((sweep / "a" / "results.json").read_text())
+    record["overrides"] = ["optim.lr=1e-4", "student.init=teacher", "paths.outputs=/x", "teacher=tiny",
+                           "trainer.enable_progress_bar=false", "recipe_search.max_layer_epochs=12", "task=mrpc"]
+    (sweep / "a" / "results.json").write_text(json.dumps(record))
+    (sweep / "multirun.yaml").write_text("hydra:\n  sweeper:\n    params:\n      optim.lr: 1e-4,3e-4\n"
+                                         "  overrides:\n    task: [task=mrpc, student.init=teacher]\n")
+    trials, _, _ = load_trials([str(tmp_path)])
+    assert trials[0].params == {"optim.lr": "1e-4"}  # the swept key names the trial in the tables
+    assert trials[0].settings == {"optim.lr": "1e-4", "student.init": "teacher"}
+    written = OmegaConf.create(recipe_config("mrpc", {"student": trials[0]}, "x"))
+    assert OmegaConf.to_container(written) == {"optim": {"lr": 1e-4}, "student": {"init": "teacher"}}

@@ -28,7 +28,6 @@ from rwkd.sweep_plan import PLAN_FILE
 TEACHER_TRIAL = "teacher_trial.json"
 
 SELECT = "meta/headline"
-FIXED_KEYS = {"task", "experiment", "resume"}
 # overrides that do not shape what a trial trains, never part of a recipe: group choices and run controls
 # (bare keys), and settings under these prefixes
 CONTROL_KEYS = {"task", "experiment", "resume", "seed", "recipe", "ckpt_path", "teacher", "student", "weighting",
@@ -78,9 +77,13 @@ def _is_control(key: str) -> bool:
 
 
 def _params(overrides: list[str], swept: set[str] | None = None) -> dict[str, str]:
-    """The overrides that name a trial: the sweep's swept keys (all but the fixed ones when unknown)."""
-    pairs = ((k.lstrip("+~"), v) for k, v in (o.split("=", 1) for o in overrides if "=" in o))
-    return {k: v for k, v in pairs if (k in swept if swept is not None else k not in FIXED_KEYS)}
+    """The overrides that name a trial: the sweep's swept keys (all but the run controls when unknown)."""
+    pairs = ((k.lstrip("+~"), v) for k, v in _pairs(overrides))
+    return {k: v for k, v in pairs if (k in swept if swept is not None else not _is_control(k))}
+
+
+def _pairs(overrides) -> list[tuple[str, str]]:
+    return [tuple(str(o).split("=", 1)) for o in overrides or [] if "=" in str(o)]
 
 
 def _minutes(seconds: float | None) -> float | None:
@@ -110,7 +113,7 @@ def swept_keys(sweep_dir: Path) -> set[str] | None:
         return None
     saved = OmegaConf.load(plan)
     configured = {str(k).lstrip("+~") for k in (OmegaConf.select(saved, "hydra.sweeper.params") or {})}
-    given = [str(o).split("=", 1) for o in OmegaConf.select(saved, "hydra.overrides.task") or [] if "=" in str(o)]
+    given = _pairs(OmegaConf.select(saved, "hydra.overrides.task"))
     swept = {k.lstrip("+~") for k, v in given if _is_sweep(v)}
     fixed = {k.lstrip("+~") for k, v in given if not _is_sweep(v)}
     return (configured - fixed) | swept
@@ -138,19 +141,27 @@ def load_trials(paths: list[str]) -> tuple[list[Trial], list[dict], list[dict]]:
     """Every trial record under `paths`, the sweep plans (multirun.yaml) found beside them, and the
     trials not run (over the budget)."""
     trials, plans, skipped = [], [], []
+    plan_keys: dict[Path, set[str] | None] = {}
+
+    def swept(record_file: Path) -> set[str] | None:
+        sweep_dir = record_file.parent.parent
+        if sweep_dir not in plan_keys:
+            plan_keys[sweep_dir] = swept_keys(sweep_dir)
+        return plan_keys[sweep_dir]
+
     for root in map(Path, paths):
         if not root.is_dir():
             raise RwkdError(f"{root} is not a folder; give the folder of a recipe search's records")
         for f in sorted(root.rglob(TEACHER_TRIAL)):
-            trials.append(_teacher_trial(json.loads(f.read_text()), swept_keys(f.parent.parent)))
+            trials.append(_teacher_trial(json.loads(f.read_text()), swept(f)))
         for f in sorted(root.rglob(RESULTS)):
-            trials.append(_student_trial({**json.loads(f.read_text()), "_path": str(f.parent)}, swept_keys(f.parent.parent)))
-        skipped += [{**json.loads(f.read_text()), "_swept": swept_keys(f.parent.parent)}
+            trials.append(_student_trial({**json.loads(f.read_text()), "_path": str(f.parent)}, swept(f)))
+        skipped += [{**json.loads(f.read_text()), "_swept": swept(f)}
                     for f in sorted(root.rglob(NOT_APPLICABLE))]
         for f in sorted(root.rglob(PLAN_FILE)):
             plan = OmegaConf.load(f)
             space = {str(k).lstrip("+~"): str(v) for k, v in (OmegaConf.select(plan, "hydra.sweeper.params") or {}).items()}
-            for k, v in (str(o).split("=", 1) for o in OmegaConf.select(plan, "hydra.overrides.task") or [] if "=" in str(o)):
+            for k, v in _pairs(OmegaConf.select(plan, "hydra.overrides.task")):
                 if k.lstrip("+~") in space or _is_sweep(v):  # the command line narrowed or widened the space
                     space[k.lstrip("+~")] = v
             role = "teacher" if any(f.parent.rglob(TEACHER_TRIAL)) else "student"

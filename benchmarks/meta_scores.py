@@ -51,8 +51,6 @@ def collect_scores(task: str, seed: int, batches: int):
     teacher = ensure_teacher(cfg, tokenizer)
     pl.seed_everything(seed, workers=True, verbose=False)
     student = instantiate(cfg.student.model, num_labels=spec.num_labels, seed=seed)
-    if scheme.needs_eager_attention:  # as the training module does: forward-mode AD needs eager attention
-        student.set_attn_implementation("eager")
     dm = build_datamodule(cfg, tokenizer)
     source = teacher_for_training(cfg, teacher.model, dm, tokenizer)
 

@@ -54,6 +54,7 @@ def build_datamodule(cfg: DictConfig, tokenizer, batch_size: int | None = None,
         shuffle=d.get("shuffle", True),
         order_seed=int(cfg.seed if order_seed is None else order_seed),
         eval_meta_split=bool(d.get("eval_meta_split", False)),
+        group_by_length=bool(d.get("group_by_length", False)),
     )
 
 

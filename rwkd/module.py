@@ -23,6 +23,8 @@ from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import MetaContext
 
 NAN_POLICIES = ("stop", "skip")
+# eager attention, and SDPA run on its math backend in the meta computations (meta_context.py)
+DIFFERENTIABLE_ATTENTION = ("eager", "sdpa")
 
 
 class DistillationModule(pl.LightningModule):
@@ -57,8 +59,8 @@ class DistillationModule(pl.LightningModule):
             raise RwkdError(f"weighting {weighting.describe()} needs a teacher, and none was given")
         # from_pretrained returns a model in eval mode (dropout off), and Lightning keeps modules' modes
         self.student = student.train()
-        if weighting.needs_eager_attention:
-            # second derivatives and forward-mode AD through CPU SDPA kernels are not implemented (METHOD.md section 5)
+        if weighting.needs_higher_order_ad and student.config._attn_implementation not in DIFFERENTIABLE_ATTENTION:
+            # fused kernels such as flash attention have neither forward-mode AD nor a double backward
             self.student.set_attn_implementation("eager")
         self.weighting = weighting
         self.task = task

@@ -74,11 +74,13 @@ def teacher_dir(cfg: DictConfig, key: dict) -> Path:
 
 def _teacher_settings(cfg: DictConfig) -> DictConfig:
     """The run's config as the teacher stage sees it: the teacher always scores the held-out meta split
-    each epoch and keeps its best epoch there (never on dev), whatever the student run asked for, so one
+    each epoch and keeps its best epoch there (never on dev), and takes batches in the plain shuffled order
+    (data.group_by_length is a student-side speed setting), whatever the student run asked for, so one
     cached teacher serves every run whichever builds it."""
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         cfg.data.eval_meta_split = True
+        cfg.data.group_by_length = False
     return cfg
 
 

@@ -82,3 +82,20 @@ def test_regression_labels_are_float(glue_dir, tokenizer):
     batch = next(iter(dm.val_dataloader()[0]))
     assert batch["labels"].dtype == torch.float32
     assert len(dm.train_set) + len(dm.meta_set) == 50
+
+
+def test_group_by_length_pads_less_and_trains_on_the_same_rows(glue_dir, tokenizer):
+    def epoch(group: bool) -> tuple[list[int], int, list[int]]:
+        dm = GlueDataModule("mrpc", tokenizer, dir=str(glue_dir), max_len=128, batch_size=32, order_seed=3,
+                            max_train_samples=1600, group_by_length=group)
+        dm.setup("fit")
+        batches = list(dm.train_dataloader())
+        padded = sum(b["input_ids"].numel() for b in batches)
+        meta = [dm.next_meta_batch()["input_ids"].numel() for _ in range(dm.meta_batches_per_pass())]
+        return sorted(i for b in batches for i in b["idx"].tolist()), padded, meta
+
+    plain_ids, plain_tokens, plain_meta = epoch(False)
+    grouped_ids, grouped_tokens, grouped_meta = epoch(True)
+    assert grouped_ids == plain_ids  # the same rows, once each
+    assert grouped_tokens < 0.85 * plain_tokens
+    assert sum(grouped_meta) < sum(plain_meta)  # the meta stream is grouped too

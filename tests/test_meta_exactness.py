@@ -145,3 +145,26 @@ def test_metanet_step_moves_phi_and_returns_unit_weights(setup):
     w = scheme.weights(_signals(ctx))
     assert w.shape == (4,) and torch.all((w > 0) & (w < 1))
     assert any(not torch.equal(a, b) for a, b in zip(before, scheme.net.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("scores", [fast_scores, reference_scores], ids=["fast", "reference"])
+def test_sdpa_student_gives_the_eager_scores(scores):
+    """The student keeps SDPA attention for its real step; the meta computations run SDPA on its math
+    backend (forward-mode AD and a double backward through the fused CPU kernel are not implemented),
+    and must give what eager attention gives, to float64 round-off."""
+    train, meta = batch(4, 9, seed=0), batch(3, 7, seed=5)
+    eager = scores(context(tiny_student(), train, meta), ETA, "mix")
+    sdpa_student = tiny_student(attn_implementation="sdpa")
+    assert sdpa_student.config._attn_implementation == "sdpa"
+    sdpa = scores(context(sdpa_student, train, meta), ETA, "mix")
+    assert torch.stack(eager).abs().max() > 1e-6
+    torch.testing.assert_close(torch.stack(sdpa), torch.stack(eager), rtol=1e-9, atol=1e-12)
+
+
+def test_training_module_keeps_sdpa_for_a_meta_scheme():
+    from rwkd.module import DistillationModule
+    from rwkd.tasks import get_task
+
+    module = DistillationModule(tiny_student(attn_implementation="sdpa"), RWKD(), get_task("mrpc"),
+                                teacher=tiny_student(seed=1))
+    assert module.student.config._attn_implementation == "sdpa"

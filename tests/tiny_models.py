@@ -11,9 +11,9 @@ TINY_CONFIG = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, i
                    max_position_embeddings=32, vocab_size=64)
 
 
-def tiny_student(num_labels: int = 2, seed: int = 0) -> torch.nn.Module:
+def tiny_student(num_labels: int = 2, seed: int = 0, attn_implementation: str = "eager") -> torch.nn.Module:
     model = build_classifier("embedded", num_labels, random_init=True, config_overrides=TINY_CONFIG,
-                             attn_implementation="eager", seed=seed)
+                             attn_implementation=attn_implementation, seed=seed)
     return model.double()
 
 

@@ -121,6 +121,7 @@ class GlueDataModule(pl.LightningDataModule):
         shuffle: bool = True,
         order_seed: int = 0,
         eval_meta_split: bool = False,
+        group_by_length: bool = False,
     ):
         super().__init__()
         self.task: TaskSpec = get_task(task)
@@ -138,6 +139,7 @@ class GlueDataModule(pl.LightningDataModule):
         self.shuffle = shuffle
         self.order_seed = order_seed  # the run seed: the order of training and meta batches
         self.eval_meta_split = eval_meta_split  # validation also scores the meta split, after dev
+        self.group_by_length = group_by_length  # batches of similar length: less padding, same seeded resumable order
         self._train_sampler: EpochBatchSampler | None = None
         self._meta_sampler: EpochBatchSampler | None = None
         self._meta_iter = None
@@ -169,7 +171,9 @@ class GlueDataModule(pl.LightningDataModule):
         Lightning's automatic sampler always shuffles training data, and pads dev sets with repeated rows.
         """
         rank, world = (dist.get_rank(), dist.get_world_size()) if distributed.active() else (0, 1)
-        sampler = EpochBatchSampler(len(ds), batch_size, self.shuffle, self.order_seed, stream, rank, world, epoch_fn)
+        lengths = [len(ids) for ids in ds.input_ids] if self.group_by_length else None
+        sampler = EpochBatchSampler(len(ds), batch_size, self.shuffle, self.order_seed, stream, rank, world, epoch_fn,
+                                    lengths=lengths)
         # a loader's own generator: creating its iterator must not draw from the global RNG (dropout's)
         loader = DataLoader(ds, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers,
                             generator=torch.Generator().manual_seed(self.order_seed))

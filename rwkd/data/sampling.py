@@ -27,10 +27,13 @@ class EpochBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, stream: int = 0, rank: int = 0,
-                 world_size: int = 1, epoch_fn=None):
+                 world_size: int = 1, epoch_fn=None, lengths: list[int] | None = None):
         if n <= 0:
             raise ValueError("cannot sample batches from an empty split")
+        if lengths is not None and len(lengths) != n:
+            raise ValueError(f"{len(lengths)} lengths given for {n} samples")
         self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.lengths = lengths  # given: batches of similar length (less padding), see group_by_length
         self.seed, self.stream = seed, stream  # stream: independent orders for the train and meta splits
         self.rank, self.world_size = rank, world_size
         self.epoch_fn = epoch_fn
@@ -59,6 +62,8 @@ class EpochBatchSampler(Sampler[list[int]]):
             total = math.ceil(self.n / self.world_size) * self.world_size
             order = (order * math.ceil(total / self.n))[:total]
             order = order[self.rank::self.world_size]
+        if self.lengths is not None and self.shuffle:
+            order = group_by_length(order, self.lengths, self.batch_size, g)
         return order
 
     def __iter__(self):
@@ -74,3 +79,26 @@ class EpochBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         # the full pass, also when resuming: Lightning counts the skipped batches as done already
         return math.ceil(math.ceil(self.n / self.world_size) / self.batch_size)
+
+
+# samples sorted together: large enough that most batches hold similar lengths, small enough that a
+# batch is still a random draw from the data rather than one length band of it
+MEGABATCH_BATCHES = 50
+
+
+def group_by_length(order: list[int], lengths: list[int], batch_size: int, generator: torch.Generator) -> list[int]:
+    """`order` rearranged so that each batch holds samples of similar length, still seeded and random.
+
+    As Hugging Face's length-grouped sampler: the shuffled order is cut into megabatches of
+    MEGABATCH_BATCHES batches, each sorted by length (longest first) and cut into batches; then the
+    batches are shuffled, so that the long ones do not all come at the start of an epoch. The last
+    batch (the only one that may be short) stays last, so batch boundaries stay where they were.
+    """
+    size = batch_size * MEGABATCH_BATCHES
+    batches = []
+    for start in range(0, len(order), size):
+        mega = sorted(order[start:start + size], key=lambda i: -lengths[i])
+        batches += [mega[b:b + batch_size] for b in range(0, len(mega), batch_size)]
+    tail = [batches.pop()] if batches and len(batches[-1]) < batch_size else []
+    perm = torch.randperm(len(batches), generator=generator).tolist()
+    return [i for b in [batches[p] for p in perm] + tail for i in b]

@@ -39,7 +39,7 @@ class WeightingScheme(torch.nn.Module):
     name: str = "base"
     needs_teacher: bool = True  # False: the run needs no fine-tuned teacher at all
     needs_meta: bool = False  # True: `signals.meta` carries the functional student and a meta batch
-    needs_eager_attention: bool = False  # True: higher-order or forward-mode AD through the student (METHOD.md section 5)
+    needs_higher_order_ad: bool = False  # True: forward-mode or second-order AD through the student
 
     def weights(self, signals: Signals) -> torch.Tensor:
         raise NotImplementedError

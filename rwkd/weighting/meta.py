@@ -72,7 +72,7 @@ def normalise(u_label: torch.Tensor, u_kd: torch.Tensor, delta: float) -> torch.
 class RWKD(WeightingScheme):
     name = "meta"
     needs_meta = True
-    needs_eager_attention = True
+    needs_higher_order_ad = True
 
     def __init__(self, meta_loss: str = "label", impl: str = "fast", virtual_lr: float = 1e-4,
                  delta: float = 1e-8):

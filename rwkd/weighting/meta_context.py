@@ -14,11 +14,21 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from rwkd import losses
 from rwkd.models import model_inputs
 
 META_LOSSES = ("label", "kd", "mix")
+
+
+def differentiable_attention():
+    """SDPA restricted to its math backend, which is built from differentiable ops: forward-mode AD and
+    double backward work through it, while the fused CPU kernels implement neither. Only the meta
+    computations run under it; the real step keeps the fast kernel."""
+    return sdpa_kernel(SDPBackend.MATH)
+
+
 @contextmanager
 def eval_mode(module: torch.nn.Module):
     was_training = module.training
@@ -46,7 +56,7 @@ class MetaContext:
         return {k: p.detach().requires_grad_(True) for k, p in self.student.named_parameters() if p.requires_grad}
 
     def forward(self, params: dict[str, torch.Tensor], batch: dict) -> torch.Tensor:
-        with eval_mode(self.student):
+        with eval_mode(self.student), differentiable_attention():
             return functional_call(self.student, params, (), model_inputs(batch)).logits
 
     def loss_terms(self, logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None):

@@ -23,7 +23,7 @@ IMPLS = ("fast", "reference")
 class MetaWeightNet(WeightingScheme):
     name = "metanet"
     needs_meta = True
-    needs_eager_attention = True
+    needs_higher_order_ad = True
 
     def __init__(self, inputs: tuple[str, ...] = ("label_loss", "kd_loss"), hidden: int = 100, lr: float = 1e-3,
                  virtual_lr: float = 1e-4, meta_loss: str = "label", impl: str = "fast", seed: int = 0):

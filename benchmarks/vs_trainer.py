@@ -1,0 +1,168 @@
+"""rwkd against a Hugging Face Trainer KD recipe on the same MRPC job, one after the other in one invocation.
+
+    python benchmarks/vs_trainer.py [--steps N] [--json out.json]
+
+The job: fixed alpha 0.5, tau 1, batch 32, AdamW lr 1e-4, weight decay 0, no warm-up, gradient clipping at
+1.0, one epoch (or `--steps`), dynamic padding, the rows of MRPC's train file that rwkd trains on (train
+minus its held-out meta split), MRPC's default student (`rwkd train task=mrpc`: the teacher's first layers).
+The teacher is the embedded MiniLM-L6 with a seeded, untrained classification head, saved once and given to
+both (`teacher.path=`): what it knows does not change what a step costs, and no fine-tuning is needed.
+
+- The Trainer recipe (written here): a `Trainer` subclass whose `compute_loss` runs the live teacher under
+  no_grad and mixes cross-entropy with tau^2-scaled KL, per batch; the Trainer's defaults otherwise (its
+  fused AdamW where available).
+- rwkd: `rwkd train` with the same settings, its defaults otherwise (teacher logits cached before training).
+
+Timed, for both: the training steps, from the start of a step (batch in hand) to the end of its optimizer
+step, summed over the epoch; samples/s is samples over that sum. Also printed: each command's wall time,
+which for rwkd includes the logit cache's teacher pass and validation, for the Trainer model loading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ALPHA, TAU, BATCH, LR, CLIP, SEED = 0.5, 1.0, 32, 1e-4, 1.0, 1
+
+
+def _student_layers() -> list[int]:
+    from hydra import compose, initialize_config_dir
+
+    from rwkd.cli import CONF_DIR
+    from rwkd.run_folders import register_resolvers
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return list(compose("train", overrides=["task=mrpc"]).student.model.layers)
+
+
+def save_teacher(folder: Path) -> None:
+    from rwkd.models import build_classifier, load_tokenizer
+
+    build_classifier("embedded", 2, seed=0).save_pretrained(folder)
+    load_tokenizer("embedded").save_pretrained(folder)
+
+
+def run_rwkd(teacher: Path, work: Path, steps: int | None) -> dict:
+    command = [
+        sys.executable, "-m", "rwkd.cli", "train", "task=mrpc", "weighting=fixed", f"weighting.alpha={ALPHA}",
+        f"kd.temperature={TAU}", f"data.batch_size={BATCH}", f"optim.lr={LR}", "optim.weight_decay=0",
+        "optim.warmup_ratio=0", f"optim.grad_clip={CLIP}", "trainer.max_epochs=1", f"seed={SEED}",
+        f"teacher.path={teacher}", f"paths.outputs={work}", "export=false", "trainer.enable_progress_bar=false",
+    ] + ([f"trainer.limit_train_batches={steps}"] if steps else [])
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
+        raise SystemExit(f"rwkd train failed (exit {done.returncode})")
+    record = json.loads(next(work.rglob("results.json")).read_text())
+    timing = record["timing"]
+    return {"what": "rwkd train (cached teacher logits)", "samples": timing["train_samples"],
+            "step_seconds": timing["train_step_seconds"], "samples_per_s": timing["samples_per_second"],
+            "steps": timing["steps"], "wall_seconds": wall, "command": " ".join(command[1:])}
+
+
+def run_trainer(teacher: Path, work: Path, layers: list[int], steps: int | None) -> dict:
+    import torch
+    import torch.nn.functional as F
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from rwkd.data.datamodule import GlueDataModule, PadCollator
+    from rwkd.data.sources import default_glue_dir
+    from rwkd.models import build_classifier, load_tokenizer
+
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(str(teacher))
+    dm = GlueDataModule("mrpc", tokenizer, dir=default_glue_dir(), batch_size=BATCH)  # rwkd's defaults: same rows
+    dm.setup("fit")
+    pad = PadCollator(tokenizer.pad_token_id, regression=False)
+
+    def collate(items):
+        batch = pad(items)
+        batch.pop("idx")
+        return batch
+
+    teacher_model = build_classifier(str(teacher), 2).eval()
+    student = build_classifier(str(teacher), 2, layers=layers, seed=SEED)
+
+    class KDTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            with torch.no_grad():
+                teacher_logits = teacher_model(**inputs).logits
+            ce = F.cross_entropy(outputs.logits, labels)
+            kl = F.kl_div(F.log_softmax(outputs.logits / TAU, -1), F.log_softmax(teacher_logits / TAU, -1),
+                          reduction="batchmean", log_target=True) * TAU**2
+            loss = (1 - ALPHA) * ce + ALPHA * kl
+            return (loss, outputs) if return_outputs else loss
+
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.seconds, self.steps, self._t = 0.0, 0, 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._t = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seconds += time.perf_counter() - self._t
+            self.steps += 1
+
+    clock = StepClock()
+    args = TrainingArguments(
+        output_dir=str(work / "trainer"), per_device_train_batch_size=BATCH, learning_rate=LR, weight_decay=0.0,
+        warmup_steps=0, max_grad_norm=CLIP, num_train_epochs=1, max_steps=steps or -1, lr_scheduler_type="linear",
+        seed=SEED, use_cpu=True, report_to=[], save_strategy="no", eval_strategy="no", logging_strategy="no",
+        disable_tqdm=True, remove_unused_columns=False, dataloader_num_workers=0,
+    )
+    trainer = KDTrainer(model=student, args=args, train_dataset=dm.train_set, data_collator=collate,
+                        callbacks=[clock])
+    trainer.train()
+    samples = min(len(dm.train_set), clock.steps * BATCH)
+    return {"what": "HF Trainer KD recipe (live teacher)", "samples": samples, "step_seconds": clock.seconds,
+            "samples_per_s": samples / clock.seconds, "steps": clock.steps,
+            "wall_seconds": time.perf_counter() - started, "optimizer": type(trainer.optimizer.optimizer
+                                                                               if hasattr(trainer.optimizer, "optimizer")
+                                                                               else trainer.optimizer).__name__}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, help="stop after this many steps (default: one epoch)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", help="also write the figures as JSON here")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    layers = _student_layers()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        save_teacher(tmp / "teacher")
+        trainer = run_trainer(tmp / "teacher", tmp, layers, args.steps)
+        print(f"  measured the Trainer recipe: {trainer['samples_per_s']:.1f} samples/s", file=sys.stderr, flush=True)
+        rwkd = run_rwkd(tmp / "teacher", tmp / "rwkd", args.steps)
+    ratio = rwkd["samples_per_s"] / trainer["samples_per_s"]
+    print(f"\nMRPC KD job, student layers {layers}, batch {BATCH}, alpha {ALPHA}, tau {TAU}, lr {LR}, wd 0, no warm-up, "
+          f"clip {CLIP}, {'one epoch' if not args.steps else f'{args.steps} steps'}; torch threads {args.threads}")
+    print(f"{'run':<40} {'steps':>6} {'samples':>8} {'step s':>8} {'samples/s':>10} {'wall s':>8}")
+    for r in (trainer, rwkd):
+        print(f"{r['what']:<40} {r['steps']:>6} {r['samples']:>8} {r['step_seconds']:>8.1f} {r['samples_per_s']:>10.1f} "
+              f"{r['wall_seconds']:>8.1f}")
+    print(f"rwkd / Trainer samples/s: {ratio:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"trainer": trainer, "rwkd": rwkd, "ratio": ratio, "layers": layers},
+                                              indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,8 +17,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from rwkd.atomic import write_text
 from rwkd.errors import RwkdError
-from rwkd.records import write_text
 from rwkd.resume import NOT_APPLICABLE, RESULTS
 from rwkd.tasks import TASKS
 

@@ -83,7 +83,11 @@ def test_metanet_parameters_and_optimizer_state_are_checkpointed(glue_dir, token
     ckpt = torch.load(path, weights_only=True)
     assert any(k.startswith("weighting.net.") for k in ckpt["state_dict"])
     assert len(ckpt["optimizer_states"]) == 2 and ckpt["optimizer_states"][1]["state"]  # Adam moments of Phi
-    assert trainer.global_step == 2  # the scheme's own steps are not counted as training steps
+    # the scheme's own steps are not counted as training steps: had Lightning counted them, max_steps=2
+    # would have ended training after one real step
+    assert module.train_samples_seen == 2 * 8 and len(module.step_seconds) == 2
+    phi_steps = [s["step"] for s in ckpt["optimizer_states"][1]["state"].values()]
+    assert phi_steps and all(int(s) == 2 for s in phi_steps)  # Phi took one step per training step
 
 
 @pytest.mark.parametrize("weighting", [FixedWeight(0.5), RWKD()], ids=["fixed", "meta"])

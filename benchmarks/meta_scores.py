@@ -2,7 +2,7 @@
 
     python benchmarks/meta_scores.py [--task rte] [--batches 8] [--seed 1] [--json out.json]
 
-RW-KD (METHOD.md 3a) turns the scores u^label, u^kd into w = max(u^kd, d) / (max(u^label, d) + max(u^kd, d)).
+RW-KD (docs/method.md §3) turns the scores u^label, u^kd into w = max(u^kd, d) / (max(u^label, d) + max(u^kd, d)).
 A weight of exactly 0.5 means both scores are at or below the floor d; the scores carry the factor
 eta / n (virtual lr over batch size), so a sample can land there either because neither term's gradient
 agrees with the meta gradient (both scores <= 0) or because the agreement is positive but smaller than the

@@ -116,7 +116,7 @@ class DistillationModule(pl.LightningModule):
         # would unscale them itself), so mixed precision takes the multi-tensor kernel instead
         precision = str(self.trainer.precision) if self._trainer is not None else "32-true"
         mixed = "mixed" in precision
-        if self.fused_adamw is None:  # per-tensor AdamW costs ~50 ms a step on CPU (METHOD.md section 5)
+        if self.fused_adamw is None:  # per-tensor AdamW costs ~50 ms a step on CPU (docs/method.md §6)
             return not (mixed and self.grad_clip)
         if self.fused_adamw and mixed and self.grad_clip:
             raise RwkdError(

@@ -131,7 +131,7 @@ def _fmt(stats: dict | None, note: str = "") -> str:
 
 
 def average_label(tasks: list[str]) -> str:
-    """The GLUE average is over all nine tasks; over fewer it is only the mean of those (METHOD.md section 4)."""
+    """The GLUE average is over all nine tasks; over fewer it is only the mean of those (docs/method.md §5)."""
     return "GLUE avg" if set(TASKS) <= set(tasks) else f"mean of {len(tasks)} tasks"
 
 

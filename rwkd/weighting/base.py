@@ -1,4 +1,4 @@
-"""The one contract every weighting scheme follows (METHOD.md section 2).
+"""The one contract every weighting scheme follows (docs/method.md §2).
 
 A scheme maps the per-sample signals of a batch to per-sample weights w_i in [0, 1], the weight of the
 teacher term in (1 - w_i) * label_loss_i + w_i * kd_loss_i. The training step calls `weights` and

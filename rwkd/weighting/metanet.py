@@ -1,4 +1,4 @@
-"""`weighting=metanet`: a parametric meta-learner (METHOD.md section 3b, after Meta-Weight-Net).
+"""`weighting=metanet`: a parametric meta-learner (docs/method.md §4, after Meta-Weight-Net).
 
 A small MLP maps per-sample signals to w_i in (0, 1). Each step: theta_hat(Phi) = theta - eta *
 grad L(theta; w(Phi)); Phi takes one step of its own Adam on the meta loss at theta_hat; the student's

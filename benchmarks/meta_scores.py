@@ -54,16 +54,14 @@ def collect_scores(task: str, seed: int, batches: int):
     dm = build_datamodule(cfg, tokenizer)
     source = teacher_for_training(cfg, teacher.model, dm, tokenizer)
 
-    def next_meta():
-        batch = dm.next_meta_batch()
-        return batch, source(batch)
-
     u_label, u_kd = [], []
     for i, batch in enumerate(dm.train_dataloader()):
         if i == batches:
             break
+        meta = dm.next_meta_batch()
         ctx = MetaContext(student=student, batch=batch, teacher_logits=source(batch), regression=spec.is_regression,
-                          kd_temperature=cfg.kd.temperature, kd_loss=cfg.kd.loss, fetch_meta_batch=next_meta)
+                          kd_temperature=cfg.kd.temperature, kd_kind=cfg.kd.loss,
+                          meta_batch=meta, meta_teacher_logits=source(meta))
         a, b = fast_scores(ctx, scheme.virtual_lr, scheme.meta_loss)
         u_label.append(a)
         u_kd.append(b)

@@ -42,8 +42,8 @@ def context(num_labels: int, kd_loss: str, temperature: float) -> MetaContext:
     g = torch.Generator().manual_seed(7)
     t_train = torch.randn(4, num_labels, generator=g, dtype=torch.float64) * 2
     t_meta = torch.randn(3, num_labels, generator=g, dtype=torch.float64) * 2
-    return MetaContext(student=student(num_labels), batch=train, teacher_logits=t_train, regression=regression,
-                       kd_temperature=temperature, kd_loss=kd_loss, fetch_meta_batch=lambda: (meta, t_meta))
+    return MetaContext(student=student(num_labels), batch=train, teacher_logits=t_train, meta_batch=meta,
+                       meta_teacher_logits=t_meta, regression=regression, kd_temperature=temperature, kd_kind=kd_loss)
 
 
 def signals(ctx: MetaContext) -> Signals:

@@ -142,11 +142,15 @@ def test_metanet_fast_gradient_matches_the_reference(setup, meta_loss):
 def test_metanet_step_moves_phi_and_returns_unit_weights(setup):
     _, ctx = setup
     scheme = MetaWeightNet(hidden=8, lr=0.1, virtual_lr=ETA).double()
-    ctx.optimizer = scheme.make_optimizer()
     before = [p.detach().clone() for p in scheme.net.parameters()]
-    w = scheme.weights(_signals(ctx))
+    s = _signals(ctx)
+    w_before = scheme.weights(s)
+    assert all(torch.equal(a, b) for a, b in zip(before, scheme.net.parameters(), strict=True))  # weights() is pure
+    scheme.update(s)
+    w = scheme.weights(s)
     assert w.shape == (4,) and torch.all((w > 0) & (w < 1))
     assert any(not torch.equal(a, b) for a, b in zip(before, scheme.net.parameters(), strict=True))
+    assert not torch.equal(w, w_before)
 
 
 @pytest.mark.parametrize("scores", [fast_scores, reference_scores], ids=["fast", "reference"])

@@ -2,7 +2,7 @@
 
     python benchmarks/meta_scores.py [--task rte] [--batches 8] [--seed 1] [--json out.json]
 
-RW-KD (METHOD.md 3a) turns the scores u^label, u^kd into w = max(u^kd, d) / (max(u^label, d) + max(u^kd, d)).
+RW-KD (docs/method.md §3) turns the scores u^label, u^kd into w = max(u^kd, d) / (max(u^label, d) + max(u^kd, d)).
 A weight of exactly 0.5 means both scores are at or below the floor d; the scores carry the factor
 eta / n (virtual lr over batch size), so a sample can land there either because neither term's gradient
 agrees with the meta gradient (both scores <= 0) or because the agreement is positive but smaller than the
@@ -54,16 +54,14 @@ def collect_scores(task: str, seed: int, batches: int):
     dm = build_datamodule(cfg, tokenizer)
     source = teacher_for_training(cfg, teacher.model, dm, tokenizer)
 
-    def next_meta():
-        batch = dm.next_meta_batch()
-        return batch, source(batch)
-
     u_label, u_kd = [], []
     for i, batch in enumerate(dm.train_dataloader()):
         if i == batches:
             break
+        meta = dm.next_meta_batch()
         ctx = MetaContext(student=student, batch=batch, teacher_logits=source(batch), regression=spec.is_regression,
-                          kd_temperature=cfg.kd.temperature, kd_loss=cfg.kd.loss, fetch_meta_batch=next_meta)
+                          kd_temperature=cfg.kd.temperature, kd_kind=cfg.kd.loss,
+                          meta_batch=meta, meta_teacher_logits=source(meta))
         a, b = fast_scores(ctx, scheme.virtual_lr, scheme.meta_loss)
         u_label.append(a)
         u_kd.append(b)

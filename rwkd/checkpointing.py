@@ -7,9 +7,8 @@ the new checkpoint, never half of one.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,25 +16,44 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from rwkd.atomic import write_with
+from rwkd.errors import RwkdError
+
 LAST = "last.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """torch.save into a temporary file in the target folder, fsync, then rename over the target."""
+    """Lightning's checkpoint writer, through rwkd.atomic: a kill mid-write leaves the previous file."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_with(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+STUDENT_PREFIX = "student."  # the student's weights in a DistillationModule's state_dict
+
+
+def read_checkpoint(path: str | Path, what: str) -> dict:
+    """The one way rwkd reads a checkpoint: loaded without running pickled code; a file that is not a
+    complete Lightning checkpoint is reported in one line naming `what` needed it."""
+    path = Path(path)
+    advice = "give a .ckpt written by rwkd train, or delete it to start the run over"
+    if not zipfile.is_zipfile(path):
+        raise RwkdError(f"{what}: {path} is not a checkpoint (not a complete torch save file: truncated or corrupt?); "
+                        f"{advice}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # bad pickle, unsafe globals, damaged members: all mean the file cannot be used
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise RwkdError(f"{what}: checkpoint {path} is unreadable, truncated or corrupt ({detail}); {advice}") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise RwkdError(f"{what}: {path} is a torch file but not a Lightning checkpoint (no state_dict)")
+    return checkpoint
+
+
+def student_state(checkpoint: dict) -> dict[str, torch.Tensor]:
+    """The student's weights from a checkpoint's state_dict, keyed as the bare model expects."""
+    n = len(STUDENT_PREFIX)
+    return {k[n:]: v for k, v in checkpoint["state_dict"].items() if k.startswith(STUDENT_PREFIX)}
 
 
 class ResumeCheckpoint(pl.Callback):

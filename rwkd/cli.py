@@ -9,6 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rwkd import records
+from rwkd.atomic import write_json
 from rwkd.errors import NotApplicable, RwkdError, find_rwkd_error
 from rwkd.run_folders import register_resolvers
 
@@ -56,7 +57,7 @@ def _guarded(fn, cfg: DictConfig):
             out = Path(hydra_cfg.runtime.output_dir)
             if isinstance(err, NotApplicable):
                 return _record_not_applicable(err, out, list(hydra_cfg.overrides.task))
-            records.write_json(out / "failed.json", {"error": message, "overrides": list(hydra_cfg.overrides.task),
+            write_json(out / "failed.json", {"error": message, "overrides": list(hydra_cfg.overrides.task),
                                                      "traceback": traceback.format_exc()})
             FAILED_JOBS.append(f"{out.name}: {message}")
             print(f"rwkd: job {out.name} failed: {message}", file=sys.stderr, flush=True)
@@ -70,7 +71,7 @@ def _guarded(fn, cfg: DictConfig):
 def _record_not_applicable(err: NotApplicable, out: Path, overrides: list[str]) -> float:
     from rwkd.resume import NOT_APPLICABLE
 
-    records.write_json(out / NOT_APPLICABLE, {"task": err.task, "weighting": err.scheme, "reason": str(err),
+    write_json(out / NOT_APPLICABLE, {"task": err.task, "weighting": err.scheme, "reason": str(err),
                                               "overrides": overrides})
     (out / "failed.json").unlink(missing_ok=True)  # from a run before the combination was known to be undefined
     print(f"rwkd: job {out.name} not applicable: {err}", file=sys.stderr, flush=True)

@@ -4,11 +4,11 @@ rows summarised (weight_summary.py), which is what a study commits and plots."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from rwkd.atomic import write_with
 from rwkd.weight_summary import SUMMARY, write_summary
 
 COLUMNS = ("epoch", "step", "idx", "weight", "label_loss", "kd_loss", "teacher_correct", "teacher_confidence")
@@ -52,10 +52,7 @@ class SampleWeightLog:
         import pyarrow.parquet as pq
 
         columns = {c: torch.cat(v).numpy() for c, v in self.columns.items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        pq.write_table(pa.table(columns), tmp, compression="zstd")
-        os.replace(tmp, path)
+        write_with(path, lambda tmp: pq.write_table(pa.table(columns), tmp, compression="zstd"))
         shard = "" if world_size == 1 else f".rank{rank}"
         write_summary(columns, path.with_name(f"{Path(SUMMARY).stem}{shard}.json"))
         return path

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from rwkd.atomic import write_json
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
 from rwkd.errors import RwkdError
 from rwkd.evaluate import load_for_eval, score
 from rwkd.models import load_tokenizer
-from rwkd.records import write_json
 from rwkd.tasks import get_task
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from rwkd.checkpointing import read_checkpoint, student_state
 from rwkd.errors import RwkdError
 from rwkd.export import EXPORT_INFO
 from rwkd.metrics import GlueMetrics
@@ -47,30 +47,15 @@ def load_for_eval(path: str | Path):
             info.update(json.loads((path / EXPORT_INFO).read_text()))
         # the export carries its own tokenizer, and its config names the task it was trained on
         return model, {**info, "task": model.config.finetuning_task or info.get("task"), "tokenizer": str(path)}
-    checkpoint = _read_checkpoint(path)
+    checkpoint = read_checkpoint(path, "rwkd eval")
     info = checkpoint.get("rwkd")
     if not isinstance(info, dict) or "student_config" not in info:
         raise RwkdError(f"ckpt={path} is a checkpoint but not one written by rwkd (no 'rwkd' section)")
     config = AutoConfig.for_model(**info["student_config"])
     model = AutoModelForSequenceClassification.from_config(config)
-    prefix = "student."
-    state = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(student_state(checkpoint), strict=False)
     # position_ids buffers are rebuilt by the model; anything else missing means a mismatched checkpoint
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
         raise RwkdError(f"ckpt={path} does not match its own student config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model, info
-
-
-def _read_checkpoint(path: Path) -> dict:
-    if not zipfile.is_zipfile(path):
-        raise RwkdError(f"ckpt={path} is not a checkpoint (not a complete torch save file: truncated or corrupt?); "
-                        "give a .ckpt written by rwkd train")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise RwkdError(f"ckpt={path} could not be read as a checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from exc
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise RwkdError(f"ckpt={path} is a torch file but not a Lightning checkpoint (no state_dict)")
-    return checkpoint

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
-import torch
-
+from rwkd.atomic import replace_folder
 from rwkd.tasks import TaskSpec
-
-
-def student_state_from_checkpoint(ckpt_path: str | Path) -> dict[str, torch.Tensor]:
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    prefix = "student."
-    return {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
 
 
 def label_config(model, task: TaskSpec) -> None:
@@ -30,23 +21,17 @@ EXPORT_INFO = "rwkd.json"
 
 
 def save_classifier(model, tokenizer, task: TaskSpec, out_dir: str | Path, extra: dict | None = None) -> Path:
-    """Writes into a temporary sibling folder, then renames it into place: no half-written exports.
+    """Writes into a temporary sibling folder, then puts it in place (rwkd.atomic.replace_folder): a
+    reader finds the old export or the new one, never half of one.
 
     `extra` (how the model was trained: tokenizer, max_len, ...) goes to rwkd.json beside the weights.
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     label_config(model, task)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+
+    def fill(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
         if extra is not None:
-            (tmp / EXPORT_INFO).write_text(json.dumps(extra, indent=2, default=str) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
+            (folder / EXPORT_INFO).write_text(json.dumps(extra, indent=2, default=str) + "\n")
+
+    return replace_folder(out_dir, fill)

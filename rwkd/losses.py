@@ -1,4 +1,4 @@
-"""Per-sample loss terms (METHOD.md section 1). Every function returns one value per sample: the
+"""Per-sample loss terms (docs/method.md §1). Every function returns one value per sample: the
 weighting schemes act per sample, so nothing here reduces over the batch."""
 
 from __future__ import annotations

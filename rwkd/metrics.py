@@ -1,4 +1,4 @@
-"""GLUE dev metrics (METHOD.md section 4) with torchmetrics, so they sync across processes."""
+"""GLUE dev metrics (docs/method.md §5) with torchmetrics, so they sync across processes."""
 
 from __future__ import annotations
 

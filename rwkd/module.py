@@ -99,9 +99,7 @@ class DistillationModule(pl.LightningModule):
         )
         total = self._total_steps()
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * total), total)
-        scheme_optimizer = self.weighting.make_optimizer()
-        optimizers = [optimizer] if scheme_optimizer is None else [optimizer, scheme_optimizer]
-        return optimizers, [{"scheduler": scheduler, "interval": "step"}]
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
 
     def setup(self, stage: str) -> None:
         # A learned scheme's parameters are stepped inside the training step with gradients it syncs
@@ -116,7 +114,7 @@ class DistillationModule(pl.LightningModule):
         # would unscale them itself), so mixed precision takes the multi-tensor kernel instead
         precision = str(self.trainer.precision) if self._trainer is not None else "32-true"
         mixed = "mixed" in precision
-        if self.fused_adamw is None:  # per-tensor AdamW costs ~50 ms a step on CPU (METHOD.md section 5)
+        if self.fused_adamw is None:  # per-tensor AdamW costs ~50 ms a step on CPU (docs/method.md §6)
             return not (mixed and self.grad_clip)
         if self.fused_adamw and mixed and self.grad_clip:
             raise RwkdError(
@@ -167,7 +165,7 @@ class DistillationModule(pl.LightningModule):
         batch = {k: v.to(self.device) for k, v in self.trainer.datamodule.next_meta_batch().items()}
         return batch, self.teacher_logits(batch)
 
-    def _signals(self, batch: dict, student_logits, teacher_logits, scheme_optimizer) -> Signals:
+    def _signals(self, batch: dict, student_logits, teacher_logits) -> Signals:
         regression = self.task.is_regression
         label_term = losses.label_loss(student_logits, batch["labels"], regression)
         kd_term = (
@@ -190,10 +188,11 @@ class DistillationModule(pl.LightningModule):
         if replacement is not None:
             signals.kd_loss = replacement
         if self.weighting.needs_meta:
+            meta_batch, meta_teacher_logits = self._next_meta_batch()
             signals.meta = MetaContext(
-                student=self.student, batch=batch, teacher_logits=teacher_logits, regression=regression,
-                kd_temperature=self.kd_temperature, kd_loss=self.kd_loss_kind,
-                fetch_meta_batch=self._next_meta_batch, optimizer=scheme_optimizer,
+                student=self.student, batch=batch, teacher_logits=teacher_logits, meta_batch=meta_batch,
+                meta_teacher_logits=meta_teacher_logits, regression=regression,
+                kd_temperature=self.kd_temperature, kd_kind=self.kd_loss_kind,
             )
         return signals
 
@@ -203,13 +202,12 @@ class DistillationModule(pl.LightningModule):
         return loss
 
     def _optimise(self, batch: dict) -> torch.Tensor | None:
-        optimizer, *scheme_optimizers = self._optimizer_list()
+        optimizer = self.optimizers()
         scheduler = self.lr_schedulers()
 
         student_logits = self.student(**model_inputs(batch)).logits
-        # the scheme steps its own optimizer unwrapped: Lightning counts wrapped steps into global_step
-        scheme_optimizer = scheme_optimizers[0].optimizer if scheme_optimizers else None
-        s = self._signals(batch, student_logits, self.teacher_logits(batch), scheme_optimizer)
+        s = self._signals(batch, student_logits, self.teacher_logits(batch))
+        self.weighting.update(s)  # a learned scheme's own step (metanet); nothing for the others
         weights = self.weighting.weights(s).detach()
         loss = losses.mix(s.label_loss, s.kd_loss, weights)
 
@@ -234,10 +232,6 @@ class DistillationModule(pl.LightningModule):
 
         self._log_step(loss, s, weights, scheduler.get_last_lr()[0])
         return loss.detach()
-
-    def _optimizer_list(self) -> list:
-        optimizers = self.optimizers()
-        return list(optimizers) if isinstance(optimizers, list | tuple) else [optimizers]
 
     def _log_step(self, loss, s: Signals, weights, lr) -> None:
         label_term = s.label_loss.detach()

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from rwkd.atomic import write_text
 from rwkd.errors import NotApplicable, RwkdError
-from rwkd.records import write_text
 from rwkd.resume import NOT_APPLICABLE, RESULTS
 from rwkd.sweep_plan import PLAN_FILE
 

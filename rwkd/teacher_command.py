@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rwkd import records
 from rwkd.assemble import tokenizer_name
+from rwkd.atomic import write_json
 from rwkd.models import load_tokenizer
 from rwkd.recipe import TEACHER_TRIAL
 from rwkd.teacher_stage import ensure_teacher
@@ -35,7 +36,7 @@ def teacher_only(cfg: DictConfig) -> float:
             print(f"  {name:<20} {value:.4f}")
     if sweeping:
         record = teacher.record or {}
-        records.write_json(trial_path, {
+        write_json(trial_path, {
             "command": records.command_line(), "role": "teacher", "task": cfg.task.name,
             "overrides": list(HydraConfig.get().overrides.task), "teacher": cfg.teacher.name,
             "choices": records.config_choices(),

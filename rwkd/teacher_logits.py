@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
 import torch
 
+from rwkd.atomic import write_json, write_with
 from rwkd.data.datamodule import PadCollator, TokenizedSplit
 from rwkd.distributed import launch_rank, wait_for
 from rwkd.errors import RwkdError
 from rwkd.models import model_inputs
-from rwkd.records import file_sha256, write_json
+from rwkd.records import file_sha256
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -123,10 +123,7 @@ class TeacherLogitCache:
         columns = {"idx": pa.array(ids, pa.int64())}
         for c in range(num_labels):
             columns[f"logit_{c}"] = pa.array([logits[i][c] for i in ids], pa.float32())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        pq.write_table(pa.table(columns), tmp)
-        os.replace(tmp, self.path)
+        write_with(self.path, lambda tmp: pq.write_table(pa.table(columns), tmp))
         write_json(self.record_path, {"key": self.key, "sha256": file_sha256(self.path), "rows": len(ids)})
 
 

@@ -23,14 +23,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rwkd import distributed
 from rwkd.assemble import build_datamodule, build_module, build_trainer, task_of, tokenizer_name
+from rwkd.atomic import write_json
 from rwkd.baselines import majority_metrics
-from rwkd.checkpointing import LAST
+from rwkd.checkpointing import LAST, read_checkpoint, student_state
 from rwkd.errors import RwkdError
 from rwkd.evaluate import score
-from rwkd.export import save_classifier, student_state_from_checkpoint
+from rwkd.export import save_classifier
 from rwkd.models import load_finetuned
-from rwkd.records import cpu_seconds, file_sha256, write_json
-from rwkd.resume import read_checkpoint
+from rwkd.records import cpu_seconds, file_sha256
 from rwkd.weighting.none import NoKD
 
 TEACHER_RECORD = "teacher.json"
@@ -184,7 +184,7 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=True)
     if not checkpoint.best_model_path:
         raise RwkdError(f"the teacher's fine-tuning for {task.name} saved no checkpoint; check trainer settings")
-    model.load_state_dict(student_state_from_checkpoint(checkpoint.best_model_path))
+    model.load_state_dict(student_state(read_checkpoint(checkpoint.best_model_path, "teacher fine-tuning")))
     best = module.best_epoch()
     save_classifier(model, tokenizer, task, folder / "model")
     weights_sha256 = file_sha256(folder / "model" / WEIGHTS)

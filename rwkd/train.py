@@ -15,10 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from rwkd import distributed, records
 from rwkd.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
+from rwkd.atomic import write_json
 from rwkd.baselines import majority_metrics
+from rwkd.checkpointing import read_checkpoint, student_state
 from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import NotApplicable, RwkdError
-from rwkd.export import save_classifier, student_state_from_checkpoint
+from rwkd.export import save_classifier
 from rwkd.models import count_parameters, load_tokenizer
 from rwkd.recipe import check_budget
 from rwkd.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
@@ -91,7 +93,7 @@ def train(cfg: DictConfig) -> float:
 
     export_dir = None
     if cfg.export and checkpoint.best_model_path:
-        student.load_state_dict(student_state_from_checkpoint(checkpoint.best_model_path))
+        student.load_state_dict(student_state(read_checkpoint(checkpoint.best_model_path, "export")))
         export_dir = save_classifier(student, tokenizer, task, output_dir / "best_hf", extra=run_info | {"task": task.name})
 
     results = {
@@ -133,7 +135,7 @@ def train(cfg: DictConfig) -> float:
         "git_commit": records.git_commit(),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    records.write_json(output_dir / RESULTS, results)
+    write_json(output_dir / RESULTS, results)
     for stale in ("failed.json", NOT_APPLICABLE):  # from an earlier attempt of this job
         (output_dir / stale).unlink(missing_ok=True)
     tidy_checkpoints(cfg, checkpoint, last_checkpoint)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rwkd.records import write_text
+from rwkd.atomic import write_text
 
 SUMMARY = "weight_summary.json"
 WEIGHT_BINS = 40  # histogram of w over [0, 1]

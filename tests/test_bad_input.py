@@ -130,7 +130,7 @@ def finished_run(tmp_path_factory) -> Path:
 
 
 RESUME_CASES = {
-    "truncated checkpoint": ("truncated", [], r"checkpoint .*truncated.ckpt is unreadable, truncated or corrupt"),
+    "truncated checkpoint": ("truncated", [], r"truncated.ckpt is not a checkpoint \(not a complete torch save file: truncated or corrupt\?\)"),
     "other learning rate": ("last", ["optim.lr=0.1"], r"was made with optim.lr=0.0001, this run has optim.lr=0.1; "
                                                       r"resume with the same settings, or start a new run with resume=never"),
     "other task": ("last", ["task=mrpc"], r"was made with task\.\w+=.*, this run has task\.\w+="),

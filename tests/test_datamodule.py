@@ -24,12 +24,13 @@ def rte(glue_dir, tokenizer):
     return dm
 
 
-def test_meta_split_is_disjoint_from_training_and_sized_by_default(rte):
+def test_meta_split_is_disjoint_from_training_and_sized_by_default(rte, glue_dir):
+    rows = len(read_split(glue_dir, get_task("rte"), "train"))  # 2490 in the real file
     train_ids = {e.idx for e in rte.train_set.examples}
     meta_ids = {e.idx for e in rte.meta_set.examples}
     assert not train_ids & meta_ids
-    assert len(meta_ids) == min(1000, 2490 // 10) == 249
-    assert train_ids | meta_ids == set(range(2490))
+    assert len(meta_ids) == min(1000, rows // 10)
+    assert train_ids | meta_ids == set(range(rows))
 
 
 def test_meta_batches_hold_train_rows_and_never_dev_rows(rte, glue_dir):
@@ -46,18 +47,22 @@ def test_meta_batches_hold_train_rows_and_never_dev_rows(rte, glue_dir):
     assert seen == meta_ids
 
 
-def test_split_depends_on_split_seed_not_on_run_seed():
-    examples = list(range(500))
+def test_split_depends_on_split_seed_not_on_run_seed(glue_dir, tokenizer):
+    import random
+
+    def meta_ids(split_seed: int, run_seed: int) -> list[int]:
+        random.seed(run_seed)  # the global RNGs a run seeds must not move the partition
+        torch.manual_seed(run_seed)
+        dm = GlueDataModule("rte", tokenizer, dir=str(glue_dir), max_len=32, batch_size=8, split_seed=split_seed,
+                            order_seed=run_seed)
+        dm.setup("fit")
+        return [e.idx for e in dm.meta_set.examples]
+
+    assert meta_ids(0, run_seed=1) == meta_ids(0, run_seed=2)
+    assert meta_ids(0, run_seed=1) != meta_ids(1, run_seed=1)
     from rwkd.data.glue_tsv import Example
 
-    rows = [Example(i, str(i), None, i % 2) for i in examples]
-    torch.manual_seed(1)
-    a = carve_meta_split(rows, None, None, seed=0)
-    torch.manual_seed(2)
-    b = carve_meta_split(rows, None, None, seed=0)
-    c = carve_meta_split(rows, None, None, seed=1)
-    assert [e.idx for e in a[1]] == [e.idx for e in b[1]]
-    assert [e.idx for e in a[1]] != [e.idx for e in c[1]]
+    rows = [Example(i, str(i), None, i % 2) for i in range(500)]
     train, meta = carve_meta_split(rows, 20, 100, seed=0)
     assert len(train) == 80 and len(meta) == 20
     with pytest.raises(RwkdError, match=r"meta_size=600 leaves no training samples"):

@@ -25,31 +25,31 @@ REAL_COUNTS = {
 
 
 @pytest.mark.parametrize(("task", "split"), sorted(REAL_COUNTS))
-def test_real_files_load_with_published_row_counts(glue_dir, task, split):
-    examples = read_split(glue_dir, get_task(task), split)
+def test_real_files_load_with_published_row_counts(real_glue_dir, task, split):
+    examples = read_split(real_glue_dir, get_task(task), split)
     assert len(examples) == REAL_COUNTS[(task, split)]
     assert [e.idx for e in examples] == list(range(len(examples)))
     assert all(e.text_a for e in examples)
 
 
-def test_real_label_distributions_match_readme(glue_dir):
-    mrpc = Counter(e.label for e in read_split(glue_dir, get_task("mrpc"), "train"))
+def test_real_label_distributions_match_readme(real_glue_dir):
+    mrpc = Counter(e.label for e in read_split(real_glue_dir, get_task("mrpc"), "train"))
     assert mrpc == {1: 2474, 0: 1194}
-    cola = Counter(e.label for e in read_split(glue_dir, get_task("cola"), "dev"))
+    cola = Counter(e.label for e in read_split(real_glue_dir, get_task("cola"), "dev"))
     assert cola == {1: 721, 0: 322}
-    rte = Counter(e.label for e in read_split(glue_dir, get_task("rte"), "train"))
+    rte = Counter(e.label for e in read_split(real_glue_dir, get_task("rte"), "train"))
     assert rte == {0: 1249, 1: 1241}  # entailment=0, as on the hub
-    qnli = Counter(e.label for e in read_split(glue_dir, get_task("qnli"), "dev"))
+    qnli = Counter(e.label for e in read_split(real_glue_dir, get_task("qnli"), "dev"))
     assert qnli == {0: 2702, 1: 2761}
 
 
-def test_real_quirks_bom_quotes_floats(glue_dir):
-    mrpc_dev = read_split(glue_dir, get_task("mrpc"), "dev")
+def test_real_quirks_bom_quotes_floats(real_glue_dir):
+    mrpc_dev = read_split(real_glue_dir, get_task("mrpc"), "dev")
     # the first dev pair's second sentence opens with an unbalanced quote: kept verbatim
     assert mrpc_dev[0].text_b.startswith('" The foodservice pie business')
-    stsb = read_split(glue_dir, get_task("stsb"), "dev")
+    stsb = read_split(real_glue_dir, get_task("stsb"), "dev")
     assert stsb[0].label == 5.0 and all(isinstance(e.label, float) and 0 <= e.label <= 5 for e in stsb)
-    cola = read_split(glue_dir, get_task("cola"), "train")
+    cola = read_split(real_glue_dir, get_task("cola"), "train")
     assert cola[0].text_b is None and cola[0].text_a.startswith("Our friends won't buy this analysis")
 
 

@@ -1,4 +1,4 @@
-"""Golden values for the loss terms (METHOD.md section 1), computed by hand with math, not torch."""
+"""Golden values for the loss terms (docs/method.md §1), computed by hand with math, not torch."""
 
 from __future__ import annotations
 

@@ -160,12 +160,12 @@ def test_a_record_of_not_applicable_is_dropped_where_the_cell_has_results(tmp_pa
     assert [r["task"] for r in not_applicable] == ["stsb"]
 
 
-def test_every_table_has_the_majority_row_from_the_records_or_the_dev_labels(glue_dir):
+def test_every_table_has_the_majority_row_from_the_records_or_the_dev_labels(real_glue_dir):
     # mrpc records carry the majority answer; rte's do not, so it is counted from the dev file the runs name;
     # stsb (regression) has no majority answer
     mrpc = {**_run("mrpc", 0.5, 1, dev=0.8, meta=[0.7]), "majority": {"val/headline": 0.7480}}
-    rte = {**_run("rte", 0.5, 1, dev=0.6, meta=[0.6]), "data": {"dir": str(glue_dir)}}
-    stsb = {**_run("stsb", 0.5, 1, dev=0.8, meta=[0.7]), "data": {"dir": str(glue_dir)}}
+    rte = {**_run("rte", 0.5, 1, dev=0.6, meta=[0.6]), "data": {"dir": str(real_glue_dir)}}
+    stsb = {**_run("stsb", 0.5, 1, dev=0.8, meta=[0.7]), "data": {"dir": str(real_glue_dir)}}
     text = markdown(summarise([mrpc, rte, stsb]), [])
     rows = [line for line in text.splitlines() if line.startswith("| majority answer |")]
     assert len(rows) == 2  # best-epoch and last-epoch tables

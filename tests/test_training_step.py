@@ -82,8 +82,14 @@ def test_metanet_parameters_and_optimizer_state_are_checkpointed(glue_dir, token
     trainer.save_checkpoint(path)
     ckpt = torch.load(path, weights_only=True)
     assert any(k.startswith("weighting.net.") for k in ckpt["state_dict"])
-    assert len(ckpt["optimizer_states"]) == 2 and ckpt["optimizer_states"][1]["state"]  # Adam moments of Phi
-    assert trainer.global_step == 2  # the scheme's own steps are not counted as training steps
+    assert len(ckpt["optimizer_states"]) == 1  # the student's; Phi's travels with the scheme
+    phi_optimizer = ckpt["state_dict"]["weighting._extra_state"]["optimizer"]
+    assert phi_optimizer["state"]  # Adam moments of Phi
+    # the scheme's own steps are not counted as training steps: had Lightning counted them, max_steps=2
+    # would have ended training after one real step
+    assert module.train_samples_seen == 2 * 8 and len(module.step_seconds) == 2
+    phi_steps = [s["step"] for s in phi_optimizer["state"].values()]
+    assert phi_steps and all(int(s) == 2 for s in phi_steps)  # Phi took one step per training step
 
 
 @pytest.mark.parametrize("weighting", [FixedWeight(0.5), RWKD()], ids=["fixed", "meta"])

@@ -32,5 +32,5 @@ def teacher_logits(n: int, num_labels: int = 2, seed: int = 1) -> torch.Tensor:
 
 def context(student, train: dict, meta: dict, kd_temperature: float = 2.0) -> MetaContext:
     t_train, t_meta = teacher_logits(train["labels"].shape[0]), teacher_logits(meta["labels"].shape[0], seed=2)
-    return MetaContext(student=student, batch=train, teacher_logits=t_train, regression=False,
-                       kd_temperature=kd_temperature, kd_loss="kl", fetch_meta_batch=lambda: (meta, t_meta))
+    return MetaContext(student=student, batch=train, teacher_logits=t_train, meta_batch=meta, meta_teacher_logits=t_meta,
+                       regression=False, kd_temperature=kd_temperature, kd_kind="kl")

@@ -1,4 +1,4 @@
-"""The one contract every weighting scheme follows (METHOD.md section 2).
+"""The one contract every weighting scheme follows (docs/method.md §2).
 
 A scheme maps the per-sample signals of a batch to per-sample weights w_i in [0, 1], the weight of the
 teacher term in (1 - w_i) * label_loss_i + w_i * kd_loss_i. The training step calls `weights` and
@@ -41,15 +41,16 @@ class WeightingScheme(torch.nn.Module):
     needs_meta: bool = False  # True: `signals.meta` carries the functional student and a meta batch
     needs_higher_order_ad: bool = False  # True: forward-mode or second-order AD through the student
 
+    def update(self, signals: Signals) -> None:
+        """A learned scheme's own training step, called once per batch just before `weights`; the scheme
+        owns its parameters and their optimizer. Schemes without parameters do nothing here."""
+
     def weights(self, signals: Signals) -> torch.Tensor:
+        """The batch's per-sample weights; no side effects (a learned scheme changes only in `update`)."""
         raise NotImplementedError
 
     def teacher_term(self, signals: Signals) -> torch.Tensor | None:
         """A replacement for the per-sample teacher term, or None to keep the configured KD loss."""
-        return None
-
-    def make_optimizer(self) -> torch.optim.Optimizer | None:
-        """An optimizer for the scheme's own parameters (a learned scheme), stepped inside `weights`."""
         return None
 
     def undefined_for(self, task) -> str | None:

@@ -1,4 +1,4 @@
-"""`weighting=heuristic`: a fixed per-sample rule, no learning (METHOD.md section 2).
+"""`weighting=heuristic`: a fixed per-sample rule, no learning (docs/method.md §2).
 
 rules:
   teacher_confidence  w_i = p_t(y_i)                                 (confidence-aware KD)

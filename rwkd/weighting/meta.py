@@ -1,5 +1,5 @@
 """`weighting=meta`: RW-KD, per-sample weights from a meta step on the held-out meta split
-(METHOD.md section 3a).
+(docs/method.md §3).
 
 Each sample gets perturbations eps_i^label = eps_i^kd = 0 on its two loss terms; a virtual SGD step
 theta_hat(eps) = theta - eta * grad (1/n) sum_i (eps_i^label l_i^label + eps_i^kd l_i^kd) is taken, the

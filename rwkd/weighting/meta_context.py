@@ -1,5 +1,6 @@
-"""The one interface a meta-learned scheme gets to the student: a functional forward, the training
-batch, and a meta batch from the held-out meta split (never dev).
+"""What a meta-learned scheme gets from the training step: the student as a function of its
+parameters, the training batch and the step's meta batch from the held-out meta split (never dev), each
+with its teacher logits. Plain data: the step fetches everything before the scheme sees it.
 
 Meta computations run the student in eval mode (no dropout): the weights are then a deterministic
 function of the parameters and the two batches, the same for the reference and the fast RW-KD step.
@@ -8,9 +9,8 @@ The real update that follows runs with dropout as usual.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.func import functional_call
@@ -44,12 +44,11 @@ class MetaContext:
     student: torch.nn.Module
     batch: dict  # the training batch
     teacher_logits: torch.Tensor | None  # of the training batch
+    meta_batch: dict  # this step's batch of the meta split
+    meta_teacher_logits: torch.Tensor | None  # of the meta batch
     regression: bool
     kd_temperature: float
-    kd_loss: str
-    fetch_meta_batch: Callable[[], tuple[dict, torch.Tensor | None]]  # next (meta batch, its teacher logits)
-    optimizer: torch.optim.Optimizer | None = None  # the scheme's own, if it has parameters
-    _meta: tuple[dict, torch.Tensor | None] | None = field(default=None, repr=False)
+    kd_kind: str  # kd.loss: "kl" or "mse"
 
     def params(self) -> dict[str, torch.Tensor]:
         """Detached leaf copies of the student's trainable parameters, requiring grad."""
@@ -64,21 +63,15 @@ class MetaContext:
         label = losses.label_loss(logits, labels, self.regression)
         if teacher_logits is None:
             return label, None
-        return label, losses.kd_loss(logits, teacher_logits, self.regression, self.kd_temperature, self.kd_loss)
+        return label, losses.kd_loss(logits, teacher_logits, self.regression, self.kd_temperature, self.kd_kind)
 
     def train_terms(self, params: dict[str, torch.Tensor]):
         return self.loss_terms(self.forward(params, self.batch), self.batch["labels"], self.teacher_logits)
 
-    def meta_batch(self) -> tuple[dict, torch.Tensor | None]:
-        """The meta batch of this step: fetched once, so every use within the step sees the same one."""
-        if self._meta is None:
-            self._meta = self.fetch_meta_batch()
-        return self._meta
-
     def meta_loss(self, params: dict[str, torch.Tensor], kind: str = "label") -> torch.Tensor:
         """Mean loss on the meta batch at `params`: gold labels, the teacher, or their average."""
-        batch, teacher_logits = self.meta_batch()
-        label, kd = self.loss_terms(self.forward(params, batch), batch["labels"], teacher_logits)
+        batch = self.meta_batch
+        label, kd = self.loss_terms(self.forward(params, batch), batch["labels"], self.meta_teacher_logits)
         if kind == "label":
             return label.mean()
         if kd is None:

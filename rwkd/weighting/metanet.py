@@ -1,9 +1,10 @@
-"""`weighting=metanet`: a parametric meta-learner (METHOD.md section 3b, after Meta-Weight-Net).
+"""`weighting=metanet`: a parametric meta-learner (docs/method.md §4, after Meta-Weight-Net).
 
 A small MLP maps per-sample signals to w_i in (0, 1). Each step: theta_hat(Phi) = theta - eta *
-grad L(theta; w(Phi)); Phi takes one step of its own Adam on the meta loss at theta_hat; the student's
-real step then uses w from the updated Phi, detached. Phi is a submodule of the LightningModule, so
-it is checkpointed; its optimizer is the module's second optimizer, so that is checkpointed too.
+grad L(theta; w(Phi)); Phi takes one step of its own Adam on the meta loss at theta_hat (`update`); the
+student's real step then uses w from the updated Phi, detached (`weights`). The scheme owns Phi and its
+optimizer; both travel in the LightningModule's state_dict (the optimizer as the scheme's extra state),
+so a checkpoint holds them and a resumed run continues them exactly.
 """
 
 from __future__ import annotations
@@ -44,9 +45,13 @@ class MetaWeightNet(WeightingScheme):
             torch.nn.Linear(len(self.inputs), int(hidden)), torch.nn.ReLU(), torch.nn.Linear(int(hidden), 1)
         )
         torch.random.set_rng_state(generator_state)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
 
-    def make_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.net.parameters(), lr=self.lr)
+    def get_extra_state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
 
     def signals_matrix(self, s: Signals) -> torch.Tensor:
         return torch.stack([f(s).to(s.label_loss.dtype) for f in self._features], dim=1).detach()
@@ -102,18 +107,20 @@ class MetaWeightNet(WeightingScheme):
         # each process holds the terms of its own samples; the global gradient is their sum
         return distributed.sum_(list(phi_grads))
 
-    def weights(self, s: Signals) -> torch.Tensor:
-        if s.meta is None or s.meta.optimizer is None:
-            raise RwkdError("weighting=metanet was called without a meta context and its optimizer")
+    def update(self, s: Signals) -> None:
+        """One step of Phi's Adam on the meta loss after a virtual step of the student."""
+        if s.meta is None:
+            raise RwkdError("weighting=metanet was called without a meta context")
         x = self.signals_matrix(s)
-        optimizer = s.meta.optimizer
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         grads = self.fast_gradient(s, x) if self.impl == "fast" else self.reference_gradient(s, x)
         for p, g in zip(self.net.parameters(), grads, strict=True):
             p.grad = g
-        optimizer.step()
+        self.optimizer.step()
+
+    def weights(self, s: Signals) -> torch.Tensor:
         with torch.no_grad():
-            return self.weight_of(x).to(s.label_loss.dtype)
+            return self.weight_of(self.signals_matrix(s)).to(s.label_loss.dtype)
 
     def undefined_for(self, task) -> str | None:
         if task.is_regression and "student_entropy" in self.inputs:

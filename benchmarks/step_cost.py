@@ -60,9 +60,13 @@ def _datamodule(args, cfg):
     tokenizer = load_tokenizer("embedded")
     dm = GlueDataModule(args.task, tokenizer, dir=default_glue_dir(), max_len=cfg.data.max_len,
                         batch_size=args.batch_size, max_train_samples=args.batch_size * (args.steps + args.warmup) + 200,
-                        meta_size=200, group_by_length=bool(cfg.data.get("group_by_length", False)))
+                        meta_size=200, group_by_length=_group_by_length(args, cfg))
     dm.setup("fit")
     return dm, tokenizer
+
+
+def _group_by_length(args, cfg) -> bool:
+    return bool(cfg.data.get("group_by_length", False)) if args.group_by_length is None else args.group_by_length == "on"
 
 
 def _teacher(num_labels: int):
@@ -137,7 +141,7 @@ def _run_variant(args, kind: str, opts: dict, logits_path: str, queue) -> None:
     queue.put({"step_s": statistics.median(timed), "steps": len(timed), "peak_gpu_mb": peak_gpu_mb,
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "student_layers": list(cfg.student.model.layers), "max_len": int(cfg.data.max_len),
-               "group_by_length": bool(cfg.data.get("group_by_length", False))})
+               "group_by_length": _group_by_length(args, cfg)})
 
 
 def _hardware(args) -> str:
@@ -158,6 +162,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed on a GPU")
+    parser.add_argument("--group-by-length", choices=["on", "off"], help="override the task's data.group_by_length")
     parser.add_argument("--reference", action="store_true", help="also time the second-order reference steps")
     parser.add_argument("--only", nargs="*", help="substrings of variant names to run (plain fine-tuning always runs)")
     parser.add_argument("--json", help="also write the table as JSON here")

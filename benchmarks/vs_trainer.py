@@ -11,7 +11,9 @@ both (`teacher.path=`): what it knows does not change what a step costs, and no 
 - The Trainer recipe (written here): a `Trainer` subclass whose `compute_loss` runs the live teacher under
   no_grad and mixes cross-entropy with tau^2-scaled KL, per batch; the Trainer's defaults otherwise (its
   fused AdamW where available).
-- rwkd: `rwkd train` with the same settings, its defaults otherwise (teacher logits cached before training).
+- rwkd: `rwkd train` with the same settings, its defaults otherwise (teacher logits cached before training),
+  once in the plain shuffled order and once with `data.group_by_length=true` (batches of similar length; the
+  Trainer's own `group_by_length` is off in its recipe, as in the job described).
 
 Timed, for both: the training steps, from the start of a step (batch in hand) to the end of its optimizer
 step, summed over the epoch; samples/s is samples over that sum. Also printed: each command's wall time,
@@ -49,12 +51,13 @@ def save_teacher(folder: Path) -> None:
     load_tokenizer("embedded").save_pretrained(folder)
 
 
-def run_rwkd(teacher: Path, work: Path, steps: int | None) -> dict:
+def run_rwkd(teacher: Path, work: Path, steps: int | None, group_by_length: bool) -> dict:
     command = [
         sys.executable, "-m", "rwkd.cli", "train", "task=mrpc", "weighting=fixed", f"weighting.alpha={ALPHA}",
         f"kd.temperature={TAU}", f"data.batch_size={BATCH}", f"optim.lr={LR}", "optim.weight_decay=0",
         "optim.warmup_ratio=0", f"optim.grad_clip={CLIP}", "trainer.max_epochs=1", f"seed={SEED}",
         f"teacher.path={teacher}", f"paths.outputs={work}", "export=false", "trainer.enable_progress_bar=false",
+        f"data.group_by_length={str(group_by_length).lower()}",
     ] + ([f"trainer.limit_train_batches={steps}"] if steps else [])
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -64,7 +67,8 @@ def run_rwkd(teacher: Path, work: Path, steps: int | None) -> dict:
         raise SystemExit(f"rwkd train failed (exit {done.returncode})")
     record = json.loads(next(work.rglob("results.json")).read_text())
     timing = record["timing"]
-    return {"what": "rwkd train (cached teacher logits)", "samples": timing["train_samples"],
+    what = "rwkd train, cached logits" + (", length-grouped" if group_by_length else "")
+    return {"what": what, "samples": timing["train_samples"],
             "step_seconds": timing["train_step_seconds"], "samples_per_s": timing["samples_per_second"],
             "steps": timing["steps"], "wall_seconds": wall, "command": " ".join(command[1:])}
 
@@ -137,6 +141,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, help="stop after this many steps (default: one epoch)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-grouped", action="store_true", help="skip the rwkd run with data.group_by_length=true")
     parser.add_argument("--json", help="also write the figures as JSON here")
     args = parser.parse_args()
 
@@ -149,18 +154,18 @@ def main() -> int:
         save_teacher(tmp / "teacher")
         trainer = run_trainer(tmp / "teacher", tmp, layers, args.steps)
         print(f"  measured the Trainer recipe: {trainer['samples_per_s']:.1f} samples/s", file=sys.stderr, flush=True)
-        rwkd = run_rwkd(tmp / "teacher", tmp / "rwkd", args.steps)
-    ratio = rwkd["samples_per_s"] / trainer["samples_per_s"]
+        runs = [run_rwkd(tmp / "teacher", tmp / "rwkd", args.steps, group_by_length=False)]
+        if not args.no_grouped:
+            runs.append(run_rwkd(tmp / "teacher", tmp / "rwkd_grouped", args.steps, group_by_length=True))
     print(f"\nMRPC KD job, student layers {layers}, batch {BATCH}, alpha {ALPHA}, tau {TAU}, lr {LR}, wd 0, no warm-up, "
           f"clip {CLIP}, {'one epoch' if not args.steps else f'{args.steps} steps'}; torch threads {args.threads}")
-    print(f"{'run':<40} {'steps':>6} {'samples':>8} {'step s':>8} {'samples/s':>10} {'wall s':>8}")
-    for r in (trainer, rwkd):
+    print(f"{'run':<40} {'steps':>6} {'samples':>8} {'step s':>8} {'samples/s':>10} {'wall s':>8} {'x Trainer':>10}")
+    for r in (trainer, *runs):
+        r["ratio_to_trainer"] = r["samples_per_s"] / trainer["samples_per_s"]
         print(f"{r['what']:<40} {r['steps']:>6} {r['samples']:>8} {r['step_seconds']:>8.1f} {r['samples_per_s']:>10.1f} "
-              f"{r['wall_seconds']:>8.1f}")
-    print(f"rwkd / Trainer samples/s: {ratio:.2f}")
+              f"{r['wall_seconds']:>8.1f} {r['ratio_to_trainer']:>10.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"trainer": trainer, "rwkd": rwkd, "ratio": ratio, "layers": layers},
-                                              indent=2))
+        Path(args.json).write_text(json.dumps({"rows": [trainer, *runs], "layers": layers, "args": vars(args)}, indent=2))
     return 0
 
 

@@ -26,7 +26,7 @@ def _compose(task: str, seed: int):
     from hydra import compose, initialize_config_dir
 
     from rwkd.cli import CONF_DIR
-    from rwkd.run_folders import register_resolvers
+    from rwkd.run.run_folders import register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
@@ -37,10 +37,10 @@ def collect_scores(task: str, seed: int, batches: int):
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
-    from rwkd.assemble import build_datamodule, task_of, tokenizer_name
     from rwkd.models import load_tokenizer
-    from rwkd.teacher_stage import ensure_teacher
-    from rwkd.train import teacher_for_training
+    from rwkd.run.assemble import build_datamodule, task_of, tokenizer_name
+    from rwkd.run.teacher_stage import ensure_teacher
+    from rwkd.run.train import teacher_for_training
     from rwkd.weighting.meta import fast_scores
     from rwkd.weighting.meta_context import MetaContext
 

@@ -45,7 +45,7 @@ def _task_config(task: str):
     from hydra import compose, initialize_config_dir
 
     from rwkd.cli import CONF_DIR
-    from rwkd.run_folders import register_resolvers
+    from rwkd.run.run_folders import register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
@@ -79,8 +79,8 @@ def _cache_logits(args, path: str) -> None:
     """The teacher's logits for the train and meta rows, as the logit cache would hold them."""
     import torch
 
+    from rwkd.run.teacher_logits import compute_logits
     from rwkd.tasks import get_task
-    from rwkd.teacher_logits import compute_logits
 
     torch.set_num_threads(args.threads)
     cfg = _task_config(args.task)
@@ -116,8 +116,8 @@ def _run_variant(args, kind: str, opts: dict, logits_path: str, queue) -> None:
 
     from rwkd.models import build_classifier
     from rwkd.module import DistillationModule
+    from rwkd.run.teacher_logits import CachedTeacher
     from rwkd.tasks import get_task
-    from rwkd.teacher_logits import CachedTeacher
 
     torch.set_num_threads(args.threads)
     cfg = _task_config(args.task)

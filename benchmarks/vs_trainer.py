@@ -37,7 +37,7 @@ def _student_layers() -> list[int]:
     from hydra import compose, initialize_config_dir
 
     from rwkd.cli import CONF_DIR
-    from rwkd.run_folders import register_resolvers
+    from rwkd.run.run_folders import register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

@@ -8,10 +8,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from rwkd import records
 from rwkd.atomic import write_json
 from rwkd.errors import NotApplicable, RwkdError, find_rwkd_error
-from rwkd.run_folders import register_resolvers
+from rwkd.run import records
+from rwkd.run.run_folders import register_resolvers
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
@@ -69,7 +69,7 @@ def _guarded(fn, cfg: DictConfig):
 
 
 def _record_not_applicable(err: NotApplicable, out: Path, overrides: list[str]) -> float:
-    from rwkd.resume import NOT_APPLICABLE
+    from rwkd.run.resume import NOT_APPLICABLE
 
     write_json(out / NOT_APPLICABLE, {"task": err.task, "weighting": err.scheme, "reason": str(err),
                                               "overrides": overrides})
@@ -80,21 +80,21 @@ def _record_not_applicable(err: NotApplicable, out: Path, overrides: list[str]) 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _train_main(cfg: DictConfig):
-    from rwkd.train import train
+    from rwkd.run.train import train
 
     return _guarded(train, cfg)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _teacher_main(cfg: DictConfig):
-    from rwkd.teacher_command import teacher_only
+    from rwkd.run.teacher_command import teacher_only
 
     return _guarded(teacher_only, cfg)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def _eval_main(cfg: DictConfig):
-    from rwkd.eval_command import evaluate
+    from rwkd.run.eval_command import evaluate
 
     return _guarded(evaluate, cfg)
 
@@ -103,13 +103,13 @@ COMMANDS = {"train": _train_main, "teacher": _teacher_main, "eval": _eval_main}
 
 
 def _report():
-    from rwkd.report import main as report_main
+    from rwkd.report.command import main as report_main
 
     return report_main
 
 
 def _recipe():
-    from rwkd.recipe import main as recipe_main
+    from rwkd.report.recipe import main as recipe_main
 
     return recipe_main
 

@@ -11,13 +11,13 @@ from torch.nn.parallel import DistributedDataParallel
 from transformers import get_linear_schedule_with_warmup
 
 from rwkd import losses
-from rwkd.checkpointing import ResumeCheckpoint, capture_rng, restore_rng
-from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import RwkdError
 from rwkd.metrics import GlueMetrics
 from rwkd.models import model_inputs
+from rwkd.run.checkpointing import ResumeCheckpoint, capture_rng, restore_rng
+from rwkd.run.diagnostics import SampleWeightLog
+from rwkd.run.teacher_logits import CachedTeacher, LiveTeacher
 from rwkd.tasks import TaskSpec
-from rwkd.teacher_logits import CachedTeacher, LiveTeacher
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import MetaContext

@@ -176,6 +176,6 @@ def test_damaged_teacher_cache_is_rebuilt_not_used(tmp_path):
     assert "is damaged (its weights do not match the SHA-256 in teacher.json); fine-tuning it again" in second.stdout
     import json
 
-    from rwkd.records import file_sha256
+    from rwkd.run.records import file_sha256
 
     assert json.loads((folder / "teacher.json").read_text())["weights_sha256"] == file_sha256(weights)

@@ -18,7 +18,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rwkd.cli import CONF_DIR
-from rwkd.run_folders import register_resolvers
+from rwkd.run.run_folders import register_resolvers
 
 GROUPS = ["task", "teacher", "student", "weighting", "trainer", "logger", "experiment", "hparams_search", "recipe",
           "scheme"]

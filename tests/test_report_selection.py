@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rwkd.report import TUNED, choose_fixed_alpha, markdown, summarise
+from rwkd.report.summary import TUNED, choose_fixed_alpha, summarise
+from rwkd.report.tables import markdown
 
 
 def _run(task: str, alpha: float, seed: int, dev: float, meta: list[float]) -> dict:
@@ -38,8 +39,8 @@ def test_runs_without_meta_scores_take_no_part():
 def test_results_page_holds_the_exact_table_commands_timings_and_reading(tmp_path, capsys):
     import json
 
-    from rwkd.report import find_results
-    from rwkd.report import main as report_main
+    from rwkd.report.command import main as report_main
+    from rwkd.report.summary import find_results
 
     for i, (alpha, seed) in enumerate([(0.25, 1), (0.25, 2), (0.75, 1), (0.75, 2)]):
         r = _run("mrpc", alpha, seed, dev=0.7 + 0.01 * i, meta=[0.6 + 0.01 * i])
@@ -69,7 +70,7 @@ def test_results_page_holds_the_exact_table_commands_timings_and_reading(tmp_pat
 
 
 def test_timing_table_compares_median_step_times_with_none_on_the_same_task():
-    from rwkd.report_doc import _timing_table
+    from rwkd.report.document import _timing_table
 
     def job(scheme, task, median, steps=300, fit=None):
         return {"weighting": scheme, "task": task,
@@ -84,7 +85,7 @@ def test_timing_table_compares_median_step_times_with_none_on_the_same_task():
 
 
 def test_only_schemes_that_weigh_samples_differently_within_a_step_count_as_per_sample():
-    from rwkd.weight_summary import summarise_log, varies_per_sample
+    from rwkd.report.weight_summary import summarise_log, varies_per_sample
 
     def log(weight):
         return {"epoch": [0, 0, 0, 0], "step": [1, 1, 2, 2], "weight": weight, "teacher_correct": [1.0] * 4,
@@ -95,7 +96,7 @@ def test_only_schemes_that_weigh_samples_differently_within_a_step_count_as_per_
 
 
 def test_paired_differences_subtract_the_same_seed_of_the_reference():
-    from rwkd.report_doc import _paired_table
+    from rwkd.report.document import _paired_table
 
     def job(scheme, seed, dev, meta=()):
         r = _run("mrpc", 0.5, seed, dev=dev, meta=list(meta))
@@ -115,7 +116,7 @@ def test_paired_differences_subtract_the_same_seed_of_the_reference():
 
 
 def test_a_page_generated_mid_study_names_the_short_and_empty_cells():
-    from rwkd.report_doc import _coverage
+    from rwkd.report.document import _coverage
 
     results = [*[_run("mrpc", a, s, dev=0.7, meta=[0.6]) for a in (0.25, 0.75) for s in (1, 2, 3)],
                *[_run("rte", 0.25, s, dev=0.6, meta=[0.5]) for s in (1, 2)]]
@@ -125,7 +126,7 @@ def test_a_page_generated_mid_study_names_the_short_and_empty_cells():
 
 
 def test_an_undefined_combination_is_na_in_every_table_and_does_not_make_the_study_incomplete():
-    from rwkd.report_doc import _coverage, _paired_table
+    from rwkd.report.document import _coverage, _paired_table
 
     def job(task, scheme, seed, dev):
         r = _run(task, 0.5, seed, dev=dev, meta=[])
@@ -149,7 +150,7 @@ def test_an_undefined_combination_is_na_in_every_table_and_does_not_make_the_stu
 def test_a_record_of_not_applicable_is_dropped_where_the_cell_has_results(tmp_path):
     import json
 
-    from rwkd.report import find_results
+    from rwkd.report.summary import find_results
 
     for name, record in (("ran", {**_run("mrpc", 0.5, 1, dev=0.6, meta=[]), "weighting": "meta"}),
                          ("old", {"task": "mrpc", "weighting": "meta", "reason": "an old record"}),

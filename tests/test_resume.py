@@ -57,13 +57,24 @@ def reference(tmp_path_factory) -> tuple[Path, dict]:
     return tmp, _record(_run_folder(tmp, "reference"))
 
 
+def _same(a, b) -> bool:
+    """Bit-for-bit equality of tensors, also inside the nested state a scheme keeps (Phi's optimizer)."""
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return isinstance(b, list | tuple) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b
+
+
 def _assert_same_run(a: dict, b: dict) -> None:
     assert a["history"] == b["history"]
     assert a["weights"].num_rows == b["weights"].num_rows == 3 * 87
     assert a["weights"].equals(b["weights"]), "per-sample weights or losses differ"
     assert a["state"].keys() == b["state"].keys()
     for name in a["state"]:
-        assert torch.equal(a["state"][name], b["state"][name]), name
+        assert _same(a["state"][name], b["state"][name]), name
 
 
 @pytest.mark.parametrize("kill_at", [10, 12], ids=["mid-epoch", "epoch-end"])
@@ -100,7 +111,7 @@ def test_same_seed_same_results_and_other_seed_differs(reference):
     (folder,) = (tmp / "other_seed" / "runs" / "rte" / "metanet").iterdir()
     different = _record(folder)
     assert not different["weights"].equals(expected["weights"])
-    assert any(not torch.equal(different["state"][k], expected["state"][k]) for k in expected["state"])
+    assert any(not _same(different["state"][k], expected["state"][k]) for k in expected["state"])
 
 
 def test_resume_auto_skips_a_finished_run(reference):

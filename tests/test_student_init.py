@@ -9,9 +9,9 @@ from tiny_models import TINY_CONFIG
 
 from rwkd.errors import RwkdError
 from rwkd.models import build_classifier
+from rwkd.run.teacher_stage import Teacher
+from rwkd.run.train import build_student
 from rwkd.tasks import get_task
-from rwkd.teacher_stage import Teacher
-from rwkd.train import build_student
 
 
 def _cfg(init: str, **model) -> OmegaConf:

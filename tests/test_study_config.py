@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rwkd.cli import CONF_DIR
-from rwkd.run_folders import register_resolvers
+from rwkd.run.run_folders import register_resolvers
 
 SCHEMES = sorted(p.stem for p in (Path(CONF_DIR) / "scheme").glob("*.yaml"))
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rwkd.report import TUNED, find_results, markdown, summarise
-from rwkd.report_doc import _coverage, _paired_table, _timing_table, _weights_table
-from rwkd.sweep_plan import read_plan
-from rwkd.weight_summary import by_task_and_scheme
+from rwkd.report.document import _coverage, _paired_table, _timing_table, _weights_table
+from rwkd.report.summary import TUNED, find_results, summarise
+from rwkd.report.tables import markdown
+from rwkd.report.weight_summary import by_task_and_scheme
+from rwkd.run.sweep_plan import read_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "study_glue"

@@ -9,7 +9,7 @@ import torch
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.errors import RwkdError
 from rwkd.models import build_classifier, load_tokenizer
-from rwkd.teacher_logits import CachedTeacher, LiveTeacher, TeacherLogitCache, cached_teacher
+from rwkd.run.teacher_logits import CachedTeacher, LiveTeacher, TeacherLogitCache, cached_teacher
 
 SMALL = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
 

@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from rwkd.diagnostics import SampleWeightLog
-from rwkd.weight_summary import SUMMARY, load_run, mean_std, pool, summarise_log, varies_per_sample
+from rwkd.report.weight_summary import SUMMARY, load_run, mean_std, pool, summarise_log, varies_per_sample
+from rwkd.run.diagnostics import SampleWeightLog
 
 NAN = float("nan")
 

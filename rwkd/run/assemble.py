@@ -13,11 +13,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from rwkd.checkpointing import AtomicCheckpointIO, ResumeCheckpoint
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
-from rwkd.diagnostics import SampleWeightLog
 from rwkd.module import DistillationModule
+from rwkd.run.checkpointing import AtomicCheckpointIO, ResumeCheckpoint
+from rwkd.run.diagnostics import SampleWeightLog
 from rwkd.tasks import TaskSpec, get_task
 
 

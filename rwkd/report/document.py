@@ -13,9 +13,9 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from rwkd.report import TUNED, choose_fixed_alpha
-from rwkd.sweep_plan import SweepPlan
-from rwkd.weight_summary import by_task_and_scheme, mean_std
+from rwkd.report.summary import TUNED, choose_fixed_alpha
+from rwkd.report.weight_summary import by_task_and_scheme, mean_std
+from rwkd.run.sweep_plan import SweepPlan
 
 
 def _unique(values) -> list:

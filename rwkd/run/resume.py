@@ -13,8 +13,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from rwkd.checkpointing import LAST, read_checkpoint
 from rwkd.errors import RwkdError
+from rwkd.run.checkpointing import LAST, read_checkpoint
 
 RESUME_CHOICES = ("never", "auto")
 RESULTS = "results.json"

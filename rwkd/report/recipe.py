@@ -22,8 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from rwkd.atomic import write_text
 from rwkd.errors import NotApplicable, RwkdError
-from rwkd.resume import NOT_APPLICABLE, RESULTS
-from rwkd.sweep_plan import PLAN_FILE
+from rwkd.run.resume import NOT_APPLICABLE, RESULTS
+from rwkd.run.sweep_plan import PLAN_FILE
 
 TEACHER_TRIAL = "teacher_trial.json"
 

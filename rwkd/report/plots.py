@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rwkd.weight_summary import CONFIDENCE_BINS, WEIGHT_BINS, by_task_and_scheme, mean_std
+from rwkd.report.weight_summary import CONFIDENCE_BINS, WEIGHT_BINS, by_task_and_scheme, mean_std
 
 
 def plot_weights(results: list[dict], out: Path) -> list[Path]:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from omegaconf import ListConfig, OmegaConf
 
-from rwkd.checkpointing import LAST
-from rwkd.resume import RESULTS
+from rwkd.run.checkpointing import LAST
+from rwkd.run.resume import RESULTS
 
 NOT_MATCHED = ("resume", "ckpt_path")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from rwkd.checkpointing import read_checkpoint, student_state
 from rwkd.errors import RwkdError
-from rwkd.export import EXPORT_INFO
 from rwkd.metrics import GlueMetrics
 from rwkd.models import model_inputs
+from rwkd.run.checkpointing import read_checkpoint, student_state
+from rwkd.run.export import EXPORT_INFO
 
 
 @torch.no_grad()

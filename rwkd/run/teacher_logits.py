@@ -21,7 +21,7 @@ from rwkd.data.datamodule import PadCollator, TokenizedSplit
 from rwkd.distributed import launch_rank, wait_for
 from rwkd.errors import RwkdError
 from rwkd.models import model_inputs
-from rwkd.records import file_sha256
+from rwkd.run.records import file_sha256
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from rwkd import records
-from rwkd.assemble import tokenizer_name
 from rwkd.atomic import write_json
 from rwkd.models import load_tokenizer
-from rwkd.recipe import TEACHER_TRIAL
-from rwkd.teacher_stage import ensure_teacher
+from rwkd.report.recipe import TEACHER_TRIAL
+from rwkd.run import records
+from rwkd.run.assemble import tokenizer_name
+from rwkd.run.teacher_stage import ensure_teacher
 
 
 def teacher_only(cfg: DictConfig) -> float:

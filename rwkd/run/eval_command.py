@@ -10,8 +10,8 @@ from rwkd.atomic import write_json
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
 from rwkd.errors import RwkdError
-from rwkd.evaluate import load_for_eval, score
 from rwkd.models import load_tokenizer
+from rwkd.run.evaluate import load_for_eval, score
 from rwkd.tasks import get_task
 
 

@@ -22,15 +22,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rwkd import distributed
-from rwkd.assemble import build_datamodule, build_module, build_trainer, task_of, tokenizer_name
 from rwkd.atomic import write_json
 from rwkd.baselines import majority_metrics
-from rwkd.checkpointing import LAST, read_checkpoint, student_state
 from rwkd.errors import RwkdError
-from rwkd.evaluate import score
-from rwkd.export import save_classifier
 from rwkd.models import load_finetuned
-from rwkd.records import cpu_seconds, file_sha256
+from rwkd.run.assemble import build_datamodule, build_module, build_trainer, task_of, tokenizer_name
+from rwkd.run.checkpointing import LAST, read_checkpoint, student_state
+from rwkd.run.evaluate import score
+from rwkd.run.export import save_classifier
+from rwkd.run.records import cpu_seconds, file_sha256
 from rwkd.weighting.none import NoKD
 
 TEACHER_RECORD = "teacher.json"

@@ -13,19 +13,20 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rwkd import distributed, records
-from rwkd.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
+from rwkd import distributed
 from rwkd.atomic import write_json
 from rwkd.baselines import majority_metrics
-from rwkd.checkpointing import read_checkpoint, student_state
-from rwkd.diagnostics import SampleWeightLog
 from rwkd.errors import NotApplicable, RwkdError
-from rwkd.export import save_classifier
 from rwkd.models import count_parameters, load_tokenizer
-from rwkd.recipe import check_budget
-from rwkd.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
-from rwkd.teacher_logits import CachedTeacher, cached_teacher
-from rwkd.teacher_stage import ensure_teacher
+from rwkd.report.recipe import check_budget
+from rwkd.run import records
+from rwkd.run.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
+from rwkd.run.checkpointing import read_checkpoint, student_state
+from rwkd.run.diagnostics import SampleWeightLog
+from rwkd.run.export import save_classifier
+from rwkd.run.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
+from rwkd.run.teacher_logits import CachedTeacher, cached_teacher
+from rwkd.run.teacher_stage import ensure_teacher
 from rwkd.weighting.base import WeightingScheme
 
 SAMPLE_WEIGHTS = "sample_weights.parquet"

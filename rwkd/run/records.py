@@ -41,7 +41,7 @@ def package_versions() -> dict[str, str]:
 def git_commit() -> str:
     """The commit of the code this process runs: read once, when the CLI starts (not when results are
     written hours later, after the checkout may have moved on)."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rwkd.resume import NOT_APPLICABLE, RESULTS
+from rwkd.run.resume import NOT_APPLICABLE, RESULTS
 
 PLAN_FILE = "multirun.yaml"
 

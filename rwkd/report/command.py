@@ -1,0 +1,68 @@
+"""`rwkd report PATH...`: the task x scheme table of a sweep, from its results.json files.
+
+Numbers are dev headline metrics x 100, mean +- sample standard deviation over seeds, for the best
+epoch (the checkpoint rwkd exports) and, separately, the last epoch. The GLUE average is the mean of a
+scheme's task means, given only where the scheme has every task of the table (labelled "mean of N tasks"
+unless the table has all nine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rwkd.atomic import write_text
+from rwkd.errors import RwkdError
+from rwkd.report.summary import find_results, summarise
+from rwkd.report.tables import markdown, write_csv
+
+
+def _write_doc(args, results: list[dict], not_applicable: list[dict], table_markdown: str,
+               argv: list[str] | None, plots: list[Path] | None) -> Path:
+    import shlex
+
+    from rwkd.report.document import study_document
+    from rwkd.run.sweep_plan import read_plan
+
+    doc = Path(args.doc)
+    if plots is None:  # --no-plots: link those an earlier call drew
+        plots = sorted((Path(args.plots_dir) if args.plots_dir else doc.parent).glob("weights_*.png"))
+    if args.reading and not Path(args.reading).is_file():
+        raise RwkdError(f"--reading {args.reading} does not exist; give the Markdown file with the reading")
+    reading = Path(args.reading).read_text() if args.reading else None
+    command = shlex.join(["rwkd", "report", *(sys.argv[2:] if argv is None else argv)])
+    plans = [plan for plan in map(read_plan, args.paths) if plan is not None]
+    write_text(doc, study_document(results, not_applicable, table_markdown, doc, command, plots, reading,
+                                   args.title, plans))
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rwkd report", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="run or multirun folders (searched for results.json)")
+    parser.add_argument("--out", help="folder for report.md, report.csv and plots (default: the first path)")
+    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--doc", help="also write a results page (commands, machines, table, timings, plots)")
+    parser.add_argument("--plots-dir", help="--doc links the weights_*.png found here (default: beside --doc)")
+    parser.add_argument("--reading", help="--doc takes its 'Reading' section from this Markdown file")
+    parser.add_argument("--title", default="Results", help="--doc's title")
+    args = parser.parse_args(argv)
+    results, failed, not_applicable = find_results(args.paths)
+    summary = summarise(results, not_applicable)
+    out = Path(args.out or args.paths[0])
+    text = markdown(summary, failed)
+    print(text)
+    write_text(out / "report.md", text)
+    write_csv(summary, out / "report.csv")
+    written = [out / "report.md", out / "report.csv"]
+    plots = None
+    if not args.no_plots:
+        from rwkd.report.plots import plot_weights
+
+        plots = plot_weights(results, out)
+        written += plots
+    if args.doc:
+        written.append(_write_doc(args, results, not_applicable, text, argv, plots))
+    print("rwkd: wrote " + ", ".join(map(str, written)), file=sys.stderr)
+    return 0

@@ -1,0 +1,111 @@
+"""The numbers of a report: every run's record found, grouped by task and scheme, with per-cell statistics
+over seeds, the majority answer per task, and the fixed alpha chosen on the meta split."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from rwkd.errors import RwkdError
+from rwkd.run.resume import NOT_APPLICABLE, RESULTS
+from rwkd.tasks import TASKS
+
+NA = "n/a"  # a cell with no defined value (the majority answer of a regression task)
+
+
+def find_results(paths: list[str]) -> tuple[list[dict], list[Path], list[dict]]:
+    """The results.json records under `paths`, the folders of failed jobs, and the not_applicable.json
+    records of jobs whose combination is undefined."""
+    results, failed, not_applicable = [], [], []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise RwkdError(f"{root} does not exist; give run or multirun folders holding results.json files")
+        files = [root] if root.is_file() else sorted(root.rglob(RESULTS))
+        for f in files:
+            record = json.loads(f.read_text())
+            record["_path"] = str(f.parent)
+            results.append(record)
+        if root.is_dir():
+            failed += sorted(p.parent for p in root.rglob("failed.json"))
+            not_applicable += [json.loads(p.read_text()) for p in sorted(root.rglob(NOT_APPLICABLE))]
+    if not results:
+        raise RwkdError(f"no results.json under {', '.join(paths)}")
+    ran = {(r["task"], r["weighting"]) for r in results}
+    return results, failed, [r for r in not_applicable if (r["task"], r["weighting"]) not in ran]
+
+
+def _stats(values: list[float]) -> dict:
+    return {"n": len(values), "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else None}
+
+
+def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
+    """{task: {scheme: {"best": stats, "last": stats, "seeds": [...]}}} plus each task's teacher; a
+    combination recorded as not applicable (and never run) is {"not_applicable": reason}."""
+    cells: dict = defaultdict(lambda: defaultdict(lambda: {"best": [], "last": [], "seeds": []}))
+    teachers: dict = defaultdict(dict)
+    for r in results:
+        cell = cells[r["task"]][r["weighting"]]
+        cell["best"].append(100 * r["best"]["metrics"]["val/headline"])
+        cell["last"].append(100 * r["last"]["metrics"]["val/headline"])
+        cell["seeds"].append(r["seed"])
+        if r.get("teacher"):
+            teachers[r["task"]][r["teacher"]["path"]] = 100 * r["teacher"]["dev_metrics"]["val/headline"]
+    table = {task: {scheme: {"best": _stats(c["best"]), "last": _stats(c["last"]), "seeds": sorted(c["seeds"])}
+                    for scheme, c in sorted(schemes.items())} for task, schemes in sorted(cells.items())}
+    teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}
+    majority = {task: majority_headline(task, [r for r in results if r["task"] == task]) for task in cells}
+    for task, choice in choose_fixed_alpha(results).items():
+        table[task][TUNED] = {**table[task][choice["scheme"]], "chosen": choice}
+    for record in not_applicable:
+        table.setdefault(record["task"], {}).setdefault(record["weighting"], {"not_applicable": record["reason"]})
+    return {"table": table, "teacher": teacher, "majority": majority}
+
+
+def majority_headline(task: str, records: list[dict]) -> float | str:
+    """The majority answer's dev headline x 100 for `task`: from the runs' records, or (records written
+    before rwkd kept it) from the dev labels of the data folder the runs name, else of the default one;
+    NA where undefined (regression) or where no dev labels can be read."""
+    from rwkd.baselines import majority_metrics
+    from rwkd.data.sources import GlueSource, default_glue_dir
+
+    stored = [r["majority"]["val/headline"] for r in records if r.get("majority")]
+    if stored:
+        value = stored[0]
+    else:
+        spec = TASKS[task]
+        dirs = [d for d in (*(r.get("data", {}).get("dir") for r in records), default_glue_dir()) if d]
+        readable = next((d for d in dirs if Path(d, spec.folder, f"{spec.dev_splits[0]}.tsv").is_file()), None)
+        if readable is None:
+            return NA
+        labels = [e.label for e in GlueSource(spec, readable).read(spec.dev_splits[0])]
+        value = majority_metrics(spec, labels)["headline"]
+    return NA if value is None else 100 * value
+
+
+TUNED = "fixed, alpha chosen on meta split"
+
+
+def choose_fixed_alpha(results: list[dict]) -> dict[str, dict]:
+    """Per task, the fixed alpha with the best meta-split headline (mean over seeds of each run's best
+    epoch on the meta split): alpha is chosen on held-out train rows, never on dev.
+
+    Only runs that scored the meta split (data.eval_meta_split=true) take part.
+    """
+    scores: dict = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        meta = [h["meta/headline"] for h in r.get("history", []) if "meta/headline" in h]
+        if r["weighting"].startswith("fixed(") and meta:
+            scores[r["task"]][r["weighting"]].append(max(meta))
+    chosen = {}
+    for task, by_scheme in scores.items():
+        if len(by_scheme) < 2:
+            continue  # nothing to choose between
+        scheme = max(by_scheme, key=lambda k: statistics.fmean(by_scheme[k]))
+        chosen[task] = {"scheme": scheme, "meta_headline": 100 * statistics.fmean(by_scheme[scheme]),
+                        "candidates": sorted(by_scheme)}
+    return chosen
+
+

@@ -23,14 +23,9 @@ import torch
 
 
 def _compose(task: str, seed: int):
-    from hydra import compose, initialize_config_dir
+    from rwkd.cli import compose_train
 
-    from rwkd.cli import CONF_DIR
-    from rwkd.run.run_folders import register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("train", overrides=["experiment=study_glue", f"task={task}", "+scheme=meta", f"seed={seed}"])
+    return compose_train(["experiment=study_glue", f"task={task}", "+scheme=meta", f"seed={seed}"])
 
 
 def collect_scores(task: str, seed: int, batches: int):

@@ -42,14 +42,9 @@ REFERENCE_VARIANTS = [
 
 def _task_config(task: str):
     """The composed default config of `rwkd train task=T`: what the benchmark's run looks like."""
-    from hydra import compose, initialize_config_dir
+    from rwkd.cli import compose_train
 
-    from rwkd.cli import CONF_DIR
-    from rwkd.run.run_folders import register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("train", overrides=[f"task={task}"])
+    return compose_train([f"task={task}"])
 
 
 def _datamodule(args, cfg):

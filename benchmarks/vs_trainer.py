@@ -34,14 +34,9 @@ ALPHA, TAU, BATCH, LR, CLIP, SEED = 0.5, 1.0, 32, 1e-4, 1.0, 1
 
 
 def _student_layers() -> list[int]:
-    from hydra import compose, initialize_config_dir
+    from rwkd.cli import compose_train
 
-    from rwkd.cli import CONF_DIR
-    from rwkd.run.run_folders import register_resolvers
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return list(compose("train", overrides=["task=mrpc"]).student.model.layers)
+    return list(compose_train(["task=mrpc"]).student.model.layers)
 
 
 def save_teacher(folder: Path) -> None:
@@ -132,9 +127,7 @@ def run_trainer(teacher: Path, work: Path, layers: list[int], steps: int | None)
     samples = min(len(dm.train_set), clock.steps * BATCH)
     return {"what": "HF Trainer KD recipe (live teacher)", "samples": samples, "step_seconds": clock.seconds,
             "samples_per_s": samples / clock.seconds, "steps": clock.steps,
-            "wall_seconds": time.perf_counter() - started, "optimizer": type(trainer.optimizer.optimizer
-                                                                               if hasattr(trainer.optimizer, "optimizer")
-                                                                               else trainer.optimizer).__name__}
+            "wall_seconds": time.perf_counter() - started, "optimizer": type(getattr(trainer.optimizer, "optimizer", trainer.optimizer)).__name__}
 
 
 def main() -> int:

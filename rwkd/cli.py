@@ -119,6 +119,16 @@ READERS = {"report": _report, "recipe": _recipe}
 EXTRA_ARGS = {"teacher": ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=stdout"]}
 
 
+def compose_train(overrides: list[str]) -> DictConfig:
+    """The config `rwkd train OVERRIDES` composes (without Hydra's run-time settings), for tools and benchmarks
+    that build a run's objects themselves."""
+    from hydra import compose, initialize_config_dir
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
 def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
     """Rejects `group=option` overrides naming an option that has no config file, in one line."""
     groups = {p.name for p in Path(conf_dir).iterdir() if p.is_dir()}

@@ -25,7 +25,7 @@ import torch
 def _compose(task: str, seed: int):
     from rwkd.cli import compose_train
 
-    return compose_train(["experiment=study_glue", f"task={task}", "+scheme=meta", f"seed={seed}"])
+    return compose_train(["experiment=study_glue", f"task={task}", "weighting=meta", f"seed={seed}"])
 
 
 def collect_scores(task: str, seed: int, batches: int):

@@ -21,7 +21,7 @@ def _job(folder, name: str, record: str = "results.json"):
 
 
 def test_the_plan_multiplies_the_swept_values_and_counts_recorded_jobs(tmp_path):
-    _sweep(tmp_path, {"task": "mrpc,rte,stsb", "+scheme": "none,meta", "seed": "1,2,3"}, ["experiment=study"])
+    _sweep(tmp_path, {"task": "mrpc,rte,stsb", "weighting": "none,meta", "seed": "1,2,3"}, ["experiment=study"])
     _job(tmp_path, "mrpc/none/seed1")
     _job(tmp_path, "mrpc/none/seed2")
     _job(tmp_path, "stsb/meta/seed1", "not_applicable.json")

@@ -12,6 +12,8 @@ from omegaconf import OmegaConf
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS
 
 PLAN_FILE = "multirun.yaml"
+# how a swept key reads in the progress line (`+scheme` is the weighting group's name in older sweeps)
+DIMENSION_NAMES = {"weighting": "scheme", "scheme": "scheme"}
 
 
 @dataclass
@@ -36,6 +38,7 @@ class SweepPlan:
 
 
 def _dimension(key: str, n: int) -> str:
+    key = DIMENSION_NAMES.get(key, key)
     return f"{n} {key}{'' if n == 1 else 's'}" if key.isalpha() else f"{n} values of {key}"
 
 

@@ -124,8 +124,8 @@ def _run_variant(args, kind: str, opts: dict, logits_path: str, queue) -> None:
         teacher = CachedTeacher(torch.load(logits_path)) if opts.get("cache", True) else _teacher(task.num_labels)
     pl.seed_everything(0, verbose=False)
     student = build_classifier("embedded", task.num_labels, layers=list(cfg.student.model.layers), seed=1)
-    module = DistillationModule(student, scheme, task, teacher=teacher, lr=1e-4,
-                                kd_temperature=float(cfg.kd.temperature), kd_loss=cfg.kd.loss)
+    module = DistillationModule(student, scheme, task, teacher=teacher, optim={"lr": 1e-4},
+                                kd={"temperature": float(cfg.kd.temperature), "loss": cfg.kd.loss})
     trainer = pl.Trainer(accelerator=args.accelerator, devices=1, precision=args.precision,
                          max_steps=args.steps + args.warmup, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,

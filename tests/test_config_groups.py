@@ -20,9 +20,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rwkd.cli import CONF_DIR
 from rwkd.run.run_folders import register_resolvers
 
-GROUPS = ["task", "teacher", "student", "weighting", "trainer", "logger", "experiment", "hparams_search", "recipe",
-          "scheme"]
-APPENDED = {"scheme"}  # groups that are not in train.yaml's defaults list: added with +group=option
+GROUPS = ["task", "data", "teacher", "student", "weighting", "trainer", "logger", "experiment", "hparams_search",
+          "recipe"]
+APPENDED: set[str] = set()  # groups that are not in train.yaml's defaults list: added with +group=option
 OFFLINE_MODELS = {"embedded"}  # name_or_path values that need no network
 
 
@@ -83,7 +83,8 @@ def test_every_option_composes_and_its_targets_accept_their_settings(group, opti
     monkeypatch.chdir(tmp_path)  # a logger built here writes under tmp_path
     cfg = _compose(group, option, tmp_path)
     targets = list(_targets(cfg))
-    assert any(p == "weighting" for p, _ in targets) and any(p == "student.model" for p, _ in targets)
+    # every object a run builds from config: `rwkd train --cfg job` shows all their settings
+    assert {"data", "module", "weighting", "student.model", "teacher.model"} <= {p for p, _ in targets}
     for path, node in targets:
         _bind(path, node)
         _build_offline(path, node, cfg)

@@ -11,6 +11,7 @@ from rwkd.errors import RwkdError
 from rwkd.models import build_classifier, load_tokenizer
 from rwkd.module import DistillationModule
 from rwkd.tasks import get_task
+from rwkd.teacher_finetuning import TeacherFineTuning
 from rwkd.weighting.fixed import FixedWeight
 from rwkd.weighting.meta import RWKD
 from rwkd.weighting.metanet import MetaWeightNet
@@ -29,11 +30,12 @@ def _datamodule(glue_dir, tokenizer):
                           meta_size=16, max_eval_samples=16)
 
 
-def _fit(glue_dir, tokenizer, weighting, teacher=True, steps=3, precision="32-true", **module_args):
+def _fit(glue_dir, tokenizer, weighting, teacher=True, steps=3, precision="32-true", **optim_args):
     pl.seed_everything(0, verbose=False)
     teacher_model = build_classifier("embedded", 2, random_init=True, config_overrides=SMALL, seed=1) if teacher else None
     student = build_classifier("embedded", 2, random_init=True, config_overrides=SMALL, seed=2)
-    module = DistillationModule(student, weighting, get_task("rte"), teacher=teacher_model, lr=1e-3, **module_args)
+    module = DistillationModule(student, weighting, get_task("rte"), teacher=teacher_model,
+                                optim={"lr": 1e-3, **optim_args})
     trainer = pl.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                          limit_val_batches=0, precision=precision)
@@ -48,6 +50,23 @@ def test_fixed_alpha_zero_equals_no_kd_exactly(glue_dir, tokenizer):
     assert all(torch.equal(a[k], b[k]) for k in a)
     moved = build_classifier("embedded", 2, random_init=True, config_overrides=SMALL, seed=2).state_dict()
     assert not all(torch.equal(a[k], moved[k]) for k in a)  # and training did change the student
+
+
+def test_teacher_finetuning_trains_as_the_label_only_student_does(glue_dir, tokenizer):
+    # The teacher once fine-tuned as a DistillationModule with NoKD; its own module must take the same steps,
+    # so that teachers cached before the split stay what a new fine-tuning would give.
+    plain, _ = _fit(glue_dir, tokenizer, NoKD(), teacher=False)
+    pl.seed_everything(0, verbose=False)
+    model = build_classifier("embedded", 2, random_init=True, config_overrides=SMALL, seed=2)
+    module = TeacherFineTuning(model, get_task("rte"), optim={"lr": 1e-3})
+    trainer = pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                         limit_val_batches=0)
+    trainer.fit(module, datamodule=_datamodule(glue_dir, tokenizer))
+    a, b = plain.student.state_dict(), module.teacher.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [k for k in module.state_dict() if not k.startswith("metrics")] == [f"teacher.{k}" for k in b]
+    assert len(module.step_seconds) == 3 and module.train_samples_seen == 24
 
 
 def test_meta_batches_come_from_the_meta_split_only(glue_dir, tokenizer):

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from rwkd import distributed
 from rwkd.data.glue_tsv import Example
 from rwkd.data.sampling import EpochBatchSampler
-from rwkd.data.sources import GlueSource
+from rwkd.data.sources import GlueSource, default_glue_dir
 from rwkd.errors import RwkdError
 from rwkd.tasks import TaskSpec, get_task
 
@@ -125,7 +125,8 @@ class GlueDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         self.task: TaskSpec = get_task(task)
-        self.source = GlueSource(self.task, dir)
+        # no folder given: $RWKD_GLUE_DIR, else ../shared/glue beside the checkout, else the hub
+        self.source = GlueSource(self.task, dir if dir is not None else default_glue_dir())
         self.tokenizer = tokenizer
         self.max_len = max_len
         self.batch_size = batch_size

@@ -17,7 +17,6 @@ from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
 from rwkd.module import DistillationModule
 from rwkd.run.checkpointing import AtomicCheckpointIO, ResumeCheckpoint
-from rwkd.run.diagnostics import SampleWeightLog
 from rwkd.tasks import TaskSpec, get_task
 
 
@@ -35,49 +34,18 @@ def glue_dir(cfg: DictConfig) -> str | None:
     return cfg.data.dir if cfg.data.get("dir") else default_glue_dir()
 
 
-def build_datamodule(cfg: DictConfig, tokenizer, batch_size: int | None = None,
-                     order_seed: int | None = None) -> GlueDataModule:
-    d = cfg.data
-    return GlueDataModule(
-        task=cfg.task.name,
-        tokenizer=tokenizer,
-        dir=glue_dir(cfg),
-        max_len=d.max_len,
-        batch_size=batch_size or d.batch_size,
-        eval_batch_size=d.eval_batch_size,
-        max_train_samples=d.max_train_samples,
-        max_eval_samples=d.max_eval_samples,
-        meta_size=d.meta_size,
-        meta_batch_size=d.meta_batch_size,
-        split_seed=d.split_seed,
-        num_workers=d.num_workers,
-        shuffle=d.get("shuffle", True),
-        order_seed=int(cfg.seed if order_seed is None else order_seed),
-        eval_meta_split=bool(d.get("eval_meta_split", False)),
-        group_by_length=bool(d.get("group_by_length", False)),
-    )
+def build_datamodule(cfg: DictConfig, tokenizer, **settings) -> GlueDataModule:
+    """The run's data from `cfg.data` by its `_target_`; `settings` override keys (the teacher stage's own
+    batch size and order)."""
+    return instantiate(cfg.data, tokenizer=tokenizer, **settings)
 
 
-def build_module(cfg: DictConfig, student, weighting, teacher, optim: dict, run_info: dict,
-                 sample_log: SampleWeightLog | None = None, selection: str | None = "val/headline") -> DistillationModule:
-    return DistillationModule(
-        student=student,
-        weighting=weighting,
-        task=task_of(cfg),
-        teacher=teacher,
-        lr=float(optim["lr"]),
-        weight_decay=float(optim["weight_decay"]),
-        warmup_ratio=float(optim["warmup_ratio"]),
-        grad_clip=optim.get("grad_clip"),
-        fused_adamw=optim.get("fused_adamw"),
-        kd_temperature=float(cfg.kd.temperature),
-        kd_loss=cfg.kd.loss,
-        nan_policy=cfg.nan_policy,
-        run_info=run_info,
-        sample_log=sample_log,
-        extra_val_splits=("meta",) if cfg.data.get("eval_meta_split") else (),
-        selection=selection,
-    )
+def build_module(cfg: DictConfig, **parts) -> DistillationModule:
+    """The LightningModule from `cfg.module` by its `_target_` (its settings: `rwkd train --cfg job`), given
+    the parts a run builds itself: student, weighting, task, teacher, run_info, sample_log."""
+    # the parts go in after instantiation: Hydra would otherwise walk them too (run_info holds the config,
+    # whose _target_ nodes it would try to build)
+    return instantiate(cfg.module, _convert_="all", _partial_=True)(**parts)
 
 
 def build_trainer(

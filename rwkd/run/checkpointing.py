@@ -29,7 +29,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         write_with(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
-STUDENT_PREFIX = "student."  # the student's weights in a DistillationModule's state_dict
 
 
 def read_checkpoint(path: str | Path, what: str) -> dict:
@@ -50,10 +49,12 @@ def read_checkpoint(path: str | Path, what: str) -> dict:
     return checkpoint
 
 
-def student_state(checkpoint: dict) -> dict[str, torch.Tensor]:
-    """The student's weights from a checkpoint's state_dict, keyed as the bare model expects."""
-    n = len(STUDENT_PREFIX)
-    return {k[n:]: v for k, v in checkpoint["state_dict"].items() if k.startswith(STUDENT_PREFIX)}
+def model_state(checkpoint: dict, prefix: str = "student") -> dict[str, torch.Tensor]:
+    """The trained model's weights from a checkpoint's state_dict, keyed as the bare model expects:
+    `prefix` is the module's model attribute (a DistillationModule's student, a TeacherFineTuning's
+    teacher)."""
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix + ".")}
 
 
 class ResumeCheckpoint(pl.Callback):

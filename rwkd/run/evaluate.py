@@ -11,7 +11,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 from rwkd.errors import RwkdError
 from rwkd.metrics import GlueMetrics
 from rwkd.models import model_inputs
-from rwkd.run.checkpointing import read_checkpoint, student_state
+from rwkd.run.checkpointing import model_state, read_checkpoint
 from rwkd.run.export import EXPORT_INFO
 
 
@@ -53,7 +53,7 @@ def load_for_eval(path: str | Path):
         raise RwkdError(f"ckpt={path} is a checkpoint but not one written by rwkd (no 'rwkd' section)")
     config = AutoConfig.for_model(**info["student_config"])
     model = AutoModelForSequenceClassification.from_config(config)
-    missing, unexpected = model.load_state_dict(student_state(checkpoint), strict=False)
+    missing, unexpected = model.load_state_dict(model_state(checkpoint), strict=False)
     # position_ids buffers are rebuilt by the model; anything else missing means a mismatched checkpoint
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:

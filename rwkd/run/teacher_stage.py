@@ -26,12 +26,12 @@ from rwkd.atomic import write_json
 from rwkd.baselines import majority_metrics
 from rwkd.errors import RwkdError
 from rwkd.models import load_finetuned
-from rwkd.run.assemble import build_datamodule, build_module, build_trainer, task_of, tokenizer_name
-from rwkd.run.checkpointing import LAST, read_checkpoint, student_state
+from rwkd.run.assemble import build_datamodule, build_trainer, task_of, tokenizer_name
+from rwkd.run.checkpointing import LAST, model_state, read_checkpoint
 from rwkd.run.evaluate import score
 from rwkd.run.export import save_classifier
 from rwkd.run.records import cpu_seconds, file_sha256
-from rwkd.weighting.none import NoKD
+from rwkd.teacher_finetuning import TeacherFineTuning
 
 TEACHER_RECORD = "teacher.json"
 WEIGHTS = "model.safetensors"  # what save_pretrained writes
@@ -161,17 +161,18 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     pl.seed_everything(int(ft.seed), workers=True, verbose=False)
     model = instantiate(cfg.teacher.model, num_labels=task.num_labels, seed=int(ft.seed))
     selection = _selection(cfg, dm)
-    module = build_module(
-        cfg, model, NoKD(), teacher=None, optim=dict(ft), run_info={"role": "teacher", "tokenizer": tokenizer_name(cfg),
-                                                                    "max_len": cfg.data.max_len},
-        selection=selection,
+    module = TeacherFineTuning(
+        model, task, optim=OmegaConf.to_container(ft, resolve=True), nan_policy=cfg.nan_policy,
+        run_info={"role": "teacher", "tokenizer": tokenizer_name(cfg), "max_len": cfg.data.max_len},
+        score_meta_split=True, selection=selection,
     )
     # The work folder is named by the teacher's key: an interrupted fine-tuning resumes from its last.ckpt
     work = folder.parent / f".{folder.name}.work"
     resume_from = work / "checkpoints" / LAST
     if resume_from.is_file():
         try:
-            read_checkpoint(resume_from, "teacher fine-tuning")
+            if not model_state(read_checkpoint(resume_from, "teacher fine-tuning"), TeacherFineTuning.model_attr):
+                raise RwkdError(f"{resume_from} holds no teacher weights (written by an older rwkd)")
             print(f"rwkd: resuming the teacher's fine-tuning from {resume_from}", flush=True)
         except RwkdError as exc:
             print(f"rwkd: warning: {exc}; fine-tuning the teacher from the start", flush=True)
@@ -184,7 +185,8 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     trainer.fit(module, datamodule=dm, ckpt_path=resume_from, weights_only=True)
     if not checkpoint.best_model_path:
         raise RwkdError(f"the teacher's fine-tuning for {task.name} saved no checkpoint; check trainer settings")
-    model.load_state_dict(student_state(read_checkpoint(checkpoint.best_model_path, "teacher fine-tuning")))
+    model.load_state_dict(model_state(read_checkpoint(checkpoint.best_model_path, "teacher fine-tuning"),
+                                      TeacherFineTuning.model_attr))
     best = module.best_epoch()
     save_classifier(model, tokenizer, task, folder / "model")
     weights_sha256 = file_sha256(folder / "model" / WEIGHTS)

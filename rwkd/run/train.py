@@ -21,7 +21,7 @@ from rwkd.models import count_parameters, load_tokenizer
 from rwkd.report.recipe import check_budget
 from rwkd.run import records
 from rwkd.run.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
-from rwkd.run.checkpointing import read_checkpoint, student_state
+from rwkd.run.checkpointing import model_state, read_checkpoint
 from rwkd.run.diagnostics import SampleWeightLog
 from rwkd.run.export import save_classifier
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
@@ -67,8 +67,8 @@ def train(cfg: DictConfig) -> float:
         "weighting": weighting.describe(),
         "config": comparable_config(cfg),
     }
-    module = build_module(cfg, student, weighting, teacher_source, cfg.optim, run_info,
-                          sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS))
+    module = build_module(cfg, student=student, weighting=weighting, task=task, teacher=teacher_source,
+                          run_info=run_info, sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS))
     trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir)
     pin_relaunch_to_this_job()
     env_before = distributed.launch_env()
@@ -94,7 +94,7 @@ def train(cfg: DictConfig) -> float:
 
     export_dir = None
     if cfg.export and checkpoint.best_model_path:
-        student.load_state_dict(student_state(read_checkpoint(checkpoint.best_model_path, "export")))
+        student.load_state_dict(model_state(read_checkpoint(checkpoint.best_model_path, "export")))
         export_dir = save_classifier(student, tokenizer, task, output_dir / "best_hf", extra=run_info | {"task": task.name})
 
     results = {

@@ -51,19 +51,21 @@ def teacher_label_loss(s: Signals) -> torch.Tensor:
     return losses.label_loss(zt, s.labels, s.regression)
 
 
-def label_loss(s: Signals) -> torch.Tensor:
+def detached_label_loss(s: Signals) -> torch.Tensor:
+    """The step's label loss as an input (no gradient): losses.label_loss computes it."""
     return s.label_loss.detach()
 
 
-def kd_loss(s: Signals) -> torch.Tensor:
+def detached_kd_loss(s: Signals) -> torch.Tensor:
+    """The step's teacher term as an input (no gradient): losses.kd_loss computes it."""
     if s.kd_loss is None:
         raise RwkdError("kd_loss needs a teacher, and this run has none")
     return s.kd_loss.detach()
 
 
 FEATURES = {
-    "label_loss": label_loss,
-    "kd_loss": kd_loss,
+    "label_loss": detached_label_loss,
+    "kd_loss": detached_kd_loss,
     "teacher_confidence": teacher_confidence,
     "teacher_correct": teacher_correct,
     "student_entropy": student_entropy,

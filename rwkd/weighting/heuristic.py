@@ -19,7 +19,7 @@ _TINY = 1e-12  # keeps the loss ratio finite when the teacher's loss underflows 
 
 
 def _loss_ratio(s: Signals) -> torch.Tensor:
-    return 1.0 - torch.exp(-features.label_loss(s) / features.teacher_label_loss(s).clamp_min(_TINY))
+    return 1.0 - torch.exp(-features.detached_label_loss(s) / features.teacher_label_loss(s).clamp_min(_TINY))
 
 
 _RULES = {

@@ -183,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         check_group_choices(rest)
         if command in ("train", "teacher") and not any(a in ("--help", "-h", "--cfg", "-c") for a in rest):
             check_outputs_writable(rest)
+            from rwkd.run.preflight import check_command_line
+
+            check_command_line(rest, CONF_DIR)  # every value of every job, before the first starts
     except RwkdError as exc:
         print(f"rwkd: error: {exc}", file=sys.stderr)
         return 2

@@ -101,6 +101,18 @@ def test_the_teacher_is_the_same_whether_or_not_the_run_scores_the_meta_split(tm
     assert scored["teacher"]["weights_sha256"] == teachers[0]["weights_sha256"]
 
 
+def test_no_meta_split_trains_on_every_train_row(tmp_path):
+    # data.meta_size=0: fixed-alpha KD with every row of train; the teacher keeps its last epoch (nothing to
+    # select on off dev) and the logit cache covers the train rows alone
+    _ok(run_rwkd(["train", "task=rte", *TINY, "weighting=fixed", "data.meta_size=0", "hydra.run.dir=run"], cwd=tmp_path))
+    r = _results(tmp_path / "run")
+    assert r["data"]["train_samples"] == 96 and r["data"]["meta_samples"] is None
+    assert r["teacher"]["logits"] == "cached" and "meta/headline" not in r["best"]["metrics"]
+    record, = (tmp_path / "outputs" / "teachers" / "rte").glob("*/teacher.json")
+    teacher = json.loads(record.read_text())
+    assert teacher["selected_on"] == "last epoch" and teacher["dev_metrics"] == teacher["history"][-1]
+
+
 def test_regression_task_end_to_end(workdir):
     _ok(run_rwkd(["train", "task=stsb", *TINY, "hydra.run.dir=runs/stsb"], cwd=workdir))
     r = _results(workdir / "runs" / "stsb")

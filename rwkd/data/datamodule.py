@@ -157,7 +157,8 @@ class GlueDataModule(pl.LightningDataModule):
                 self.source.read("train"), self.meta_size, self.max_train_samples, self.split_seed
             )
             self.train_set = TokenizedSplit(train, self.tokenizer, self.max_len)
-            self.meta_set = TokenizedSplit(meta, self.tokenizer, self.max_len)
+            # data.meta_size=0: no meta split (every train row is trained on); schemes that need one refuse
+            self.meta_set = TokenizedSplit(meta, self.tokenizer, self.max_len) if meta else None
         if not self.dev_sets:
             for split in self.task.dev_splits:
                 examples = self.source.read(split)
@@ -197,7 +198,7 @@ class GlueDataModule(pl.LightningDataModule):
         Cycles through the split, in a new order on every pass; under data parallelism each process
         draws from its own shard.
         """
-        if self.meta_set is None or len(self.meta_set) == 0:
+        if self.meta_set is None:
             raise RwkdError("the meta split is empty; set data.meta_size > 0 for a meta-learned weighting")
         if self._meta_sampler is None:
             self._meta_loader, self._meta_sampler = self._batch_loader(self.meta_set, self.meta_batch_size, stream=1)
@@ -240,7 +241,7 @@ class GlueDataModule(pl.LightningDataModule):
         row once."""
         loaders = []
         scored = [self.dev_sets[s] for s in self.task.dev_splits]
-        if self.eval_meta_split and self.meta_set is not None and len(self.meta_set):
+        if self.eval_meta_split and self.meta_set is not None:
             scored.append(self.meta_set)
         for ds in scored:
             sampler = list(range(dist.get_rank(), len(ds), dist.get_world_size())) if distributed.active() else None

@@ -12,6 +12,7 @@ from rwkd.models import load_tokenizer
 from rwkd.report.recipe import TEACHER_TRIAL
 from rwkd.run import records
 from rwkd.run.assemble import tokenizer_name
+from rwkd.run.settings import check_settings
 from rwkd.run.teacher_stage import ensure_teacher
 
 
@@ -22,6 +23,7 @@ def teacher_only(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    check_settings(cfg)
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     trial_path = Path(HydraConfig.get().runtime.output_dir) / TEACHER_TRIAL
     if sweeping and str(cfg.get("resume")) == "auto" and trial_path.is_file():

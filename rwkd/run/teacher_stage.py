@@ -79,7 +79,7 @@ def _teacher_settings(cfg: DictConfig) -> DictConfig:
     cached teacher serves every run whichever builds it."""
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
-        cfg.data.eval_meta_split = True
+        cfg.data.eval_meta_split = cfg.data.meta_size != 0  # data.meta_size=0: there is none to score
         cfg.data.group_by_length = False
     return cfg
 
@@ -96,7 +96,7 @@ def _selection(cfg: DictConfig, dm) -> str | None:
         raise RwkdError(f"teacher.finetune.select_on={choice!r} is unknown; accepted: {', '.join(SELECTIONS)}")
     if choice == "meta":
         dm.setup("fit")
-        if dm.meta_set is None or len(dm.meta_set) == 0:
+        if dm.meta_set is None:
             return None
     return SELECTIONS[choice]
 
@@ -160,11 +160,12 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     started, started_cpu = time.time(), cpu_seconds()
     pl.seed_everything(int(ft.seed), workers=True, verbose=False)
     model = instantiate(cfg.teacher.model, num_labels=task.num_labels, seed=int(ft.seed))
+    dm.setup("fit")
     selection = _selection(cfg, dm)
     module = TeacherFineTuning(
         model, task, optim=OmegaConf.to_container(ft, resolve=True), nan_policy=cfg.nan_policy,
         run_info={"role": "teacher", "tokenizer": tokenizer_name(cfg), "max_len": cfg.data.max_len},
-        score_meta_split=True, selection=selection,
+        score_meta_split=dm.meta_set is not None, selection=selection,
     )
     # The work folder is named by the teacher's key: an interrupted fine-tuning resumes from its last.ckpt
     work = folder.parent / f".{folder.name}.work"

@@ -25,6 +25,7 @@ from rwkd.run.checkpointing import model_state, read_checkpoint
 from rwkd.run.diagnostics import SampleWeightLog
 from rwkd.run.export import save_classifier
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
+from rwkd.run.settings import check_settings
 from rwkd.run.teacher_logits import CachedTeacher, cached_teacher
 from rwkd.run.teacher_stage import ensure_teacher
 from rwkd.weighting.base import WeightingScheme
@@ -34,6 +35,7 @@ SAMPLE_WEIGHTS = "sample_weights.parquet"
 
 def train(cfg: DictConfig) -> float:
     """Runs one configuration; returns the best dev headline (what a hyper-parameter sweep optimises)."""
+    check_settings(cfg)  # the CLI checked the command line; this also covers sampled sweeps and API callers
     started, started_cpu = time.time(), records.cpu_seconds()
     output_dir = Path(cfg.paths.output_dir)
     start = plan_start(cfg, output_dir)
@@ -234,7 +236,7 @@ def teacher_for_training(cfg: DictConfig, model, datamodule, tokenizer) -> Cache
     datamodule.setup("fit")
     fingerprint = datamodule.source.fingerprint("train")
     return cached_teacher(
-        model, [("train", datamodule.train_set), ("train", datamodule.meta_set)], task=cfg.task.name,
+        model, [("train", s) for s in (datamodule.train_set, datamodule.meta_set) if s is not None], task=cfg.task.name,
         cache_root=Path(cfg.paths.teachers).resolve() / "logit_cache",
         tokenization={"tokenizer": tokenizer_name(cfg), "max_len": cfg.data.max_len},
         pad_token_id=tokenizer.pad_token_id, num_labels=task_of(cfg).num_labels,

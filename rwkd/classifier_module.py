@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import pytorch_lightning as pl
 import torch
 
+from rwkd import distributed
 from rwkd.errors import RwkdError
 from rwkd.metrics import GlueMetrics
 from rwkd.models import model_inputs
@@ -152,20 +153,32 @@ class ClassifierModule(pl.LightningModule):
             f"{self.model_attr}_config": self.trained_model.config.to_dict(),
             "history": list(self.history),
         }
-        # What a resumed run needs beyond weights and optimizer states to continue exactly
+        # What a resumed run needs beyond weights and optimizer states to continue exactly. Every process
+        # writes the hook's result, rank 0 the file: what differs between processes is gathered into it.
+        mine = self.rank_progress()
         checkpoint["rwkd_progress"] = {
-            "rng": capture_rng(),
+            **mine,
+            "ranks": distributed.gather_objects(mine),
             "history": list(self.history),
             "step_seconds": list(self.step_seconds),
             "train_samples_seen": self.train_samples_seen,
             "skipped_batches": self.skipped_batches,
         }
 
+    def rank_progress(self) -> dict:
+        """The part of the resumable state that is each process's own under data parallelism."""
+        return {"rng": capture_rng()}
+
+    def load_rank_progress(self, state: dict) -> None:
+        self._rng_to_restore = state["rng"]
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         progress = checkpoint.get("rwkd_progress")
         if progress is None:
             return
-        self._rng_to_restore = progress["rng"]
+        ranks = progress.get("ranks") or [progress]
+        world, rank = (self.trainer.world_size, self.trainer.global_rank) if self._trainer is not None else (1, 0)
+        self.load_rank_progress(ranks[rank] if len(ranks) == world else progress)
         self.history = list(progress["history"])
         self.step_seconds = list(progress["step_seconds"])
         self.train_samples_seen = int(progress["train_samples_seen"])

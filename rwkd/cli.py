@@ -45,8 +45,13 @@ def _guarded(fn, cfg: DictConfig):
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from rwkd.run.preemption import PREEMPTED_EXIT_CODE, Preempted
+
     try:
         return fn(cfg)
+    except Preempted as exc:  # the machine is going away: the whole sweep stops, nothing is recorded as failed
+        print(f"rwkd: {exc}", file=sys.stderr, flush=True)
+        sys.exit(PREEMPTED_EXIT_CODE)
     except Exception as exc:  # Hydra would print a traceback; user errors get one line instead
         err = find_rwkd_error(exc)
         message = str(err) if err is not None else f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"

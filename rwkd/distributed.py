@@ -26,6 +26,15 @@ def launch_rank() -> int:
     return 0
 
 
+def gather_objects(obj) -> list:
+    """[obj of rank 0, obj of rank 1, ...] in every process; [obj] in one process."""
+    if not active():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def mean_(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     """Averages each tensor across processes, in place."""
     if active():

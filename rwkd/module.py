@@ -159,12 +159,11 @@ class DistillationModule(ClassifierModule):
         if self.sample_log is not None:
             self.sample_log.write(self.trainer.global_rank, self.trainer.world_size)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["rwkd_progress"]["sample_log"] = self.sample_log.state_dict() if self.sample_log is not None else None
+    def rank_progress(self) -> dict:
+        # each process logs the weights of its own samples
+        return {**super().rank_progress(), "sample_log": self.sample_log.state_dict() if self.sample_log is not None else None}
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        saved = (checkpoint.get("rwkd_progress") or {}).get("sample_log")
-        if self.sample_log is not None and saved is not None:
-            self.sample_log.load_state_dict(saved)
+    def load_rank_progress(self, state: dict) -> None:
+        super().load_rank_progress(state)
+        if self.sample_log is not None and state.get("sample_log") is not None:
+            self.sample_log.load_state_dict(state["sample_log"])

@@ -25,14 +25,17 @@ RUN = [
     "data.max_train_samples=96", "data.max_eval_samples=48", "data.max_len=48", "data.batch_size=16",
     "trainer.max_epochs=3", "trainer.enable_progress_bar=false", "logger=csv",
     "checkpoint.every_n_steps=4", "checkpoint.keep_last=true", "export=false",
-    "+callbacks.kill._target_=fault_injection.KillAtStep", "resume=auto",
+    "+callbacks.kill._target_=fault_injection.KillAtStep", "+callbacks.signal._target_=fault_injection.SignalAtStep",
+    "resume=auto",
 ]
 
 
-def _train(tmp: Path, outputs: str, *extra: str, kill_at: int | None = None):
+def _train(tmp: Path, outputs: str, *extra: str, kill_at: int | None = None, signal_at: str | None = None):
     env = {"PYTHONPATH": TESTS}
     if kill_at is not None:
         env["RWKD_TEST_KILL_AT_STEP"] = str(kill_at)
+    if signal_at is not None:
+        env["RWKD_TEST_SIGNAL_AT_STEP"] = signal_at
     args = ["train", *RUN, f"paths.outputs={tmp / outputs}", f"paths.teachers={tmp / 'teachers'}", *extra]
     return run_rwkd(args, cwd=tmp, env=env)
 
@@ -100,6 +103,26 @@ def test_run_killed_with_sigkill_resumes_to_the_same_result(reference, kill_at):
     assert (timing["steps"], timing["train_samples"]) == (18, 3 * 87)
 
 
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGUSR1"])
+def test_a_preempted_run_saves_its_step_exits_75_and_resumes_to_the_same_result(reference, name):
+    tmp, expected = reference
+    outputs = f"preempted_{name}"
+    stopped = _train(tmp, outputs, signal_at=f"9:{name}")  # mid-epoch, between two step checkpoints (8 and 12)
+    assert stopped.returncode == 75, stopped.stderr[-2000:]
+    folder = _run_folder(tmp, outputs)
+    last = folder / "checkpoints" / "last.ckpt"
+    lines = [line for line in stopped.stderr.splitlines() if line.startswith("rwkd:")]
+    assert lines == [f"rwkd: stopped by {name} after step 10; last.ckpt written to {last}; "
+                     "the same command with resume=auto continues it"]
+    assert "Traceback" not in stopped.stderr and not (folder / "results.json").exists()
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 10  # the step in hand finished
+
+    resumed = _train(tmp, outputs)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {last}" in resumed.stdout
+    _assert_same_run(expected, _record(folder))
+
+
 def test_same_seed_same_results_and_other_seed_differs(reference):
     tmp, expected = reference
     again = _train(tmp, "again")
@@ -138,3 +161,66 @@ def test_resumed_sweep_skips_finished_jobs_and_reruns_failed_ones(tmp_path):
     assert f"rwkd: {jobs[0]} has finished already" in again.stdout
     assert f"resuming from {jobs[1] / 'checkpoints' / 'last.ckpt'}" in again.stdout
     assert (jobs[1] / "results.json").is_file()
+
+
+def _ddp_run(tmp: Path, outputs: str, kill_at: int | None = None, signal_at: str | None = None):
+    """2 CPU processes over gloo, each a shard of 44 rows in batches of 16: 3 steps an epoch, 9 in all."""
+    import sys
+
+    env = {"PYTHONPATH": TESTS}
+    if kill_at is not None:
+        env["RWKD_TEST_KILL_AT_STEP"] = str(kill_at)
+    if signal_at is not None:
+        env["RWKD_TEST_SIGNAL_AT_STEP"] = signal_at
+    args = [*RUN, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+            f"paths.outputs={tmp / outputs}", f"paths.teachers={tmp / 'teachers'}"]
+    # Lightning's DDP launcher re-runs sys.argv[0]: the console script, as users run it
+    return run_rwkd(args, cwd=tmp, env=env, script=str(Path(sys.executable).with_name("rwkd")), timeout=600)
+
+
+def _ddp_record(folder: Path) -> dict:
+    results = json.loads((folder / "results.json").read_text())
+    state = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    shards = {r: pq.read_table(folder / f"sample_weights.rank{r}.parquet") for r in (0, 1)}
+    return {"history": results["history"], "shards": shards, "state": state}
+
+
+@pytest.fixture(scope="module")
+def ddp_reference(tmp_path_factory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("ddp_resume")
+    proc = _ddp_run(tmp, "reference")  # also fine-tunes the tiny teacher the other runs share
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, _ddp_record(_run_folder(tmp, "reference"))
+
+
+def _assert_same_ddp_run(expected: dict, record: dict) -> None:
+    assert record["history"] == expected["history"]
+    for rank in (0, 1):  # each process's own sample log, continued from its own rows
+        assert record["shards"][rank].num_rows == expected["shards"][rank].num_rows == 3 * 44  # shards padded alike
+        assert record["shards"][rank].equals(expected["shards"][rank]), f"rank {rank}: weights or losses differ"
+    for name in expected["state"]:
+        assert _same(record["state"][name], expected["state"][name]), name
+
+
+def test_a_two_process_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(ddp_reference):
+    tmp, expected = ddp_reference
+    killed = _ddp_run(tmp, "killed", kill_at=5)  # epoch 1, steps 3-5; last.ckpt from step 4
+    assert killed.returncode != 0
+    folder = _run_folder(tmp, "killed")
+    assert not (folder / "results.json").exists()
+    assert torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"] == 4
+
+    resumed = _ddp_run(tmp, "killed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _assert_same_ddp_run(expected, _ddp_record(folder))
+
+
+def test_a_signal_to_one_process_stops_both_at_the_same_step(ddp_reference):
+    tmp, expected = ddp_reference
+    stopped = _ddp_run(tmp, "signalled", signal_at="4:SIGTERM:0")  # rank 0 alone hears it
+    assert stopped.returncode == 75, stopped.stderr[-3000:]
+    folder = _run_folder(tmp, "signalled")
+    assert torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"] == 5
+    resumed = _ddp_run(tmp, "signalled")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _assert_same_ddp_run(expected, _ddp_record(folder))

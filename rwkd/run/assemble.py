@@ -17,6 +17,7 @@ from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
 from rwkd.module import DistillationModule
 from rwkd.run.checkpointing import AtomicCheckpointIO, ResumeCheckpoint
+from rwkd.run.preemption import Preemption
 from rwkd.tasks import TaskSpec, get_task
 
 
@@ -65,7 +66,7 @@ def build_trainer(
         auto_insert_metric_name=False,
     )
     last = ResumeCheckpoint(output_dir / "checkpoints", int(ckpt_cfg.get("every_n_steps", 100)))
-    callbacks = [best, last]
+    callbacks = [best, last, Preemption(last.path)]
     callbacks += [instantiate(cb) for cb in (cfg.get("callbacks") or {}).values() if cb is not None]
     loggers = []
     if with_loggers and cfg.get("logger"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import statistics
 import sys
 import time
@@ -12,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from rwkd import distributed
 from rwkd.atomic import write_json
@@ -24,6 +26,7 @@ from rwkd.run.assemble import build_datamodule, build_module, build_trainer, glu
 from rwkd.run.checkpointing import model_state, read_checkpoint
 from rwkd.run.diagnostics import SampleWeightLog
 from rwkd.run.export import save_classifier
+from rwkd.run.preemption import Preempted
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
 from rwkd.run.settings import check_settings
 from rwkd.run.teacher_logits import CachedTeacher, cached_teacher
@@ -81,6 +84,9 @@ def train(cfg: DictConfig) -> float:
     fit_started = time.time()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=start.checkpoint, weights_only=True)
+    except SIGTERMException:  # SIGTERM during validation: Lightning stops there; the last checkpoint stands
+        saved = last_checkpoint.path if last_checkpoint.path.is_file() else None
+        raise Preempted(signal.SIGTERM, trainer.global_step, saved) from None
     finally:
         # the next job of a sweep starts its own process group (and its own DDP worker processes)
         distributed.shutdown(env_before)

@@ -9,12 +9,39 @@ is filled beside the target and then exchanged with it in one step where the OS 
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from rwkd.errors import RwkdError
+
+# a full disk, a full quota, or a file-size limit (ulimit -f): the write cannot finish, whatever is retried
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _no_space(exc: BaseException) -> int | None:
+    """The errno of a no-space failure behind `exc` (torch and pyarrow wrap the OSError; safetensors, in
+    Rust, only names it in its message), else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+            return exc.errno
+        found = re.search(r"os error (\d+)|errno (\d+)", str(exc), re.IGNORECASE)
+        if found and int(found.group(1) or found.group(2)) in NO_SPACE:
+            return int(found.group(1) or found.group(2))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _stop_for_space(path: Path, code: int, what: str) -> RwkdError:
+    return RwkdError(f"no space to write {path} ({os.strerror(code)}); the {what} there is as it was before this "
+                     "write: free space (or raise the limit), then run the same command with resume=auto")
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -43,8 +70,10 @@ def write_with(path: str | Path, write: Callable[[Path], None]) -> Path:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if (code := _no_space(exc)) is not None:
+            raise _stop_for_space(path, code, "file") from exc
         raise
     _fsync_folder(path.parent)
     return path
@@ -103,8 +132,10 @@ def replace_folder(out_dir: str | Path, fill: Callable[[Path], None]) -> Path:
             out_dir.rename(old)
             tmp.rename(out_dir)
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if (code := _no_space(exc)) is not None:
+            raise _stop_for_space(out_dir, code, "folder") from exc
         raise
     _fsync_folder(out_dir.parent)
     return out_dir

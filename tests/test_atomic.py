@@ -3,6 +3,10 @@ and no temporary behind; a replaced folder is never missing."""
 
 from __future__ import annotations
 
+import resource
+import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -16,9 +20,9 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 
     def half_then_fail(tmp):
         tmp.write_text('{"v": 2, "trunc')
-        raise OSError(28, "No space left on device")
+        raise OSError(13, "Permission denied")  # any failure: here one that is not about space
 
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="Permission denied"):
         write_with(target, half_then_fail)
     assert target.read_text() == '{\n  "v": 1\n}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
@@ -86,3 +90,39 @@ def test_folders_are_exchanged_in_one_step_on_linux(tmp_path):
     (b / "x").write_text("in b")
     assert _exchange(a, b)
     assert (a / "x").read_text() == "in b" and (b / "x").read_text() == "in a"
+
+
+def _under_size_limit(code: str, limit: int) -> subprocess.CompletedProcess:
+    def apply_limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          preexec_fn=apply_limit)
+
+
+@pytest.mark.parametrize("writer", ["json", "parquet", "checkpoint", "folder"])
+def test_a_write_past_the_space_left_is_one_rwkd_error_and_the_old_file_stays(tmp_path, writer):
+    target = tmp_path / ("export" if writer == "folder" else f"out.{writer}")
+    old = b"the previous version\n"
+    if writer == "folder":
+        target.mkdir()
+        (target / "weights.bin").write_bytes(old)
+    else:
+        target.write_bytes(old)
+    write = {
+        "json": f"write_json({str(target)!r}, {{'x': 'y' * 100000}})",
+        "parquet": f"import pyarrow as pa, pyarrow.parquet as pq; write_with({str(target)!r}, "
+                   "lambda t: pq.write_table(pa.table({'a': list(range(100000))}), t, compression=None))",
+        "checkpoint": f"import torch; from rwkd.run.checkpointing import AtomicCheckpointIO; "
+                      f"AtomicCheckpointIO().save_checkpoint({{'w': torch.zeros(100000)}}, {str(target)!r})",
+        "folder": f"replace_folder({str(target)!r}, lambda d: (d / 'weights.bin').write_bytes(bytes(100000)))",
+    }[writer]
+    code = ("from rwkd.atomic import write_json, write_with, replace_folder\nfrom rwkd.errors import RwkdError\n"
+            f"try:\n    {write}\nexcept RwkdError as e:\n    print('RWKD', e)\n")
+    proc = _under_size_limit(code, 50_000)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith(f"RWKD no space to write {target} (File too large); the "), proc.stdout
+    kept = target / "weights.bin" if writer == "folder" else target
+    assert kept.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no temporary left beside it

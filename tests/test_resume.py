@@ -30,14 +30,27 @@ RUN = [
 ]
 
 
-def _train(tmp: Path, outputs: str, *extra: str, kill_at: int | None = None, signal_at: str | None = None):
+def _train(tmp: Path, outputs: str, *extra: str, kill_at: int | None = None, signal_at: str | None = None,
+           max_file_bytes: int | None = None):
     env = {"PYTHONPATH": TESTS}
     if kill_at is not None:
         env["RWKD_TEST_KILL_AT_STEP"] = str(kill_at)
     if signal_at is not None:
         env["RWKD_TEST_SIGNAL_AT_STEP"] = signal_at
     args = ["train", *RUN, f"paths.outputs={tmp / outputs}", f"paths.teachers={tmp / 'teachers'}", *extra]
-    return run_rwkd(args, cwd=tmp, env=env)
+    if max_file_bytes is None:
+        return run_rwkd(args, cwd=tmp, env=env)
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def limit():  # `ulimit -f`: a write past it fails as a full disk's would (EFBIG instead of ENOSPC)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    return subprocess.run([sys.executable, "-m", "rwkd.cli", *args], cwd=tmp, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit)
 
 
 def _run_folder(tmp: Path, outputs: str) -> Path:
@@ -120,6 +133,27 @@ def test_a_preempted_run_saves_its_step_exits_75_and_resumes_to_the_same_result(
     resumed = _train(tmp, outputs)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from {last}" in resumed.stdout
+    _assert_same_run(expected, _record(folder))
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_in_one_line_and_leaves_the_previous_one(reference):
+    tmp, expected = reference
+    outputs = "no_space"
+    assert _train(tmp, outputs, kill_at=10).returncode == -signal.SIGKILL  # last.ckpt from step 8
+    folder = _run_folder(tmp, outputs)
+    last = folder / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+
+    full = _train(tmp, outputs, max_file_bytes=len(before) // 2)  # resumes, then cannot write step 12's
+    assert full.returncode == 2, full.stderr[-3000:]
+    errors = [line for line in full.stderr.splitlines() if line.startswith("rwkd: error:")]
+    assert errors == [f"rwkd: error: no space to write {last} (File too large); the file there is as it was "
+                      "before this write: free space (or raise the limit), then run the same command with resume=auto"]
+    assert "Traceback" not in full.stderr
+    assert last.read_bytes() == before and not list(last.parent.glob(".*.tmp"))  # intact, no stray temporary
+
+    resumed = _train(tmp, outputs)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     _assert_same_run(expected, _record(folder))
 
 

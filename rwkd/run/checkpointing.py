@@ -26,7 +26,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, through rwkd.atomic: a kill mid-write leaves the previous file."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        write_with(path, lambda tmp: torch.save(checkpoint, tmp))
+        write_with(path, lambda tmp: _save(checkpoint, tmp))
+
+
+def _save(checkpoint: dict, path: Path) -> None:
+    # through a Python file, so that a failed write surfaces as the OSError it is (full disk, size limit)
+    with open(path, "wb") as f:
+        torch.save(checkpoint, f)
 
 
 

@@ -7,6 +7,7 @@ exactly: every per-sample weight and loss at every step, every dev metric, and t
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -258,3 +259,29 @@ def test_a_signal_to_one_process_stops_both_at_the_same_step(ddp_reference):
     resumed = _ddp_run(tmp, "signalled")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _assert_same_ddp_run(expected, _ddp_record(folder))
+
+
+def test_two_sweeps_on_one_folder_train_each_job_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    sweep = ["train", "-m", *RUN, "trainer.max_epochs=1", "seed=1,2,3", f"paths.outputs={tmp_path / 'out'}",
+             f"paths.teachers={tmp_path / 'teachers'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    env = {**os.environ, "PYTHONPATH": TESTS}
+    first = subprocess.Popen([sys.executable, "-m", "rwkd.cli", *sweep], cwd=tmp_path, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not list((tmp_path / "sweep").glob("*/checkpoints")) and time.time() < deadline:
+        time.sleep(0.5)  # the first sweep is training its first job (after fine-tuning the teacher)
+    second = run_rwkd(sweep, cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    out_first, err_first = first.communicate(timeout=600)
+    assert first.returncode == 0 and second.returncode == 0, err_first[-2000:] + second.stderr[-2000:]
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert len(jobs) == 3 and all((j / "results.json").is_file() for j in jobs)
+    both = out_first + second.stdout
+    for job, seed in zip(jobs, (1, 2, 3), strict=True):
+        trained = len(re.findall(rf"rwkd: rte \S.* seed {seed}: best val/headline", both))
+        assert trained == 1, f"{job.name} trained {trained} times"
+    assert "is being trained by pid" in second.stdout  # the second sweep met the first one's job and left it

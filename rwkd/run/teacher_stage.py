@@ -30,6 +30,7 @@ from rwkd.run.assemble import build_datamodule, build_trainer, task_of, tokenize
 from rwkd.run.checkpointing import LAST, model_state, read_checkpoint
 from rwkd.run.evaluate import score
 from rwkd.run.export import save_classifier
+from rwkd.run.locks import waiting_lock
 from rwkd.run.records import cpu_seconds, file_sha256
 from rwkd.teacher_finetuning import TeacherFineTuning
 
@@ -129,12 +130,21 @@ def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu
                             f"`rwkd teacher task={task.name}` first (one process), or give teacher.path=")
         if distributed.launch_rank() != 0:
             distributed.wait_for(record_path, "the fine-tuned teacher")
-    if record_path.is_file() and _cache_is_intact(folder):
-        record = json.loads(record_path.read_text())
-        model = load_finetuned(folder / "model", attn_implementation=attn)
-        print(f"rwkd: reusing the fine-tuned teacher in {folder} (dev {record['dev_metrics']})", flush=True)
-        return Teacher(model, str(folder / "model"), record["dev_metrics"], "cache", record["weights_sha256"], record)
-    return _finetune(cfg, tokenizer, dm, key, folder)
+    if distributed.launch_rank() != 0:  # rank 0 has fine-tuned or found it (waited for above)
+        return _cached(folder, attn)
+    # one process fine-tunes a given teacher; another sweep needing it waits, then reuses it
+    lock = folder.parent.parent / ".locks" / f"{folder.parent.name}-{folder.name}.lock"
+    with waiting_lock(lock, f"fine-tuning the teacher in {folder}"):
+        if record_path.is_file() and _cache_is_intact(folder):
+            return _cached(folder, attn)
+        return _finetune(cfg, tokenizer, dm, key, folder)
+
+
+def _cached(folder: Path, attn) -> Teacher:
+    record = json.loads((folder / TEACHER_RECORD).read_text())
+    model = load_finetuned(folder / "model", attn_implementation=attn)
+    print(f"rwkd: reusing the fine-tuned teacher in {folder} (dev {record['dev_metrics']})", flush=True)
+    return Teacher(model, str(folder / "model"), record["dev_metrics"], "cache", record["weights_sha256"], record)
 
 
 def _cache_is_intact(folder: Path) -> bool:

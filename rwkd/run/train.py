@@ -26,6 +26,7 @@ from rwkd.run.assemble import build_datamodule, build_module, build_trainer, glu
 from rwkd.run.checkpointing import model_state, read_checkpoint
 from rwkd.run.diagnostics import SampleWeightLog
 from rwkd.run.export import save_classifier
+from rwkd.run.locks import job_lock
 from rwkd.run.preemption import Preempted
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
 from rwkd.run.settings import check_settings
@@ -39,8 +40,28 @@ SAMPLE_WEIGHTS = "sample_weights.parquet"
 def train(cfg: DictConfig) -> float:
     """Runs one configuration; returns the best dev headline (what a hyper-parameter sweep optimises)."""
     check_settings(cfg)  # the CLI checked the command line; this also covers sampled sweeps and API callers
-    started, started_cpu = time.time(), records.cpu_seconds()
     output_dir = Path(cfg.paths.output_dir)
+    # the lock before anything else: a second sweep on the same folder must not see a job as unfinished
+    # and start it while the first is training it, or right after the first has finished it
+    with job_lock(output_dir) as holder:
+        if holder is not None:
+            return _held_elsewhere(output_dir, holder)
+        return _train_in(cfg, output_dir)
+
+
+def _held_elsewhere(output_dir: Path, holder: str) -> float:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        print(f"rwkd: {output_dir} is being trained by {holder}; skipped here (that process records it)", flush=True)
+        return float("nan")
+    raise RwkdError(f"{output_dir} is being trained by {holder}; wait for it to finish, or start a separate "
+                    "run with resume=never")
+
+
+def _train_in(cfg: DictConfig, output_dir: Path) -> float:
+    started, started_cpu = time.time(), records.cpu_seconds()
     start = plan_start(cfg, output_dir)
     if start.kind == "finished":
         best = start.results["best"]["metrics"]["val/headline"]

@@ -284,4 +284,29 @@ def test_two_sweeps_on_one_folder_train_each_job_once(tmp_path):
     for job, seed in zip(jobs, (1, 2, 3), strict=True):
         trained = len(re.findall(rf"rwkd: rte \S.* seed {seed}: best val/headline", both))
         assert trained == 1, f"{job.name} trained {trained} times"
-    assert "is being trained by pid" in second.stdout  # the second sweep met the first one's job and left it
+
+
+def test_a_job_another_process_holds_is_skipped_and_trained_by_the_next_sweep(tmp_path):
+    import fcntl
+    import os
+
+    sweep = ["train", "-m", *RUN, "trainer.max_epochs=1", "seed=1,2", f"paths.outputs={tmp_path / 'out'}",
+             f"paths.teachers={tmp_path / 'teachers'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    held = tmp_path / "sweep" / "1_rte_metanet_seed2"
+    held.mkdir(parents=True)
+    fd = os.open(held / ".rwkd.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a first sweep training that job would
+    os.write(fd, f"pid {os.getpid()}".encode())
+    try:
+        first = run_rwkd(sweep, cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    finally:
+        os.close(fd)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert f"rwkd: {held} is being trained by pid {os.getpid()}; skipped here" in first.stdout
+    assert (tmp_path / "sweep" / "0_rte_metanet_seed1" / "results.json").is_file()
+    assert not (held / "results.json").exists() and not (held / "failed.json").exists()
+
+    second = run_rwkd(sweep, cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "0_rte_metanet_seed1 has finished already" in second.stdout
+    assert (held / "results.json").is_file()

@@ -134,6 +134,21 @@ def compose_train(overrides: list[str]) -> DictConfig:
         return compose("train", overrides=overrides)
 
 
+REQUIRED_GROUPS = {"task", "data", "teacher", "student", "weighting", "trainer"}  # a run cannot do without one
+
+
+def _drop_group(arg: str) -> str:
+    """`logger=null` as Hydra spells it (`~logger`): Hydra 1.3 cannot set a group to null from the command
+    line when the defaults list has an interpolated entry."""
+    key, _, value = arg.partition("=")
+    if value == "null" and key.lstrip("+") in OPTIONAL_GROUPS:
+        return f"~{key.lstrip('+')}"
+    return arg
+
+
+OPTIONAL_GROUPS = {"logger", "experiment", "hparams_search", "recipe"}
+
+
 def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
     """Rejects `group=option` overrides naming an option that has no config file, in one line."""
     groups = {p.name for p in Path(conf_dir).iterdir() if p.is_dir()}
@@ -147,7 +162,9 @@ def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
         options = sorted(p.stem for p in (Path(conf_dir) / key).glob("*.yaml"))
         for option in value.split(","):
             option = option.strip()
-            if option and option != "null" and option not in options:
+            if option == "null" and key not in REQUIRED_GROUPS:
+                continue
+            if option not in options:
                 raise RwkdError(f"unknown {key} {option!r}; accepted: {', '.join(options)}")
 
 
@@ -195,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rwkd: error: {exc}", file=sys.stderr)
         return 2
     records.COMMAND[:] = argv
+    rest = [_drop_group(a) for a in rest]
     records.git_commit()  # pinned now: a long sweep may outlive the checkout it started from
     from transformers.utils import logging as hf_logging
 

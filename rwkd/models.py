@@ -62,6 +62,16 @@ def keep_layers(model, layers: Sequence[int]) -> None:
             setattr(model.config, attr, len(kept))
 
 
+def architecture(name_or_path: str, config_overrides: dict | None = None, trust_remote_code: bool = False):
+    """The model's config alone (no weights): what settings can be checked against before any work;
+    None where it cannot be read (a hub name with no network: the load itself reports it later)."""
+    try:
+        return AutoConfig.from_pretrained(resolve_model_path(name_or_path), trust_remote_code=trust_remote_code,
+                                          **dict(config_overrides or {}))
+    except (OSError, ValueError):
+        return None
+
+
 def build_classifier(
     name_or_path: str,
     num_labels: int,

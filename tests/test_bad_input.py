@@ -62,6 +62,16 @@ CASES = {
                             r"teacher.finetune.epochs=0 is outside \[1, inf\); accepted: an integer >= 1"),
     "unknown metanet input": (["train", "task=rte", *TINY, "weighting=metanet", "weighting.inputs=[foo]"],
                               r"weighting.inputs=\['foo'\] is not a non-empty list of label_loss, kd_loss"),
+    "empty task": (["train", "task="], r"unknown task ''; accepted: cola"),
+    "no weighting": (["train", "weighting=null"], r"unknown weighting 'null'; accepted: annealed"),
+    "token length past the model's positions": (["train", "task=rte", *TINY, "data.max_len=100000"],
+                                                 r"data.max_len=100000 is longer than the teacher model's 128 positions"),
+    "student layers outside the model": (["train", "task=rte", "student.model.layers=[0,9]"],
+                                         r"student.model.layers=\[0, 9\] is not a non-empty list of layer indices of the "
+                                         r"6-layer model it is cut from; accepted: indices in \[0, 5\]"),
+    "a device this machine lacks": (["train", "task=rte", *TINY, "trainer.accelerator=gpu"],
+                                    r"Lightning refuses the trainer settings \(trainer.\*\): No supported gpu backend"),
+    "zero devices": (["train", "task=rte", *TINY, "trainer.devices=0"], r"Lightning refuses the trainer settings"),
     "rule undefined for the task": (["train", "task=stsb", *TINY, "weighting=heuristic", "weighting.rule=student_entropy"],
                                     r"weighting.rule=student_entropy is not defined for the regression task stsb .*"
                                     r"accepted there: teacher_confidence, teacher_correct, loss_ratio"),

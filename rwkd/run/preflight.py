@@ -47,10 +47,11 @@ def check_command_line(args: list[str], conf_dir: str, config_name: str = "train
         for key, values in swept.items():
             for value in values[1:]:
                 jobs.append(fixed + [f"{k}={value if k == key else v[0]}" for k, v in swept.items()])
+        here = not any(a.lstrip("+").startswith("hydra/launcher=") for a in given)  # else a cluster runs them
         for overrides in jobs[:MAX_COMPOSITIONS]:
             job_cfg = _compose(config_name, overrides, with_hydra=False)
             if job_cfg is not None:
-                check_settings(job_cfg)
+                check_settings(job_cfg, here=here)
 
 
 def _values(override) -> list[str]:

@@ -10,6 +10,8 @@ b_i = max(u_i^kd, delta) and w_i = b_i / (a_i + b_i): each sample's two weights 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch.func import jvp
 
@@ -21,28 +23,31 @@ from rwkd.weighting.meta_context import META_LOSSES, MetaContext, virtual_step
 IMPLS = ("fast", "reference")
 
 
-def reference_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(u^label, u^kd) by differentiating through a functional virtual step (second order)."""
+# params -> the K per-sample loss terms of the training batch at those parameters, each of shape [n]
+TermsFn = Callable[[dict[str, torch.Tensor]], Sequence[torch.Tensor]]
+
+
+def reference_term_scores(ctx: MetaContext, terms: TermsFn, virtual_lr: float, meta_loss: str) -> torch.Tensor:
+    """u [K, n]: -dL_meta/d eps_i^k, differentiating through a functional virtual step (second order), with
+    one perturbation per sample and term (docs/method.md §3)."""
     if distributed.active():
         raise RwkdError("weighting.impl=reference runs in one process only; use impl=fast under data parallelism")
     params = ctx.params()
-    label, kd = ctx.train_terms(params)
-    if kd is None:
-        raise RwkdError("weighting=meta needs a teacher term, and this run has no teacher")
-    n = label.shape[0]
-    eps = torch.zeros(2, n, dtype=label.dtype, device=label.device, requires_grad=True)
-    inner = (eps[0] * label + eps[1] * kd).sum() / n
+    values = list(terms(params))
+    n = values[0].shape[0]
+    eps = torch.zeros(len(values), n, dtype=values[0].dtype, device=values[0].device, requires_grad=True)
+    inner = sum((eps[k] * term).sum() for k, term in enumerate(values)) / n
     theta_hat = virtual_step(params, inner, virtual_lr)
     (d_eps,) = torch.autograd.grad(ctx.meta_loss(theta_hat, meta_loss), [eps])
-    return -d_eps[0].detach(), -d_eps[1].detach()
+    return -d_eps.detach()
 
 
-def fast_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same (u^label, u^kd) with no second-order graph.
+def fast_term_scores(ctx: MetaContext, terms: TermsFn, virtual_lr: float, meta_loss: str) -> torch.Tensor:
+    """The same u [K, n] with no second-order graph.
 
     At eps = 0 the virtual step is the identity, so u_i^k = (eta / n) <g, grad l_i^k(theta)> exactly, with
-    g = grad L_meta(theta): one backward on the meta batch for g, then every sample's directional
-    derivative along g in one forward-mode pass (a JVP) over the training batch.
+    g = grad L_meta(theta): one backward on the meta batch for g, then every (sample, term) directional
+    derivative along g in one forward-mode pass (a JVP) over the training batch, whatever K is.
     """
     params = ctx.params()
     names = list(params)
@@ -51,19 +56,41 @@ def fast_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[to
     # under data parallelism every process must score its samples against the same (global) meta gradient
     distributed.mean_(list(direction.values()))
     primal = {k: p.detach() for k, p in params.items()}
+    values, tangents = jvp(lambda p: tuple(terms(p)), (primal,), (direction,))
+    scale = virtual_lr / (values[0].shape[0] * distributed.world_size())  # n of the global batch
+    return scale * torch.stack([d.detach() for d in tangents])
 
-    def terms(p):
-        label, kd = ctx.train_terms(p)
+
+def _label_and_teacher(ctx: MetaContext) -> TermsFn:
+    def terms(params):
+        label, kd = ctx.train_terms(params)
         if kd is None:
             raise RwkdError("weighting=meta needs a teacher term, and this run has no teacher")
         return label, kd
 
-    (label, _), (d_label, d_kd) = jvp(terms, (primal,), (direction,))
-    scale = virtual_lr / (label.shape[0] * distributed.world_size())  # n of the global batch
-    return scale * d_label.detach(), scale * d_kd.detach()
+    return terms
+
+
+def reference_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u^label, u^kd): the two-term scores, by the second-order reference."""
+    u = reference_term_scores(ctx, _label_and_teacher(ctx), virtual_lr, meta_loss)
+    return u[0], u[1]
+
+
+def fast_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u^label, u^kd): the two-term scores, first order (one meta backward, one JVP)."""
+    u = fast_term_scores(ctx, _label_and_teacher(ctx), virtual_lr, meta_loss)
+    return u[0], u[1]
+
+
+def normalise_terms(u: torch.Tensor, delta: float) -> torch.Tensor:
+    """w [K, n] on the simplex per sample: w_i^k = max(u_i^k, delta) / sum_j max(u_i^j, delta)."""
+    floored = u.clamp_min(delta)
+    return floored / floored.sum(dim=0, keepdim=True)
 
 
 def normalise(u_label: torch.Tensor, u_kd: torch.Tensor, delta: float) -> torch.Tensor:
+    """The teacher term's weight of the two-term objective: b / (a + b), a and b the floored scores."""
     a = u_label.clamp_min(delta)
     b = u_kd.clamp_min(delta)
     return b / (a + b)

@@ -15,10 +15,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 from tiny_models import TINY_CONFIG, batch
-from torch.func import functional_call
 
 from rwkd import losses
-from rwkd.models import build_classifier, model_inputs
+from rwkd.models import build_classifier
 from rwkd.weighting.meta import (
     fast_scores,
     fast_term_scores,
@@ -26,7 +25,7 @@ from rwkd.weighting.meta import (
     normalise_terms,
     reference_term_scores,
 )
-from rwkd.weighting.meta_context import MetaContext, eval_mode
+from rwkd.weighting.meta_context import MetaContext
 
 ETA = 0.5
 TEACHER_WIDTH = 12
@@ -69,8 +68,7 @@ def _setup(num_labels: int, meta_seed: int = 5):
 
 def _terms(ctx: MetaContext, teachers, teacher_cls, names: tuple[str, ...]):
     def terms(params):
-        with eval_mode(ctx.student):
-            out = functional_call(ctx.student, params, (), model_inputs(ctx.batch))
+        out = ctx.outputs(params, ctx.batch)
         z, y = out.logits, ctx.batch["labels"]
         table = {
             "label": lambda: losses.label_loss(z, y, ctx.regression),

@@ -54,9 +54,14 @@ class MetaContext:
         """Detached leaf copies of the student's trainable parameters, requiring grad."""
         return {k: p.detach().requires_grad_(True) for k, p in self.student.named_parameters() if p.requires_grad}
 
-    def forward(self, params: dict[str, torch.Tensor], batch: dict) -> torch.Tensor:
+    def outputs(self, params: dict[str, torch.Tensor], batch: dict):
+        """The student's whole output at `params`, as every meta computation runs it (eval mode, attention
+        that forward-mode AD and double backward go through): for terms beyond the logits."""
         with eval_mode(self.student), differentiable_attention():
-            return functional_call(self.student, params, (), model_inputs(batch)).logits
+            return functional_call(self.student, params, (), model_inputs(batch))
+
+    def forward(self, params: dict[str, torch.Tensor], batch: dict) -> torch.Tensor:
+        return self.outputs(params, batch).logits
 
     def loss_terms(self, logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None):
         """Per-sample (label term, teacher term or None)."""

@@ -212,3 +212,16 @@ def test_damaged_teacher_cache_is_rebuilt_not_used(tmp_path):
     from rwkd.run.records import file_sha256
 
     assert json.loads((folder / "teacher.json").read_text())["weights_sha256"] == file_sha256(weights)
+
+
+def test_eval_settings_are_checked_before_the_checkpoint_is_scored(finished_run, tmp_path):
+    best = finished_run / "best.ckpt"
+    (tmp_path / "a_file").write_text("in the way")
+    for extra, pattern in [
+        (["device=banana"], r"device='banana' is not a device; accepted: cpu, cuda, cuda:N"),
+        (["data.eval_batch_size=0"], r"data.eval_batch_size=0 is outside \[1, inf\); accepted: an integer >= 1"),
+        (["cross_task=maybe"], r"cross_task='maybe' is not true or false"),
+        ([f"out={tmp_path / 'a_file' / 'x.json'}"], r"out=.*a_file/x.json cannot be written \(Not a directory\); "
+                                                    r"give a writable path with out=FILE"),
+    ]:
+        _assert_one_line_error(run_rwkd(["eval", f"ckpt={best}", *extra], cwd=tmp_path), pattern)

@@ -12,10 +12,12 @@ from rwkd.data.sources import default_glue_dir
 from rwkd.errors import RwkdError
 from rwkd.models import load_tokenizer
 from rwkd.run.evaluate import load_for_eval, score
+from rwkd.run.settings import check_eval_settings
 from rwkd.tasks import get_task
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    check_eval_settings(cfg)
     ckpt = Path(str(cfg.ckpt))
     model, info = load_for_eval(ckpt)
     trained_on = info.get("task")
@@ -45,7 +47,11 @@ def evaluate(cfg: DictConfig) -> dict:
         print(f"  {name:<24} {value:.4f}")
     # beside the checkpoint or export, never inside an export folder
     out = Path(cfg.out) if cfg.out else ckpt.parent / f"{ckpt.stem}_eval_{task.name}.json"
-    write_json(out, {"ckpt": str(ckpt), "task": task.name, "max_len": max_len, "max_eval_samples": max_eval,
-                     "data": datamodule.source.describe(), "metrics": metrics})
+    try:
+        write_json(out, {"ckpt": str(ckpt), "task": task.name, "max_len": max_len, "max_eval_samples": max_eval,
+                         "data": datamodule.source.describe(), "metrics": metrics})
+    except OSError as exc:  # (no space is already an RwkdError)
+        raise RwkdError(f"out={out} cannot be written ({exc.strerror or type(exc).__name__}); "
+                        "give a writable path with out=FILE") from None
     print(f"rwkd: wrote {out}")
     return metrics

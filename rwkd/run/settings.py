@@ -294,3 +294,30 @@ def _check_trainer(cfg: DictConfig) -> None:
     finally:
         for lg, level in zip(quiet, levels, strict=True):
             lg.setLevel(level)
+
+
+EVAL_RULES = {
+    "cross_task": Flag(),
+    "data.max_len": Number(integer=True, low=8, optional=True),
+    "data.eval_batch_size": COUNT,
+    "data.max_eval_samples": Number(integer=True, low=1, optional=True),
+}
+
+
+def check_eval_settings(cfg: DictConfig) -> None:
+    """`rwkd eval`'s own settings, before the checkpoint is read."""
+    for key, rule in EVAL_RULES.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is not _ABSENT and (problem := rule.problem(key, value)) is not None:
+            raise RwkdError(problem)
+    device = str(OmegaConf.select(cfg, "device"))
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise RwkdError(f"device={device!r} is not a device; accepted: cpu, cuda, cuda:N") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise RwkdError(f"device={device} needs a CUDA GPU, and this machine has none; accepted here: cpu")
+    if kind not in ("cpu", "cuda"):
+        raise RwkdError(f"device={device!r} is not supported; accepted: cpu, cuda, cuda:N")

@@ -221,7 +221,7 @@ def test_eval_settings_are_checked_before_the_checkpoint_is_scored(finished_run,
         (["device=banana"], r"device='banana' is not a device; accepted: cpu, cuda, cuda:N"),
         (["data.eval_batch_size=0"], r"data.eval_batch_size=0 is outside \[1, inf\); accepted: an integer >= 1"),
         (["cross_task=maybe"], r"cross_task='maybe' is not true or false"),
-        ([f"out={tmp_path / 'a_file' / 'x.json'}"], r"out=.*a_file/x.json cannot be written \(Not a directory\); "
+        ([f"out={tmp_path / 'a_file' / 'x.json'}"], r"out=.*a_file/x.json cannot be written \(File exists\); "
                                                     r"give a writable path with out=FILE"),
     ]:
         _assert_one_line_error(run_rwkd(["eval", f"ckpt={best}", *extra], cwd=tmp_path), pattern)

@@ -9,21 +9,22 @@ from omegaconf import OmegaConf
 from rwkd.report.recipe import check_budget, load_trials, main, summary
 
 
-def _student(folder, lr: str, dev: list[float], meta: list[float], minutes: float) -> None:
+def _student(folder, lr: str, dev: list[float], meta: list[float], minutes: float, teacher_sha: str | None = None) -> None:
     history = [{"epoch": e, "val/headline": d, "val/acc": d, "meta/headline": m} for e, (d, m) in enumerate(zip(dev, meta, strict=True))]
     record = {"task": "mrpc", "weighting": "none", "seed": 1, "overrides": ["experiment=recipe_student", "task=mrpc",
                                                                             f"optim.lr={lr}"],
               "history": history, "timing": {"wall_seconds": 60 * minutes},
               "majority": {"val/headline": 0.748}, "hardware": {"cpu": "test cpu", "cpu_count": 2, "torch_threads": 2},
-              "choices": {"teacher": "minilm", "student": "minilm"}}
+              "choices": {"teacher": "minilm", "student": "minilm"},
+              "teacher": {"weights_sha256": teacher_sha} if teacher_sha else None}
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps(record))
 
 
-def _teacher(folder, lr: str, selected: dict) -> None:
+def _teacher(folder, lr: str, selected: dict, sha: str | None = None) -> None:
     folder.mkdir(parents=True)
     (folder / "teacher_trial.json").write_text(json.dumps({
-        "task": "mrpc", "role": "teacher", "overrides": ["task=mrpc", f"teacher.finetune.lr={lr}"],
+        "task": "mrpc", "role": "teacher", "overrides": ["task=mrpc", f"teacher.finetune.lr={lr}"], "weights_sha256": sha,
         "selected": selected, "fine_tune_seconds": 600.0, "choices": {"teacher": "minilm", "student": "minilm"}}))
 
 
@@ -131,3 +132,18 @@ def test_settings_the_sweep_fixed_go_into_the_recipe_but_run_controls_do_not(tmp
     assert trials[0].settings == {"optim.lr": "1e-4", "student.init": "teacher"}
     written = OmegaConf.create(recipe_config("mrpc", {"student": trials[0]}, "x"))
     assert OmegaConf.to_container(written) == {"optim": {"lr": 1e-4}, "student": {"init": "teacher"}}
+
+
+def test_a_student_trial_of_an_earlier_teacher_cannot_be_chosen(tmp_path):
+    # the teacher search was extended and a new teacher won: students that copied or distilled the old one
+    # say nothing about the new recipe
+    _teacher(tmp_path / "teacher" / "old", "1e-4", {"epoch": 1, "val/headline": 0.80, "meta/headline": 0.80}, sha="old")
+    _teacher(tmp_path / "teacher" / "new", "5e-5", {"epoch": 2, "val/headline": 0.84, "meta/headline": 0.86}, sha="new")
+    _student(tmp_path / "student" / "a", "1e-4", dev=[0.7], meta=[0.76], minutes=1, teacher_sha="old")
+    _student(tmp_path / "student" / "b", "3e-4", dev=[0.7], meta=[0.72], minutes=1, teacher_sha="new")
+    _student(tmp_path / "student" / "c", "2e-4", dev=[0.7], meta=[0.70], minutes=1)  # pretrained init: no teacher
+    trials, _, _ = load_trials([str(tmp_path)])
+    assert summary(trials)["mrpc"]["student"].params == {"optim.lr": "3e-4"}
+    doc = tmp_path / "recipe.md"
+    main([str(tmp_path), "--doc", str(doc)])
+    assert "1 student trial(s) were made with another teacher than the chosen one and were not eligible" in doc.read_text()

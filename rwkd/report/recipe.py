@@ -183,6 +183,13 @@ def leaves_gap(student: Trial, teacher: Trial | None, gap: float) -> bool:
     return teacher is None or student.meta <= teacher.meta - gap
 
 
+def made_with_another_teacher(student: Trial, teacher: Trial | None) -> bool:
+    """A student trial that distilled or copied a teacher other than the chosen one (the teacher search was
+    extended after it ran): its score says nothing about the recipe's teacher, so it cannot be chosen."""
+    used = (student.record.get("teacher") or {}).get("weights_sha256")
+    return bool(teacher and used and used != teacher.record.get("weights_sha256"))
+
+
 def summary(trials: list[Trial], gap: float = TEACHER_GAP) -> dict:
     """{task: {role: chosen Trial}}: what the page shows and conf/recipe/ is written from.
 
@@ -195,6 +202,7 @@ def summary(trials: list[Trial], gap: float = TEACHER_GAP) -> dict:
         teachers = [t for t in trials if t.task == task and t.role == "teacher"]
         students = [t for t in trials if t.task == task and t.role == "student"]
         chosen = {"teacher": choose(teachers)} if teachers else {}
+        students = [t for t in students if not made_with_another_teacher(t, chosen.get("teacher"))]
         if students:
             eligible = [t for t in students if leaves_gap(t, chosen.get("teacher"), gap)]
             chosen["student"] = choose(eligible or students)
@@ -271,11 +279,16 @@ def recipe_document(trials: list[Trial], plans: list[dict], skipped: list[dict],
             if group:
                 out += [f"### {role.capitalize()} trials (x 100)", "", *_trial_table(group, chosen[task][role]), ""]
         teacher, student = chosen[task].get("teacher"), chosen[task].get("student")
+        stale = [t for t in trials if t.task == task and t.role == "student" and made_with_another_teacher(t, teacher)]
+        if stale:
+            out += [f"{len(stale)} student trial(s) were made with another teacher than the chosen one and were not "
+                    "eligible; run the student stage again for the chosen teacher.", ""]
         if teacher and student and not leaves_gap(student, teacher, gap):
             out += [f"No student trial stayed {gap:g} points below the teacher on the meta split; the best one "
                     "is taken all the same.", ""]
         elif teacher and student:
-            close = [t for t in trials if t.task == task and t.role == "student" and not leaves_gap(t, teacher, gap)]
+            close = [t for t in trials if t.task == task and t.role == "student" and not leaves_gap(t, teacher, gap)
+                     and not made_with_another_teacher(t, teacher)]
             if close:
                 out += [f"{len(close)} student trial(s) scored within {gap:g} points of the teacher "
                         f"({teacher.meta:.2f}) on the meta split and were not eligible.", ""]

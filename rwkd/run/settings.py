@@ -18,6 +18,7 @@ from rwkd.classifier_module import NAN_POLICIES
 from rwkd.errors import RwkdError
 from rwkd.losses import KD_LOSSES
 from rwkd.run.resume import RESUME_CHOICES
+from rwkd.run.settings_in_context import check_against_the_models, check_trainer
 from rwkd.weighting.annealed import SCHEDULES
 from rwkd.weighting.features import FEATURES
 from rwkd.weighting.heuristic import RULES
@@ -194,9 +195,9 @@ def check_settings(cfg: DictConfig, here: bool = True) -> None:
             raise RwkdError(problem)
     _check_target_arguments(cfg)
     _check_meta_split(cfg)
-    _check_against_the_models(cfg)
+    check_against_the_models(cfg)
     if here:
-        _check_trainer(cfg)
+        check_trainer(cfg)
 
 
 BUILT_BY_TARGET = ("data", "module", "weighting", "teacher.model", "student.model")
@@ -239,61 +240,6 @@ def _check_meta_split(cfg: DictConfig) -> None:
     if OmegaConf.select(cfg, "data.eval_meta_split"):
         raise RwkdError("data.meta_size=0 leaves no meta split to score, and data.eval_meta_split=true asks for it; "
                         "accepted: data.eval_meta_split=false, or data.meta_size > 0 or null")
-
-
-def _check_against_the_models(cfg: DictConfig) -> None:
-    """Settings that only make sense for the models' shapes, read from their configs (no weights): the
-    token length against each model's positions, the student's layers against the model it is cut from."""
-    from rwkd.models import architecture
-
-    max_len = OmegaConf.select(cfg, "data.max_len")
-    for role in ("teacher", "student"):
-        model = OmegaConf.select(cfg, f"{role}.model")
-        if not isinstance(model, DictConfig) or not model.get("name_or_path"):
-            continue
-        if role == "teacher" and OmegaConf.select(cfg, "teacher.path"):
-            continue  # a given fine-tuned teacher: its own folder is read when it loads
-        overrides = model.get("config_overrides")
-        overrides = OmegaConf.to_container(overrides) if isinstance(overrides, DictConfig) else {}
-        config = architecture(model.name_or_path, overrides, bool(model.get("trust_remote_code", False)))
-        if config is None:
-            continue
-        positions = getattr(config, "max_position_embeddings", None)
-        if max_len and positions and max_len > positions:
-            raise RwkdError(f"data.max_len={max_len} is longer than the {role} model's {positions} positions; "
-                            f"accepted: an integer in [8, {positions}]")
-        layers = model.get("layers")
-        depth = getattr(config, "num_hidden_layers", None)
-        if role == "student" and layers is not None and depth:
-            indices = list(layers)
-            if not indices or any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < depth for i in indices):
-                raise RwkdError(f"student.model.layers={indices} is not a non-empty list of layer indices of the "
-                                f"{depth}-layer model it is cut from; accepted: indices in [0, {depth - 1}]")
-
-
-def _check_trainer(cfg: DictConfig) -> None:
-    """The trainer settings as Lightning sees them (devices, accelerator, precision, strategy): a Trainer is
-    built and dropped, which starts nothing."""
-    trainer = OmegaConf.select(cfg, "trainer")
-    if not isinstance(trainer, DictConfig) or "_target_" not in trainer:
-        return
-    import logging
-
-    from hydra.utils import instantiate
-
-    quiet = [logging.getLogger(n) for n in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")]
-    levels = [lg.level for lg in quiet]
-    for lg in quiet:
-        lg.setLevel(logging.WARNING)  # its start-up lines ("GPU available: ...") belong to the real run
-    try:
-        instantiate(OmegaConf.to_container(trainer, resolve=True), logger=False, enable_checkpointing=False)
-    except Exception as exc:  # noqa: BLE001 - whatever Lightning refuses, the user gets its reason in one line
-        cause = exc.__cause__ or exc
-        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise RwkdError(f"Lightning refuses the trainer settings (trainer.*): {reason}") from None
-    finally:
-        for lg, level in zip(quiet, levels, strict=True):
-            lg.setLevel(level)
 
 
 EVAL_RULES = {

@@ -12,20 +12,16 @@ the figure is the median over `--batches` batches (the first dropped as warm-up)
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 from types import SimpleNamespace
 
+from real_batch_args import real_batch_parser
+
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="mrpc")
-    parser.add_argument("--layers", type=int, nargs="+", default=[0, 1, 2, 3])
-    parser.add_argument("--batches", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser = real_batch_parser(__doc__)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 

@@ -135,6 +135,7 @@ def compose_train(overrides: list[str]) -> DictConfig:
 
 
 REQUIRED_GROUPS = {"task", "data", "teacher", "student", "weighting", "trainer"}  # a run cannot do without one
+OPTIONAL_GROUPS = {"logger", "experiment", "hparams_search", "recipe"}
 
 
 def _drop_group(arg: str) -> str:
@@ -144,9 +145,6 @@ def _drop_group(arg: str) -> str:
     if value == "null" and key.lstrip("+") in OPTIONAL_GROUPS:
         return f"~{key.lstrip('+')}"
     return arg
-
-
-OPTIONAL_GROUPS = {"logger", "experiment", "hparams_search", "recipe"}
 
 
 def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:

@@ -35,8 +35,6 @@ def _save(checkpoint: dict, path: Path) -> None:
         torch.save(checkpoint, f)
 
 
-
-
 def read_checkpoint(path: str | Path, what: str) -> dict:
     """The one way rwkd reads a checkpoint: loaded without running pickled code; a file that is not a
     complete Lightning checkpoint is reported in one line naming `what` needed it."""

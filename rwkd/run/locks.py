@@ -36,20 +36,22 @@ def _mark(fd: int) -> None:
 
 
 @contextmanager
-def job_lock(folder: Path) -> Iterator[str | None]:
-    """Holds the folder's lock for the block and yields None; yields who holds it (e.g. "pid 1234") when
-    another process does. Under data parallelism only the launching process (rank 0) locks: the others
-    are the same job."""
-    if distributed.launch_rank() != 0:
-        yield None
-        return
-    fd = _open(Path(folder) / LOCK_NAME)
+def _flock(path: Path, waiting_for: str | None) -> Iterator[str | None]:
+    """Holds the lock at `path` for the block and yields None. Where another process holds it: with
+    `waiting_for` (what that process is doing), waits for it first; without, yields who holds it and
+    takes nothing."""
+    fd = _open(Path(path))
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield _holder(fd)
-            return
+            if waiting_for is None:
+                yield _holder(fd)
+                return
+            print(f"rwkd: waiting for {_holder(fd)}, which is {waiting_for}", flush=True)
+            started = time.time()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print(f"rwkd: done waiting ({time.time() - started:.0f} s)", flush=True)
         _mark(fd)
         try:
             yield None
@@ -60,21 +62,17 @@ def job_lock(folder: Path) -> Iterator[str | None]:
 
 
 @contextmanager
-def waiting_lock(path: Path, what: str) -> Iterator[None]:
+def job_lock(folder: Path) -> Iterator[str | None]:
+    """Holds the folder's lock for the block and yields None; yields who holds it (e.g. "pid 1234") when
+    another process does. Under data parallelism only the launching process (rank 0) locks: the others
+    are the same job."""
+    if distributed.launch_rank() != 0:
+        yield None
+        return
+    with _flock(Path(folder) / LOCK_NAME, None) as holder:
+        yield holder
+
+
+def waiting_lock(path: Path, what: str):
     """Holds the lock at `path` for the block, first waiting for another process that holds it."""
-    fd = _open(Path(path))
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"rwkd: waiting for {_holder(fd)}, which is {what}", flush=True)
-            started = time.time()
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            print(f"rwkd: done waiting ({time.time() - started:.0f} s)", flush=True)
-        _mark(fd)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    return _flock(path, what)

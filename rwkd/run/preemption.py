@@ -64,9 +64,7 @@ class Preemption(pl.Callback):
         raise Preempted(self.received, trainer.global_step, self.last_checkpoint)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        # a signal that came during validation stops Lightning there (SIGTERMException): the last
-        # checkpoint is the one written after the previous step or validation
-        self._restore()
+        self._restore()  # the fit stops on an error: the handlers go back as the fit leaves
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._restore()  # before Lightning puts back what it found, so that its handlers do not outlive the fit

@@ -39,7 +39,7 @@ def check_command_line(args: list[str], conf_dir: str, config_name: str = "train
         # the sweep an experiment config plans (hydra.sweeper.params), where the command line leaves it
         planned = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
         for key, value in planned.items():
-            if str(key) not in swept and not any(o.get_key_element() == str(key) for o in parsed):
+            if not any(o.get_key_element() == str(key) for o in parsed):
                 for o in parser.parse_overrides([f"{key}={value}"]):
                     swept[str(key)] = _values(o)
         swept = {k: v for k, v in swept.items() if v}

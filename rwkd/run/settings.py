@@ -2,7 +2,7 @@
 together. A bad value stops the run with one line naming the key, the value and what is accepted.
 
 `check_settings` runs on the composed config at the start of `rwkd train` and `rwkd teacher`, and the CLI
-runs it on every value of a sweep before the first job starts (rwkd.cli.check_sweep_settings).
+runs it on every value of a sweep before the first job starts (rwkd.run.preflight).
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from rwkd.errors import RwkdError
 from rwkd.losses import KD_LOSSES
 from rwkd.run.resume import RESUME_CHOICES
 from rwkd.run.settings_in_context import check_against_the_models, check_trainer
+from rwkd.run.teacher_stage import SELECTIONS
 from rwkd.weighting.annealed import SCHEDULES
 from rwkd.weighting.features import FEATURES
 from rwkd.weighting.heuristic import RULES
 from rwkd.weighting.meta import IMPLS
 from rwkd.weighting.meta_context import META_LOSSES
 
-TEACHER_SELECTIONS = ("meta", "dev", "last")  # rwkd.run.teacher_stage.SELECTIONS
-STUDENT_INITS = ("pretrained", "teacher")
+STUDENT_INITS = ("pretrained", "teacher")  # student.init: the pretrained model's layers, or the fine-tuned teacher's
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ RULES_BY_KEY = {
     **{f"teacher.finetune.{k}": rule for k, rule in OPTIMISER.items()},
     "teacher.finetune.epochs": COUNT,
     "teacher.finetune.batch_size": COUNT,
-    "teacher.finetune.select_on": OneOf(TEACHER_SELECTIONS),
+    "teacher.finetune.select_on": OneOf(tuple(SELECTIONS)),
     "teacher.finetune.seed": INTEGER,
     "teacher.cache_logits": Flag(),
     "student.init": OneOf(STUDENT_INITS),
@@ -187,17 +187,23 @@ RULES_BY_KEY = {
 def check_settings(cfg: DictConfig, here: bool = True) -> None:
     """Raises RwkdError on the first setting of `cfg` (a composed train config) that a run cannot use.
     `here=False`: the jobs run elsewhere (a cluster launcher), so this machine's devices are not theirs."""
-    for key, rule in RULES_BY_KEY.items():
-        node = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
-        if node is _ABSENT:
-            continue
-        if (problem := rule.problem(key, node)) is not None:
-            raise RwkdError(problem)
+    _check_rules(cfg, RULES_BY_KEY)
     _check_target_arguments(cfg)
     _check_meta_split(cfg)
     check_against_the_models(cfg)
     if here:
         check_trainer(cfg)
+
+
+_ABSENT = object()
+
+
+def _check_rules(cfg: DictConfig, rules: dict) -> None:
+    """Each rule against its key's value; a key the config does not have is not checked."""
+    for key, rule in rules.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
+        if value is not _ABSENT and (problem := rule.problem(key, value)) is not None:
+            raise RwkdError(problem)
 
 
 BUILT_BY_TARGET = ("data", "module", "weighting", "teacher.model", "student.model")
@@ -224,9 +230,6 @@ def _check_target_arguments(cfg: DictConfig) -> None:
             raise RwkdError(f"{path}.{unknown[0]} is not a setting of {node._target_}; accepted: {', '.join(accepted)}")
 
 
-_ABSENT = object()
-
-
 def _check_meta_split(cfg: DictConfig) -> None:
     """`data.meta_size=0` is a run with no meta split: every train row is trained on. Whatever reads the
     meta split then has nothing to read."""
@@ -234,8 +237,7 @@ def _check_meta_split(cfg: DictConfig) -> None:
         return
     target = OmegaConf.select(cfg, "weighting._target_")
     if target and getattr(get_object(target), "needs_meta", False):
-        choice = OmegaConf.select(cfg, "weighting._target_").rsplit(".", 1)[-1]
-        raise RwkdError(f"data.meta_size=0 leaves no meta split, and the weighting ({choice}) learns on one; "
+        raise RwkdError(f"data.meta_size=0 leaves no meta split, and the weighting ({target.rsplit('.', 1)[-1]}) learns on one; "
                         "accepted: data.meta_size > 0 or null (the default, min(1000, 10% of train))")
     if OmegaConf.select(cfg, "data.eval_meta_split"):
         raise RwkdError("data.meta_size=0 leaves no meta split to score, and data.eval_meta_split=true asks for it; "
@@ -252,10 +254,7 @@ EVAL_RULES = {
 
 def check_eval_settings(cfg: DictConfig) -> None:
     """`rwkd eval`'s own settings, before the checkpoint is read."""
-    for key, rule in EVAL_RULES.items():
-        value = OmegaConf.select(cfg, key, default=_ABSENT)
-        if value is not _ABSENT and (problem := rule.problem(key, value)) is not None:
-            raise RwkdError(problem)
+    _check_rules(cfg, EVAL_RULES)
     device = str(OmegaConf.select(cfg, "device"))
     import torch
 

@@ -80,7 +80,7 @@ def _teacher_settings(cfg: DictConfig) -> DictConfig:
     cached teacher serves every run whichever builds it."""
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
-        cfg.data.eval_meta_split = cfg.data.meta_size != 0  # data.meta_size=0: there is none to score
+        cfg.data.eval_meta_split = True  # scored where there is one (data.meta_size=0: none)
         cfg.data.group_by_length = False
     return cfg
 
@@ -95,10 +95,8 @@ def _selection(cfg: DictConfig, dm) -> str | None:
     choice = cfg.teacher.finetune.get("select_on", "meta")
     if choice not in SELECTIONS:
         raise RwkdError(f"teacher.finetune.select_on={choice!r} is unknown; accepted: {', '.join(SELECTIONS)}")
-    if choice == "meta":
-        dm.setup("fit")
-        if dm.meta_set is None:
-            return None
+    if choice == "meta" and dm.meta_set is None:  # dm is set up for fit
+        return None
     return SELECTIONS[choice]
 
 

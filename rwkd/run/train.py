@@ -29,7 +29,7 @@ from rwkd.run.export import save_classifier
 from rwkd.run.locks import job_lock
 from rwkd.run.preemption import Preempted
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
-from rwkd.run.settings import check_settings
+from rwkd.run.settings import STUDENT_INITS, check_settings
 from rwkd.run.teacher_logits import CachedTeacher, cached_teacher
 from rwkd.run.teacher_stage import ensure_teacher
 from rwkd.weighting.base import WeightingScheme
@@ -105,7 +105,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     fit_started = time.time()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=start.checkpoint, weights_only=True)
-    except SIGTERMException:  # SIGTERM during validation: Lightning stops there; the last checkpoint stands
+    except SIGTERMException:  # SIGTERM before training began (Lightning's handler, until rwkd's takes over)
         saved = last_checkpoint.path if last_checkpoint.path.is_file() else None
         raise Preempted(signal.SIGTERM, trainer.global_step, saved) from None
     finally:
@@ -200,7 +200,6 @@ def side_by_side(task, results: dict) -> str:
     return "\n".join(lines)
 
 
-STUDENT_INITS = ("pretrained", "teacher")
 
 
 def student_init(cfg: DictConfig) -> str:

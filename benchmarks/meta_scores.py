@@ -34,8 +34,8 @@ def collect_scores(task: str, seed: int, batches: int):
 
     from rwkd.models import load_tokenizer
     from rwkd.run.assemble import build_datamodule, task_of, tokenizer_name
+    from rwkd.run.teacher_sources import teacher_for_training
     from rwkd.run.teacher_stage import ensure_teacher
-    from rwkd.run.train import teacher_for_training
     from rwkd.weighting.meta import fast_scores
     from rwkd.weighting.meta_context import MetaContext
 

@@ -48,3 +48,16 @@ def mix(label: torch.Tensor, kd: torch.Tensor | None, weights: torch.Tensor) -> 
     if kd is None:
         return label.mean()
     return ((1.0 - weights) * label + weights * kd).mean()
+
+
+def mix_terms(terms: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(1/n) sum_i sum_k W[k, i] * terms[k, i] for K per-sample terms [K, n] and their weights [K, n].
+
+    Two terms go through `mix` with w = W[1], so a two-term run takes the same floating-point steps as
+    before K terms existed (W[0] = 1 - W[1] up to rounding); one term is the label loss alone.
+    """
+    if terms.shape[0] == 1:
+        return terms[0].mean()
+    if terms.shape[0] == 2:
+        return mix(terms[0], terms[1], weights[1])
+    return (weights * terms).sum(dim=0).mean()

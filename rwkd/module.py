@@ -4,7 +4,7 @@ hands the scheme plain data and never asks which scheme it holds."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -17,6 +17,7 @@ from rwkd.optim import OptimSettings
 from rwkd.run.diagnostics import SampleWeightLog
 from rwkd.run.teacher_logits import CachedTeacher, LiveTeacher
 from rwkd.tasks import TaskSpec
+from rwkd.terms import ExtraTerm, TermSet, projector
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import MetaContext
@@ -41,6 +42,8 @@ class DistillationModule(ClassifierModule):
         sample_log: SampleWeightLog | None = None,
         score_meta_split: bool = False,
         selection: str | None = "val/headline",
+        extra_terms: Sequence[ExtraTerm] = (),
+        extra_sources: Sequence = (),
     ):
         super().__init__(student, task, optim, nan_policy, run_info, score_meta_split, selection)
         kd = dict(kd or {})
@@ -60,6 +63,15 @@ class DistillationModule(ClassifierModule):
         if isinstance(teacher, torch.nn.Module):
             teacher = LiveTeacher(teacher)
         object.__setattr__(self, "teacher", teacher)
+        # Terms beyond label + teacher (rwkd/terms.py): each with the source of its teacher output (cached
+        # or live, like `teacher`, outside the module tree); hidden-state terms' projections are in the student.
+        if len(extra_terms) != len(extra_sources):
+            raise RwkdError(f"{len(extra_terms)} extra terms but {len(extra_sources)} teacher sources for them")
+        self.term_set = TermSet(extra_terms, task.is_regression, self.kd_temperature, self.kd_loss_kind) \
+            if extra_terms and weighting.needs_teacher else None
+        object.__setattr__(self, "extra_sources", [LiveTeacher(m) if isinstance(m, torch.nn.Module) else m
+                                                   for m in extra_sources] if self.term_set else [])
+        weighting.configure_terms(self.term_set)
         self.sample_log = sample_log
 
     def setup(self, stage: str) -> None:
@@ -73,18 +85,29 @@ class DistillationModule(ClassifierModule):
     def on_fit_start(self) -> None:
         if self.teacher is not None:
             self.teacher.to(self.device)
+        for source in self.extra_sources:
+            source.to(self.device)
 
     def teacher_logits(self, batch: dict) -> torch.Tensor | None:
         if self.teacher is None or not self.weighting.needs_teacher:
             return None
         return self.teacher(batch)
 
+    def extra_targets(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        return tuple(source(batch) for source in self.extra_sources)
+
+    def _student_outputs(self, batch: dict):
+        if self.term_set is not None and self.term_set.needs_hidden_states:
+            return self.student(**model_inputs(batch), output_hidden_states=True)
+        return self.student(**model_inputs(batch))
+
     def _next_meta_batch(self) -> tuple[dict, torch.Tensor | None]:
         """The next batch of the meta split (cycled, reshuffled each pass), with its teacher logits."""
         batch = {k: v.to(self.device) for k, v in self.trainer.datamodule.next_meta_batch().items()}
         return batch, self.teacher_logits(batch)
 
-    def _signals(self, batch: dict, student_logits, teacher_logits) -> Signals:
+    def _signals(self, batch: dict, outputs, teacher_logits) -> Signals:
+        student_logits = outputs.logits
         regression = self.task.is_regression
         label_term = losses.label_loss(student_logits, batch["labels"], regression)
         kd_term = (
@@ -103,6 +126,11 @@ class DistillationModule(ClassifierModule):
             progress=min(1.0, self.global_step / self._total_steps()),
             regression=regression,
         )
+        if self.term_set is not None and teacher_logits is not None:
+            signals.term_set = self.term_set
+            signals.extra_targets = self.extra_targets(batch)
+            params = dict(self.student.named_parameters())
+            signals.extra_terms = tuple(self.term_set.values(outputs, signals.extra_targets, projector(params)))
         replacement = self.weighting.teacher_term(signals)
         if replacement is not None:
             signals.kd_loss = replacement
@@ -112,25 +140,30 @@ class DistillationModule(ClassifierModule):
                 student=self.student, batch=batch, teacher_logits=teacher_logits, meta_batch=meta_batch,
                 meta_teacher_logits=meta_teacher_logits, regression=regression,
                 kd_temperature=self.kd_temperature, kd_kind=self.kd_loss_kind,
+                term_set=signals.term_set, extra_targets=signals.extra_targets,
             )
         return signals
 
     def training_step(self, batch: dict, batch_idx: int):
-        student_logits = self.student(**model_inputs(batch)).logits
-        s = self._signals(batch, student_logits, self.teacher_logits(batch))
+        s = self._signals(batch, self._student_outputs(batch), self.teacher_logits(batch))
         self.weighting.update(s)  # a learned scheme's own step (metanet); nothing for the others
-        weights = self.weighting.weights(s).detach()
-        loss = losses.mix(s.label_loss, s.kd_loss, weights)
+        term_weights = self.weighting.term_weights(s).detach()
+        if term_weights.shape != (s.num_terms, s.label_loss.shape[0]):
+            raise RwkdError(f"weighting {self.weighting.describe()} gave weights of shape {tuple(term_weights.shape)} "
+                            f"for {s.num_terms} terms of {s.label_loss.shape[0]} samples")
+        loss = losses.mix_terms(s.terms(), term_weights)
         if self.stop_or_skip(loss):
             self.count_step(batch)
             return None
         lr = self.apply_update(loss)
-        self._log_step(loss, s, weights, lr)
+        self._log_step(loss, s, term_weights, lr)
         self.count_step(batch)
         return loss.detach()
 
-    def _log_step(self, loss, s: Signals, weights, lr) -> None:
+    def _log_step(self, loss, s: Signals, term_weights, lr) -> None:
         label_term = s.label_loss.detach()
+        # the teacher side's share (with two terms: w itself, bit for bit)
+        weights = term_weights[1:].sum(0) if term_weights.shape[0] > 1 else torch.zeros_like(label_term)
         values = {
             "train/loss": loss.detach(),
             "train/label_loss": label_term.mean(),
@@ -144,6 +177,12 @@ class DistillationModule(ClassifierModule):
         if s.kd_loss is not None:
             values["train/kd_loss"] = s.kd_loss.detach().mean()
             values["train/kd_loss_std"] = s.kd_loss.detach().std(unbiased=False)
+        if s.extra_terms:
+            names = s.term_set.names
+            for name, term in zip(names[2:], s.extra_terms, strict=True):
+                values[f"train/{name}_loss"] = term.detach().mean()
+            for name, w in zip(names, term_weights, strict=True):
+                values[f"train/weight_{name}_mean"] = w.mean()
         self.log_dict(values, prog_bar=False, on_step=True, on_epoch=False)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)
         if self.sample_log is not None:
@@ -153,6 +192,8 @@ class DistillationModule(ClassifierModule):
                 None if s.kd_loss is None else s.kd_loss,
                 features.teacher_correct(s) if has_teacher else None,
                 features.teacher_confidence(s) if has_teacher else None,
+                terms=None if not s.extra_terms else
+                {name: (w, term.detach()) for name, w, term in zip(s.term_set.names, term_weights, s.terms(), strict=True)},
             )
 
     def on_train_epoch_end(self) -> None:

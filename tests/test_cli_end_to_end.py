@@ -170,6 +170,34 @@ def test_every_scheme_trains_and_writes_its_weights_file(rte_runs, workdir, sche
     assert all(c in (0.0, 1.0) for c in table["teacher_correct"])
 
 
+def test_two_teachers_and_a_hidden_state_term_train_export_evaluate_and_report(rte_runs, workdir):
+    import pyarrow.parquet as pq
+    from safetensors.torch import load_file
+
+    _ok(run_rwkd(["train", "task=rte", *TINY, "weighting=meta", "terms=two_teachers_hidden", "hydra.run.dir=runs/k4"],
+                 cwd=workdir))
+    run = workdir / "runs" / "k4"
+    r = _results(run)
+    assert [t["name"] for t in r["terms"]] == ["label", "kd", "kd1", "hidden0"]
+    assert r["terms"][3] == {"name": "hidden0", "teacher": 0, "student_layer": 1, "teacher_layer": 2, "state": "cls"}
+    assert r["teacher"]["origin"] == "cache" and r["more_teachers"][0]["origin"] == "fine-tuned"
+    assert r["more_teachers"][0]["weights_sha256"] != r["teacher"]["weights_sha256"]  # another fine-tuning seed
+    assert r["weighting"].endswith(" [label+kd+kd1+hidden0]")
+    table = pq.read_table(run / "sample_weights.parquet").to_pydict()
+    weights = [table[f"weight_{t}"] for t in ("label", "kd", "kd1", "hidden0")]
+    assert all(abs(sum(w) - 1) < 1e-5 for w in zip(*weights, strict=True))
+    assert table["weight"] == pytest.approx([1 - w for w in weights[0]], abs=1e-5)
+    assert set(json.loads((run / "weight_summary.json").read_text())["terms"]) == {"label", "kd", "kd1", "hidden0"}
+    # the projection trains with the student and stays out of the export; eval reads the checkpoint without it
+    exported = load_file(run / "best_hf" / "model.safetensors")
+    assert not any("rwkd_projections" in k for k in exported)
+    proc = _ok(run_rwkd(["eval", f"ckpt={run / 'checkpoints' / 'best.ckpt'}"], cwd=workdir))
+    assert _printed_headline(proc.stdout) == pytest.approx(r["best"]["metrics"]["val/headline"], abs=1e-4)
+    _ok(run_rwkd(["report", str(run), "--out", str(workdir / "k4_report"), "--doc", str(workdir / "k4.md")], cwd=workdir))
+    assert "| rte | meta(rwkd, meta_loss=label, impl=fast) [label+kd+kd1+hidden0] | 1 | label " in (workdir / "k4.md").read_text()
+    assert (workdir / "k4_report" / "weights_terms_rte.png").stat().st_size > 10_000
+
+
 def test_a_failing_sweep_job_is_recorded_and_the_others_run(workdir):
     # a bad setting refuses the whole sweep before it starts (test_bad_input.py); a job can still fail on
     # what only the job finds, here QNLI, whose train file is not in the offline GLUE folder

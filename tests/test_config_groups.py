@@ -19,9 +19,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rwkd.cli import CONF_DIR
 from rwkd.run.run_folders import register_resolvers
+from rwkd.terms import plan_extra_terms
 
-GROUPS = ["task", "data", "teacher", "student", "weighting", "trainer", "logger", "experiment", "hparams_search",
-          "recipe"]
+GROUPS = ["task", "data", "teacher", "student", "weighting", "terms", "trainer", "logger", "experiment",
+          "hparams_search", "recipe"]
 APPENDED: set[str] = set()  # groups that are not in train.yaml's defaults list: added with +group=option
 OFFLINE_MODELS = {"embedded"}  # name_or_path values that need no network
 
@@ -88,6 +89,7 @@ def test_every_option_composes_and_its_targets_accept_their_settings(group, opti
     for path, node in targets:
         _bind(path, node)
         _build_offline(path, node, cfg)
+    plan_extra_terms(OmegaConf.to_container(cfg.kd, resolve=True))  # kd.teachers and kd.hidden are well formed
     if cfg.trainer.accelerator == "cpu":
         trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
         instantiate(trainer_cfg, logger=False, enable_checkpointing=False, default_root_dir=str(tmp_path))

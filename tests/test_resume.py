@@ -195,3 +195,15 @@ def test_resumed_sweep_skips_finished_jobs_and_reruns_failed_ones(tmp_path):
     assert f"rwkd: {jobs[0]} has finished already" in again.stdout
     assert f"resuming from {jobs[1] / 'checkpoints' / 'last.ckpt'}" in again.stdout
     assert (jobs[1] / "results.json").is_file()
+
+
+def test_a_setting_added_later_at_a_neutral_default_does_not_block_a_resume():
+    from rwkd.run.resume import first_difference
+
+    old = {"kd": {"temperature": 2.0}, "weighting": {"alpha": 0.5}}
+    assert first_difference(old, {"kd": {"temperature": 2.0, "teachers": [], "hidden": []},
+                                  "weighting": {"alpha": 0.5, "term_weights": None}}) is None
+    # a new setting that changes the run is a difference
+    assert first_difference(old, {"kd": {"temperature": 2.0, "teachers": [{"finetune": {"seed": 2}}]},
+                                  "weighting": {"alpha": 0.5}}) == ("kd.teachers", "<unset>", [{"finetune": {"seed": 2}}])
+    assert first_difference(old, {"kd": {"temperature": 2.0}, "weighting": {"alpha": 0.5, "term_weights": 0}}) is not None

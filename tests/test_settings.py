@@ -69,7 +69,7 @@ def test_no_meta_split_is_a_setting_refused_only_by_what_needs_one():
 
 
 def test_a_key_added_to_a_built_node_must_be_an_argument_of_its_target():
-    with pytest.raises(RwkdError, match=r"^weighting.beta is not a setting of rwkd.weighting.fixed.FixedWeight; accepted: alpha$"):
+    with pytest.raises(RwkdError, match=r"^weighting.beta is not a setting of rwkd.weighting.fixed.FixedWeight; accepted: alpha, term_weights$"):
         _check("weighting=fixed", "+weighting.beta=1")
     _check("+student.model.dropout=0.2")
 

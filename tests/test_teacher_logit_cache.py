@@ -92,3 +92,18 @@ def test_lookup_of_a_sample_the_cache_does_not_hold_fails_loudly():
     assert cached({"idx": torch.tensor([1])}).tolist() == [[1.0, 2.0]]
     with pytest.raises(RwkdError, match=r"no entry for sample ids \[2\]"):
         cached({"idx": torch.tensor([1, 2])})
+
+
+def test_cached_cls_states_match_the_live_teacher_and_have_their_own_file(datamodule, tmp_path):
+    model = _teacher()
+    logits = _cache(model, datamodule, tmp_path)
+    states = cached_teacher(model, [("train", datamodule.train_set), ("train", datamodule.meta_set)], task="mrpc",
+                            cache_root=tmp_path, tokenization={"tokenizer": "embedded", "max_len": 48}, pad_token_id=0,
+                            num_labels=SMALL["hidden_size"], fingerprints={"train": "data-v1"}, layer=1)
+    assert len(list(tmp_path.glob("*.parquet"))) == 4  # the states do not overwrite the logits
+    live = LiveTeacher(model, layer=1)
+    torch.manual_seed(4)
+    for batch in list(datamodule.train_dataloader())[:2] + [datamodule.next_meta_batch()]:
+        assert states(batch).shape == (batch["idx"].shape[0], SMALL["hidden_size"])
+        torch.testing.assert_close(states(batch), live(batch), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(logits(batch), LiveTeacher(model)(batch), rtol=1e-4, atol=1e-5)

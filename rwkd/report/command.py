@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     written = [out / "report.md", out / "report.csv"]
     plots = None
     if not args.no_plots:
-        from rwkd.report.plots import plot_weights
+        from rwkd.report.plots import plot_term_weights, plot_weights
 
-        plots = plot_weights(results, out)
+        plots = plot_weights(results, out) + plot_term_weights(results, out)
         written += plots
     if args.doc:
         written.append(_write_doc(args, results, not_applicable, text, argv, plots))

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.report.summary import TUNED, choose_fixed_alpha
-from rwkd.report.weight_summary import by_task_and_scheme, mean_std
+from rwkd.report.weight_summary import by_task_and_scheme, mean_std, terms_by_task_and_scheme
 from rwkd.run.sweep_plan import SweepPlan
 
 
@@ -146,6 +146,21 @@ def _weights_table(results: list[dict]) -> str:
     return "\n".join(lines) if len(lines) > 2 else "No weight summaries were found beside the results."
 
 
+def _terms_table(results: list[dict]) -> str | None:
+    """Per task and scheme with more than two terms: each term's mean weight ± std over samples."""
+    lines = []
+    for task, schemes in terms_by_task_and_scheme(results).items():
+        for scheme, (s, runs) in schemes.items():
+            cells = []
+            for term, summary in s["terms"].items():
+                (mean,), (std,) = mean_std({k: [sum(v)] for k, v in summary["per_epoch"].items()})
+                cells.append(f"{term} {mean:.3f} ± {std:.3f}")
+            lines.append(f"| {task} | {scheme} | {runs} | {'; '.join(cells)} |")
+    if not lines:
+        return None
+    return "\n".join(["| task | scheme | runs | mean weight ± std over samples, per term |", "|---|---|---|---|", *lines])
+
+
 def study_document(results: list[dict], not_applicable: list[dict], table_markdown: str, doc_path: Path,
                    report_command: str, plots: list[Path], reading: str | None, title: str,
                    plans: list[SweepPlan] = ()) -> str:
@@ -181,6 +196,10 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
             "The schemes whose weight of the teacher term differs between the samples of a step (heuristic "
             "and meta-learned; fixed and annealed weights follow their formula), from the weight summaries "
             "committed beside the results (every sample of every epoch and seed):", "", _weights_table(results), ""]
+    if (terms := _terms_table(results)) is not None:
+        out += ["Runs with more than two terms (label, kd, further teachers kdN, hidden-state terms hiddenN): the "
+                "weight of each term; under `weight` above, the teacher side's share (every term but the label).",
+                "", terms, ""]
     if plots:
         out += [f"![{p.stem}]({Path(os.path.relpath(p.resolve(), doc_path.resolve().parent)).as_posix()})"
                 for p in plots]

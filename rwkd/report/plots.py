@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rwkd.report.weight_summary import CONFIDENCE_BINS, WEIGHT_BINS, by_task_and_scheme, mean_std
+from rwkd.report.weight_summary import (
+    CONFIDENCE_BINS,
+    WEIGHT_BINS,
+    by_task_and_scheme,
+    mean_std,
+    terms_by_task_and_scheme,
+)
 
 
 def plot_weights(results: list[dict], out: Path) -> list[Path]:
@@ -46,6 +52,37 @@ def plot_weights(results: list[dict], out: Path) -> list[Path]:
             ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / f"weights_{task}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def plot_term_weights(results: list[dict], out: Path) -> list[Path]:
+    """Per task, for runs with more than two terms: each term's mean weight per epoch (band: ± one std over
+    samples), one panel per scheme."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    written = []
+    for task, schemes in terms_by_task_and_scheme(results).items():
+        fig, axes = plt.subplots(1, len(schemes), figsize=(6 * len(schemes), 4.5), squeeze=False)
+        for ax, (scheme, (summary, runs)) in zip(axes[0], schemes.items(), strict=True):
+            epochs = summary["per_epoch"]["epoch"]
+            for i, (term, per_term) in enumerate(summary["terms"].items()):
+                mean, std = map(np.asarray, mean_std(per_term["per_epoch"]))
+                ax.plot(epochs, mean, marker="o", color=f"C{i % 10}", label=term)
+                ax.fill_between(epochs, mean - std, mean + std, color=f"C{i % 10}", alpha=0.12)
+            ax.set(title=f"{task}: {scheme} (n={runs})", xlabel="epoch", ylabel="mean weight", ylim=(0, 1))
+            ax.title.set_fontsize(8)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f"weights_terms_{task}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
         plt.close(fig)

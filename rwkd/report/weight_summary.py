@@ -47,7 +47,7 @@ def summarise_log(columns: dict) -> dict:
     conf_bin = np.clip((confidence[known] * CONFIDENCE_BINS).astype(np.int64), 0, CONFIDENCE_BINS - 1)
     judged = ~np.isnan(correct)
     right = correct[judged] > 0.5
-    return {
+    summary = {
         "rows": int(weight.size),
         "max_spread_within_step": spread,
         "weight_histogram": np.histogram(weight, bins=WEIGHT_BINS, range=(0.0, 1.0))[0].tolist(),
@@ -56,6 +56,14 @@ def summarise_log(columns: dict) -> dict:
         "by_teacher_correct": {"right": _sums(weight[judged][right], np.zeros(int(right.sum()), np.int64), 1),
                                "wrong": _sums(weight[judged][~right], np.zeros(int((~right).sum()), np.int64), 1)},
     }
+    terms = [c[len("weight_"):] for c in columns if c.startswith("weight_")]
+    if terms:  # a run with more than two terms: each term's weights, as histogram and per epoch
+        summary["terms"] = {}
+        for term in terms:
+            w = np.asarray(columns[f"weight_{term}"], dtype=np.float64)
+            summary["terms"][term] = {"weight_histogram": np.histogram(w, bins=WEIGHT_BINS, range=(0.0, 1.0))[0].tolist(),
+                                      "per_epoch": _sums(w, per_epoch, len(epochs))}
+    return summary
 
 
 def write_summary(columns: dict, path: Path) -> Path:
@@ -71,7 +79,7 @@ def pool(summaries: list[dict]) -> dict:
         at = {e: i for i, e in enumerate(s["per_epoch"]["epoch"])}
         return {k: [s["per_epoch"][k][at[e]] if e in at else 0 for e in epochs] for k in GROUP}
 
-    return {
+    pooled = {
         "rows": sum(s["rows"] for s in summaries),
         "max_spread_within_step": max(s["max_spread_within_step"] for s in summaries),
         "weight_histogram": np.sum([s["weight_histogram"] for s in summaries], axis=0).tolist(),
@@ -79,6 +87,22 @@ def pool(summaries: list[dict]) -> dict:
         "by_teacher_confidence": _add([s["by_teacher_confidence"] for s in summaries]),
         "by_teacher_correct": {k: _add([s["by_teacher_correct"][k] for s in summaries]) for k in ("right", "wrong")},
     }
+    names = [set(s.get("terms", {})) for s in summaries]
+    if names and names[0] and all(n == names[0] for n in names):
+        pooled["terms"] = {
+            term: {"weight_histogram": np.sum([s["terms"][term]["weight_histogram"] for s in summaries], axis=0).tolist(),
+                   "per_epoch": _add([by_epoch({"per_epoch": {"epoch": s["per_epoch"]["epoch"], **s["terms"][term]["per_epoch"]}})
+                                      for s in summaries])}
+            for term in sorted(names[0], key=term_order)}
+    return pooled
+
+
+def term_order(name: str) -> tuple:
+    """label, kd, kd1, kd2, ..., hidden0, hidden1, ...: the order of rwkd/terms.py."""
+    for rank, prefix in enumerate(("label", "kd", "hidden")):
+        if name.startswith(prefix) and name[len(prefix):].isdigit() or name == prefix:
+            return (rank, int(name[len(prefix):] or -1))
+    return (3, name)
 
 
 GROUP = ("rows", "weight_sum", "weight_sq_sum")
@@ -124,6 +148,18 @@ def by_task_and_scheme(results: list[dict]) -> dict[str, dict[str, tuple[dict, i
     for r in results:
         summary = load_run(Path(r["_path"]))
         if summary is not None and r.get("teacher") and varies_per_sample(summary):
+            found.setdefault(r["task"], {}).setdefault(r["weighting"], []).append(summary)
+    return {task: {scheme: (pool(runs), len(runs)) for scheme, runs in sorted(schemes.items())}
+            for task, schemes in sorted(found.items())}
+
+
+def terms_by_task_and_scheme(results: list[dict]) -> dict[str, dict[str, tuple[dict, int]]]:
+    """Like by_task_and_scheme, for the runs with more than two terms (rwkd/terms.py), whatever their scheme:
+    each term's weights, pooled over the runs."""
+    found: dict = {}
+    for r in results:
+        summary = load_run(Path(r["_path"]))
+        if summary is not None and "terms" in summary:
             found.setdefault(r["task"], {}).setdefault(r["weighting"], []).append(summary)
     return {task: {scheme: (pool(runs), len(runs)) for scheme, runs in sorted(schemes.items())}
             for task, schemes in sorted(found.items())}

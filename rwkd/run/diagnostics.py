@@ -1,6 +1,10 @@
 """Per-sample weight records: one compact Parquet file per run, rewritten at the end of each epoch,
 with one row per (epoch, sample): how each training sample was weighted and why; and beside it the same
-rows summarised (weight_summary.py), which is what a study commits and plots."""
+rows summarised (weight_summary.py), which is what a study commits and plots.
+
+`weight` is the teacher side's share (with two terms, w itself). A run with more terms (rwkd/terms.py)
+also logs every term's weight and loss: `weight_<term>` and `loss_<term>` (weight_label, weight_kd,
+weight_kd1, weight_hidden0, ...)."""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ class SampleWeightLog:
         self.columns: dict[str, list[torch.Tensor]] = {c: [] for c in COLUMNS}
 
     def add(self, epoch: int, step: int, idx, weight, label_loss, kd_loss=None, teacher_correct=None,
-            teacher_confidence=None) -> None:
+            teacher_confidence=None, terms: dict | None = None) -> None:
+        """`terms`: {term name: (its weights, its losses)} for a run with more than two terms."""
         n = idx.shape[0]
 
         def col(x, dtype):
@@ -32,13 +37,17 @@ class SampleWeightLog:
         for name, value in (("weight", weight), ("label_loss", label_loss), ("kd_loss", kd_loss),
                             ("teacher_correct", teacher_correct), ("teacher_confidence", teacher_confidence)):
             self.columns[name].append(col(value, torch.float32))
+        for term, (w, loss) in (terms or {}).items():
+            self.columns.setdefault(f"weight_{term}", []).append(col(w, torch.float32))
+            self.columns.setdefault(f"loss_{term}", []).append(col(loss, torch.float32))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The rows so far, so a resumed run's file holds every step, not only those after the resume."""
         return {c: torch.cat(v) if v else torch.empty(0) for c, v in self.columns.items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.columns = {c: [state[c]] if state.get(c) is not None and state[c].numel() else [] for c in COLUMNS}
+        names = [*COLUMNS, *(c for c in state if c not in COLUMNS)]
+        self.columns = {c: [state[c]] if state.get(c) is not None and state[c].numel() else [] for c in names}
 
     def write(self, rank: int = 0, world_size: int = 1) -> Path | None:
         """Writes every row so far, and their summary, atomically (temporary files renamed over the old).

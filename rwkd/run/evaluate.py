@@ -13,6 +13,7 @@ from rwkd.metrics import GlueMetrics
 from rwkd.models import model_inputs
 from rwkd.run.checkpointing import model_state, read_checkpoint
 from rwkd.run.export import EXPORT_INFO
+from rwkd.terms import drop_projection_weights
 
 
 @torch.no_grad()
@@ -53,7 +54,8 @@ def load_for_eval(path: str | Path):
         raise RwkdError(f"ckpt={path} is a checkpoint but not one written by rwkd (no 'rwkd' section)")
     config = AutoConfig.for_model(**info["student_config"])
     model = AutoModelForSequenceClassification.from_config(config)
-    missing, unexpected = model.load_state_dict(model_state(checkpoint), strict=False)
+    # hidden-state terms' projections (rwkd/terms.py) are part of training, not of the model
+    missing, unexpected = model.load_state_dict(drop_projection_weights(model_state(checkpoint)), strict=False)
     # position_ids buffers are rebuilt by the model; anything else missing means a mismatched checkpoint
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:

@@ -45,7 +45,13 @@ def comparable_config(cfg: DictConfig) -> dict:
     return config
 
 
+# a setting added after a checkpoint was written, at a default that changes nothing, is no difference
+NEUTRAL_DEFAULTS = (None, [], {})
+
+
 def first_difference(old, new, prefix: str = "") -> tuple[str, object, object] | None:
+    if old == "<unset>" and any(new == d and type(new) is type(d) for d in NEUTRAL_DEFAULTS):
+        return None
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new), key=str):
             found = first_difference(old.get(key, "<unset>"), new.get(key, "<unset>"), f"{prefix}{key}.")

@@ -20,6 +20,7 @@ from rwkd.losses import KD_LOSSES
 from rwkd.run.resume import RESUME_CHOICES
 from rwkd.run.settings_in_context import check_against_the_models, check_trainer
 from rwkd.run.teacher_stage import SELECTIONS
+from rwkd.terms import plan_extra_terms
 from rwkd.weighting.annealed import SCHEDULES
 from rwkd.weighting.features import FEATURES
 from rwkd.weighting.heuristic import RULES
@@ -190,6 +191,7 @@ def check_settings(cfg: DictConfig, here: bool = True) -> None:
     _check_rules(cfg, RULES_BY_KEY)
     _check_target_arguments(cfg)
     _check_meta_split(cfg)
+    _check_terms(cfg)
     check_against_the_models(cfg)
     if here:
         check_trainer(cfg)
@@ -242,6 +244,14 @@ def _check_meta_split(cfg: DictConfig) -> None:
     if OmegaConf.select(cfg, "data.eval_meta_split"):
         raise RwkdError("data.meta_size=0 leaves no meta split to score, and data.eval_meta_split=true asks for it; "
                         "accepted: data.eval_meta_split=false, or data.meta_size > 0 or null")
+
+
+def _check_terms(cfg: DictConfig) -> None:
+    """kd.teachers and kd.hidden (rwkd/terms.py): their shape and keys; the layers are checked when the
+    models are built."""
+    kd = OmegaConf.select(cfg, "kd")
+    if isinstance(kd, DictConfig):
+        plan_extra_terms(OmegaConf.to_container(kd, resolve=True))
 
 
 EVAL_RULES = {

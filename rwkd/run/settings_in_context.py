@@ -15,6 +15,7 @@ def check_against_the_models(cfg: DictConfig) -> None:
     from rwkd.models import architecture
 
     max_len = OmegaConf.select(cfg, "data.max_len")
+    depths = {}
     for role in ("teacher", "student"):
         model = OmegaConf.select(cfg, f"{role}.model")
         if not isinstance(model, DictConfig) or not model.get("name_or_path"):
@@ -32,11 +33,13 @@ def check_against_the_models(cfg: DictConfig) -> None:
                             f"accepted: an integer in [8, {positions}]")
         layers = model.get("layers")
         depth = getattr(config, "num_hidden_layers", None)
+        depths[role] = len(layers) if layers is not None and depth else depth
         if role == "student" and layers is not None and depth:
             indices = list(layers)
             if not indices or any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < depth for i in indices):
                 raise RwkdError(f"student.model.layers={indices} is not a non-empty list of layer indices of the "
                                 f"{depth}-layer model it is cut from; accepted: indices in [0, {depth - 1}]")
+    _check_hidden_layers(cfg, depths)
 
 
 def check_trainer(cfg: DictConfig) -> None:
@@ -62,3 +65,16 @@ def check_trainer(cfg: DictConfig) -> None:
     finally:
         for lg, level in zip(quiet, levels, strict=True):
             lg.setLevel(level)
+
+
+def _check_hidden_layers(cfg: DictConfig, depths: dict) -> None:
+    """kd.hidden's layer indices against the student's and the first teacher's depth, before any teacher is
+    fine-tuned (further teachers' are checked when they are built)."""
+    from rwkd.terms import plan_extra_terms, resolve_layers
+
+    kd = OmegaConf.select(cfg, "kd")
+    if not isinstance(kd, DictConfig) or not kd.get("hidden") or not depths.get("student"):
+        return
+    terms = [t for t in plan_extra_terms(OmegaConf.to_container(kd, resolve=True)) if t.teacher == 0 or not t.is_hidden]
+    if depths.get("teacher"):
+        resolve_layers(terms, depths["student"], [depths["teacher"]])

@@ -1,6 +1,7 @@
-"""Teacher logits for a batch: from the live teacher, or from an on-disk cache keyed by sample index.
+"""Teacher logits (or [CLS] hidden states, for hidden-state terms: rwkd/terms.py) for a batch: from the live
+teacher, or from an on-disk cache keyed by sample index.
 
-The teacher is frozen, so its logits for a sample never change: they are computed once per
+The teacher is frozen, so its outputs for a sample never change: they are computed once per
 (teacher weights, task, split file, tokenization, sample set), stored as Parquet (one row per sample
 index) with a JSON record holding the file's SHA-256, and looked up by each batch's `idx`, so
 shuffling, meta batches and distributed samplers all stay aligned. A different teacher, data file or
@@ -33,11 +34,19 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def teacher_output(model, batch: dict, layer: int | None = None) -> torch.Tensor:
+    """The teacher's logits, or with `layer` its [CLS] hidden state after that layer (0: the embeddings)."""
+    if layer is None:
+        return model(**model_inputs(batch)).logits.float()
+    return model(**model_inputs(batch), output_hidden_states=True).hidden_states[layer][:, 0].float()
+
+
 class LiveTeacher:
     """Runs the frozen teacher on every batch (the reference the cache must agree with)."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, layer: int | None = None):
         self.model = model.eval().requires_grad_(False)
+        self.layer = layer
 
     def to(self, device) -> LiveTeacher:
         self.model.to(device)
@@ -45,7 +54,7 @@ class LiveTeacher:
 
     @torch.no_grad()
     def __call__(self, batch: dict) -> torch.Tensor:
-        return self.model(**model_inputs(batch)).logits.float()
+        return teacher_output(self.model, batch, self.layer)
 
 
 class CachedTeacher:
@@ -67,8 +76,10 @@ class CachedTeacher:
 
 
 @torch.no_grad()
-def compute_logits(model, split: TokenizedSplit, pad_token_id: int, batch_size: int = 128) -> dict[int, list[float]]:
-    """Logits of every sample of `split`, batched by length so little time goes to padding."""
+def compute_logits(model, split: TokenizedSplit, pad_token_id: int, batch_size: int = 128,
+                   layer: int | None = None) -> dict[int, list[float]]:
+    """Logits (or [CLS] states after `layer`) of every sample of `split`, batched by length so little time
+    goes to padding."""
     model.eval()
     device = next(model.parameters()).device
     collate = PadCollator(pad_token_id, regression=False)
@@ -79,17 +90,18 @@ def compute_logits(model, split: TokenizedSplit, pad_token_id: int, batch_size: 
         for it in items:
             it["labels"] = 0
         batch = {k: v.to(device) for k, v in collate(items).items()}
-        logits = model(**model_inputs(batch)).logits.float().cpu()
+        logits = teacher_output(model, batch, layer).cpu()
         for i, row in zip(batch["idx"].tolist(), logits.tolist(), strict=True):
             out[i] = row
     return out
 
 
 class TeacherLogitCache:
-    """One cache file (+ its JSON record) for one teacher, split file and sample set."""
+    """One cache file (+ its JSON record) for one teacher, split file, sample set and output."""
 
     def __init__(self, root: str | Path, key: dict):
         self.key = key
+        self.column = "logit" if "output" not in key else "state"
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         self.path = Path(root) / f"{key['task']}-{key['split']}-{digest}.parquet"
         self.record_path = self.path.with_suffix(".json")
@@ -106,11 +118,13 @@ class TeacherLogitCache:
             print(f"rwkd: teacher logit cache {self.path} does not match its record (corrupt or stale); rebuilding",
                   file=sys.stderr, flush=True)
             return None
+        import numpy as np
         import pyarrow.parquet as pq
 
-        columns = pq.read_table(self.path).to_pydict()
-        idx = torch.tensor(columns["idx"], dtype=torch.long)
-        values = torch.tensor([columns[f"logit_{c}"] for c in range(num_labels)], dtype=torch.float32).T
+        data = pq.read_table(self.path)
+        idx = torch.from_numpy(data.column("idx").to_numpy().astype(np.int64))
+        values = torch.from_numpy(np.stack([data.column(f"{self.column}_{c}").to_numpy() for c in range(num_labels)],
+                                           axis=1).astype(np.float32))
         table = torch.full((int(idx.max()) + 1 if len(idx) else 0, num_labels), float("nan"))
         table[idx] = values
         return table
@@ -122,14 +136,16 @@ class TeacherLogitCache:
         ids = sorted(logits)
         columns = {"idx": pa.array(ids, pa.int64())}
         for c in range(num_labels):
-            columns[f"logit_{c}"] = pa.array([logits[i][c] for i in ids], pa.float32())
+            columns[f"{self.column}_{c}"] = pa.array([logits[i][c] for i in ids], pa.float32())
         write_with(self.path, lambda tmp: pq.write_table(pa.table(columns), tmp))
         write_json(self.record_path, {"key": self.key, "sha256": file_sha256(self.path), "rows": len(ids)})
 
 
 def cached_teacher(model, splits: list[tuple[str, TokenizedSplit]], task: str, cache_root: str | Path,
-                   tokenization: dict, pad_token_id: int, num_labels: int, fingerprints: dict[str, str]) -> CachedTeacher:
+                   tokenization: dict, pad_token_id: int, num_labels: int, fingerprints: dict[str, str],
+                   layer: int | None = None) -> CachedTeacher:
     """A CachedTeacher covering every sample of `splits` (split name, tokenised samples), built if needed.
+    With `layer`, it holds the [CLS] states after that layer, `num_labels` being their width.
 
     Train and meta samples share the train file's index space, so they go into one table.
     """
@@ -139,14 +155,17 @@ def cached_teacher(model, splits: list[tuple[str, TokenizedSplit]], task: str, c
         ids = sorted(e.idx for e in split.examples)
         key = {"teacher": teacher_fp, "task": task, "split": split_name, "data": fingerprints[split_name],
                "tokenization": tokenization, "samples": hashlib.sha256(json.dumps(ids).encode()).hexdigest()}
+        if layer is not None:  # logit caches keep their earlier keys, so caches built before stay valid
+            key["output"] = f"cls_state_{layer}"
         cache = TeacherLogitCache(cache_root, key)
         if launch_rank() != 0:  # rank 0 builds the cache; the others read it once it is complete
             wait_for(cache.record_path, "the teacher logit cache")
         table = cache.load(num_labels)
         if table is None:
-            print(f"rwkd: computing teacher logits for {len(split)} {task}/{split_name} samples into {cache.path}",
+            what = "logits" if layer is None else f"[CLS] states after layer {layer}"
+            print(f"rwkd: computing teacher {what} for {len(split)} {task}/{split_name} samples into {cache.path}",
                   flush=True)
-            cache.save(compute_logits(model, split, pad_token_id), num_labels)
+            cache.save(compute_logits(model, split, pad_token_id, layer=layer), num_labels)
             table = cache.load(num_labels)
         tables.append(table)
     size = max(t.shape[0] for t in tables)

@@ -30,8 +30,23 @@ from rwkd.run.locks import job_lock
 from rwkd.run.preemption import Preempted
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
 from rwkd.run.settings import STUDENT_INITS, check_settings
-from rwkd.run.teacher_logits import CachedTeacher, cached_teacher
+from rwkd.run.teacher_logits import CachedTeacher
+from rwkd.run.teacher_sources import (
+    teacher_for_training,
+    teacher_record,
+    term_record,
+    term_source,
+    with_teacher,
+)
 from rwkd.run.teacher_stage import ensure_teacher
+from rwkd.terms import (
+    add_projections,
+    drop_projection_weights,
+    plan_extra_terms,
+    resolve_layers,
+    teacher_patches,
+    without_projections,
+)
 from rwkd.weighting.base import WeightingScheme
 
 SAMPLE_WEIGHTS = "sample_weights.parquet"
@@ -76,6 +91,10 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     tokenizer = load_tokenizer(tokenizer_name(cfg))
     init = student_init(cfg)
     teacher = ensure_teacher(cfg, tokenizer) if weighting.needs_teacher or init == "teacher" else None
+    # terms beyond label + teacher (rwkd/terms.py): further teachers, each fine-tuned and cached like the first
+    extra_terms = plan_extra_terms(cfg.kd) if weighting.needs_teacher else []
+    more_teachers = [ensure_teacher(with_teacher(cfg, patch), tokenizer) for patch in teacher_patches(cfg.kd)] \
+        if weighting.needs_teacher else []
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     student = build_student(cfg, task, teacher)
@@ -84,17 +103,26 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     if teacher is not None and weighting.needs_teacher:
         teacher_source = teacher_for_training(cfg, teacher.model, datamodule, tokenizer) if cfg.teacher.cache_logits \
             else teacher.model
+    teachers = [teacher, *more_teachers]
+    extra_terms = resolve_layers(extra_terms, student.config.num_hidden_layers,
+                                 [t.model.config.num_hidden_layers for t in teachers] if extra_terms else [])
+    add_projections(student, extra_terms, [t.model.config.hidden_size for t in teachers] if extra_terms else [])
+    extra_sources = [term_source(cfg, term, teachers, datamodule, tokenizer) for term in extra_terms]
+    # a K-term run is another comparison than the same scheme on two terms: tables keep them apart
+    scheme_label = weighting.describe() + ("" if not extra_terms else
+                                           f" [{'+'.join(('label', 'kd', *(t.name for t in extra_terms)))}]")
     run_info = {
         "role": "student",
         "tokenizer": tokenizer_name(cfg),
         "max_len": cfg.data.max_len,
         "max_eval_samples": cfg.data.max_eval_samples,
         "seed": int(cfg.seed),
-        "weighting": weighting.describe(),
+        "weighting": scheme_label,
         "config": comparable_config(cfg),
     }
     module = build_module(cfg, student=student, weighting=weighting, task=task, teacher=teacher_source,
-                          run_info=run_info, sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS))
+                          run_info=run_info, sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS),
+                          extra_terms=extra_terms, extra_sources=extra_sources)
     trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir)
     pin_relaunch_to_this_job()
     env_before = distributed.launch_env()
@@ -123,15 +151,17 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
 
     export_dir = None
     if cfg.export and checkpoint.best_model_path:
-        student.load_state_dict(model_state(read_checkpoint(checkpoint.best_model_path, "export")))
-        export_dir = save_classifier(student, tokenizer, task, output_dir / "best_hf", extra=run_info | {"task": task.name})
+        state = model_state(read_checkpoint(checkpoint.best_model_path, "export"))
+        with without_projections(student):  # they serve the hidden-state terms in training only
+            student.load_state_dict(drop_projection_weights(state))
+            export_dir = save_classifier(student, tokenizer, task, output_dir / "best_hf", extra=run_info | {"task": task.name})
 
     results = {
         "command": records.command_line(),
         "overrides": records.job_overrides(),
         "choices": records.config_choices(),
         "task": task.name,
-        "weighting": weighting.describe(),
+        "weighting": scheme_label,
         "seed": int(cfg.seed),
         "headline": {"metric": "val/headline", "definition": " + ".join(task.headline) + f" / {len(task.headline)}"},
         "best": {"epoch": best["epoch"], "step": best["step"], "metrics": best,
@@ -145,7 +175,10 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
          "weights_sha256": teacher.weights_sha256,
          "logits": "unused" if teacher_source is None else
          "cached" if isinstance(teacher_source, CachedTeacher) else "live"},
-        "student": {"name": cfg.student.name, "parameters": count_parameters(student)},
+        "more_teachers": [teacher_record(t) for t in more_teachers],
+        "terms": None if not extra_terms else
+        [{"name": n} for n in ("label", "kd")] + [term_record(t) for t in extra_terms],
+        "student": {"name": cfg.student.name, "parameters": student_parameters(student)},
         "data": {**datamodule.describe(), "dir": glue_dir(cfg)},
         "timing": {
             "wall_seconds": time.time() - started,
@@ -169,7 +202,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     for stale in ("failed.json", NOT_APPLICABLE):  # from an earlier attempt of this job
         (output_dir / stale).unlink(missing_ok=True)
     tidy_checkpoints(cfg, checkpoint, last_checkpoint)
-    print(f"rwkd: {task.name} {weighting.describe()} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
+    print(f"rwkd: {task.name} {scheme_label} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
     print(side_by_side(task, results), flush=True)
     return best["val/headline"]
@@ -257,14 +290,6 @@ def pin_relaunch_to_this_job() -> None:
         run.dir = hydra_cfg.runtime.output_dir
 
 
-def teacher_for_training(cfg: DictConfig, model, datamodule, tokenizer) -> CachedTeacher:
-    """The teacher's logits for every train and meta sample, from the cache (built on first use)."""
-    datamodule.setup("fit")
-    fingerprint = datamodule.source.fingerprint("train")
-    return cached_teacher(
-        model, [("train", s) for s in (datamodule.train_set, datamodule.meta_set) if s is not None], task=cfg.task.name,
-        cache_root=Path(cfg.paths.teachers).resolve() / "logit_cache",
-        tokenization={"tokenizer": tokenizer_name(cfg), "max_len": cfg.data.max_len},
-        pad_token_id=tokenizer.pad_token_id, num_labels=task_of(cfg).num_labels,
-        fingerprints={"train": fingerprint},
-    )
+def student_parameters(student) -> int:
+    with without_projections(student):
+        return count_parameters(student)

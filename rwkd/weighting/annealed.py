@@ -58,7 +58,15 @@ class AnnealedWeight(WeightingScheme):
         temperature = max(1, self.max_temperature - math.floor(within * self.max_temperature))
         return 1.0 - (temperature - 1) / self.max_temperature
 
+    def configure_terms(self, term_set) -> None:
+        # Annealing-KD replaces the one teacher term by a logit regression; it defines nothing for more terms
+        if self.schedule == "annealing_kd" and term_set is not None:
+            raise RwkdError(f"weighting.schedule=annealing_kd defines one teacher term, and this run has "
+                            f"{term_set.size} terms ({', '.join(term_set.names)}); accepted: kd.teachers=[] and "
+                            "kd.hidden=[], or schedule=linear or cosine")
+
     def weights(self, s: Signals) -> torch.Tensor:
+        """alpha(t): with more terms, the teacher side's share, split equally over them."""
         return torch.full_like(s.label_loss, self.alpha(s.progress)).detach()
 
     def teacher_term(self, s: Signals) -> torch.Tensor | None:

@@ -1,8 +1,14 @@
 """The one contract every weighting scheme follows (docs/method.md §2).
 
-A scheme maps the per-sample signals of a batch to per-sample weights w_i in [0, 1], the weight of the
-teacher term in (1 - w_i) * label_loss_i + w_i * kd_loss_i. The training step calls `weights` and
-never asks which scheme it holds: adding a scheme is one file here and one config in conf/weighting/.
+A scheme maps the per-sample signals of a batch to each sample's weights over the run's K loss terms,
+W [K, n] with every column on the simplex: the objective is (1/n) sum_i sum_k W[k, i] * term_k,i. Term 0
+is the label loss, term 1 the first teacher's logit term; kd.teachers and kd.hidden add more
+(rwkd/terms.py). The training step calls `term_weights` and never asks which scheme it holds: adding a
+scheme is one file here and one config in conf/weighting/.
+
+Most schemes decide one number per sample, w_i in [0, 1], the teacher side's share: they implement
+`weights`, and the default `term_weights` gives the label term 1 - w_i and splits w_i equally over the
+teacher terms. With two terms that is (1 - w_i) * label_loss_i + w_i * kd_loss_i, classic KD.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from rwkd.errors import RwkdError
+
 if TYPE_CHECKING:
+    from rwkd.terms import TermSet
     from rwkd.weighting.meta_context import MetaContext
 
 
@@ -30,6 +39,44 @@ class Signals:
     progress: float  # training progress t in [0, 1]
     regression: bool
     meta: MetaContext | None = None  # set only for schemes with needs_meta
+    extra_terms: tuple[torch.Tensor, ...] = ()  # [n] each: the terms after label and kd (rwkd/terms.py)
+    extra_targets: tuple[torch.Tensor, ...] = ()  # each extra term's teacher output for the batch
+    term_set: TermSet | None = None  # names and teachers of all K terms; None: the two classic terms
+
+    @property
+    def num_terms(self) -> int:
+        return 1 if self.kd_loss is None else 2 + len(self.extra_terms)
+
+    def terms(self) -> torch.Tensor:
+        """All K per-sample terms, [K, n], in the graph."""
+        if self.kd_loss is None:
+            return self.label_loss.unsqueeze(0)
+        return torch.stack([self.label_loss, self.kd_loss, *self.extra_terms])
+
+    def teacher_logits_of(self, teacher: int) -> torch.Tensor:
+        """The logits of teacher `teacher` (0: the first) for this batch."""
+        if teacher == 0:
+            if self.teacher_logits is None:
+                raise RwkdError("this run has no teacher logits")
+            return self.teacher_logits
+        for term, target in zip(self.term_set.extras, self.extra_targets, strict=True):
+            if term.teacher == teacher and not term.is_hidden:
+                return target
+        raise RwkdError(f"teacher {teacher} has no logit term in this run")
+
+    @property
+    def num_teachers(self) -> int:
+        if self.kd_loss is None:
+            return 0
+        return 1 if self.term_set is None else 1 + max((t.teacher for t in self.term_set.extras), default=0)
+
+
+def split_teacher_side(w: torch.Tensor, num_terms: int) -> torch.Tensor:
+    """[1 - w, w / (K - 1), ..., w / (K - 1)]: the teacher side's share w_i spread equally over its K - 1 terms."""
+    if num_terms == 1:
+        return torch.ones_like(w).unsqueeze(0)
+    share = w if num_terms == 2 else w / (num_terms - 1)
+    return torch.stack([1.0 - w, *([share] * (num_terms - 1))])
 
 
 class WeightingScheme(torch.nn.Module):
@@ -45,9 +92,17 @@ class WeightingScheme(torch.nn.Module):
         """A learned scheme's own training step, called once per batch just before `weights`; the scheme
         owns its parameters and their optimizer. Schemes without parameters do nothing here."""
 
+    def configure_terms(self, term_set: TermSet | None) -> None:
+        """Called once, before training, with the run's terms (None: label and one teacher). A scheme that
+        cannot weigh them raises RwkdError saying why; one whose shape depends on K builds itself here."""
+
+    def term_weights(self, signals: Signals) -> torch.Tensor:
+        """W [K, n], each column on the simplex; no side effects (a learned scheme changes only in `update`)."""
+        return split_teacher_side(self.weights(signals), signals.num_terms)
+
     def weights(self, signals: Signals) -> torch.Tensor:
-        """The batch's per-sample weights; no side effects (a learned scheme changes only in `update`)."""
-        raise NotImplementedError
+        """The teacher side's per-sample share w_i in [0, 1], for schemes that use the default `term_weights`."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither weights nor term_weights")
 
     def teacher_term(self, signals: Signals) -> torch.Tensor | None:
         """A replacement for the per-sample teacher term, or None to keep the configured KD loss."""

@@ -63,6 +63,11 @@ def detached_kd_loss(s: Signals) -> torch.Tensor:
     return s.kd_loss.detach()
 
 
+def term_losses(s: Signals) -> torch.Tensor:
+    """Every term's loss, [n, K] (label, kd, then kd.teachers and kd.hidden): a metanet input of K columns."""
+    return s.terms().detach().T
+
+
 FEATURES = {
     "label_loss": detached_label_loss,
     "kd_loss": detached_kd_loss,
@@ -70,6 +75,7 @@ FEATURES = {
     "teacher_correct": teacher_correct,
     "student_entropy": student_entropy,
     "teacher_label_loss": teacher_label_loss,
+    "term_losses": term_losses,
 }
 
 

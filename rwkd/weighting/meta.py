@@ -6,6 +6,9 @@ theta_hat(eps) = theta - eta * grad (1/n) sum_i (eps_i^label l_i^label + eps_i^k
 meta loss is measured at theta_hat on a meta batch, and u_i^k = -dL_meta/d eps_i^k says how much
 up-weighting each term of each sample would have helped. Then a_i = max(u_i^label, delta),
 b_i = max(u_i^kd, delta) and w_i = b_i / (a_i + b_i): each sample's two weights sum to 1.
+
+With K terms (kd.teachers, kd.hidden: rwkd/terms.py) each sample gets K perturbations, the same one JVP
+gives all K scores, and W[k, i] = max(u_i^k, delta) / sum_j max(u_i^j, delta).
 """
 
 from __future__ import annotations
@@ -112,18 +115,29 @@ class RWKD(WeightingScheme):
             raise RwkdError(f"weighting.virtual_lr={virtual_lr} must be > 0")
         self.meta_loss, self.impl = meta_loss, impl
         self.virtual_lr, self.delta = float(virtual_lr), float(delta)
-        self.last_scores: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.last_scores: torch.Tensor | None = None  # u [K, n] of the last batch, for diagnostics
 
-    def scores(self, s: Signals) -> tuple[torch.Tensor, torch.Tensor]:
+    def term_scores(self, s: Signals) -> torch.Tensor:
+        """u [K, n] over every term of the run."""
         if s.meta is None:
             raise RwkdError("weighting=meta was called without a meta context")
-        compute = fast_scores if self.impl == "fast" else reference_scores
-        return compute(s.meta, self.virtual_lr, self.meta_loss)
+        compute = fast_term_scores if self.impl == "fast" else reference_term_scores
+        ctx = s.meta
+        terms = _label_and_teacher(ctx) if ctx.term_set is None else ctx.all_terms
+        return compute(ctx, terms, self.virtual_lr, self.meta_loss)
+
+    def scores(self, s: Signals) -> tuple[torch.Tensor, torch.Tensor]:
+        u = self.term_scores(s)
+        return u[0], u[1]
+
+    def term_weights(self, s: Signals) -> torch.Tensor:
+        u = self.term_scores(s)
+        self.last_scores = u
+        # with two terms W[1] is b / (a + b) of `normalise`, bit for bit: a two-term run is unchanged
+        return normalise_terms(u, self.delta)
 
     def weights(self, s: Signals) -> torch.Tensor:
-        u_label, u_kd = self.scores(s)
-        self.last_scores = (u_label, u_kd)
-        return normalise(u_label, u_kd, self.delta)
+        return self.term_weights(s)[1]
 
     def describe(self) -> str:
         return f"meta(rwkd, meta_loss={self.meta_loss}, impl={self.impl})"

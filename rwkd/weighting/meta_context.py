@@ -18,6 +18,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from rwkd import losses
 from rwkd.models import model_inputs
+from rwkd.terms import TermSet, projector
 
 META_LOSSES = ("label", "kd", "mix")
 
@@ -49,16 +50,19 @@ class MetaContext:
     regression: bool
     kd_temperature: float
     kd_kind: str  # kd.loss: "kl" or "mse"
+    term_set: TermSet | None = None  # the terms after label and kd (rwkd/terms.py); None: none
+    extra_targets: tuple[torch.Tensor, ...] = ()  # their teacher outputs for the training batch
 
     def params(self) -> dict[str, torch.Tensor]:
         """Detached leaf copies of the student's trainable parameters, requiring grad."""
         return {k: p.detach().requires_grad_(True) for k, p in self.student.named_parameters() if p.requires_grad}
 
-    def outputs(self, params: dict[str, torch.Tensor], batch: dict):
+    def outputs(self, params: dict[str, torch.Tensor], batch: dict, hidden_states: bool = False):
         """The student's whole output at `params`, as every meta computation runs it (eval mode, attention
         that forward-mode AD and double backward go through): for terms beyond the logits."""
+        inputs = model_inputs(batch) | ({"output_hidden_states": True} if hidden_states else {})
         with eval_mode(self.student), differentiable_attention():
-            return functional_call(self.student, params, (), model_inputs(batch))
+            return functional_call(self.student, params, (), inputs)
 
     def forward(self, params: dict[str, torch.Tensor], batch: dict) -> torch.Tensor:
         return self.outputs(params, batch).logits
@@ -72,6 +76,18 @@ class MetaContext:
 
     def train_terms(self, params: dict[str, torch.Tensor]):
         return self.loss_terms(self.forward(params, self.batch), self.batch["labels"], self.teacher_logits)
+
+    @property
+    def num_terms(self) -> int:
+        return 2 + (len(self.term_set.extras) if self.term_set is not None else 0)
+
+    def all_terms(self, params: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Every per-sample term of the training batch at `params`: label, kd, then the extra terms."""
+        if self.term_set is None:
+            return list(self.train_terms(params))
+        outputs = self.outputs(params, self.batch, self.term_set.needs_hidden_states)
+        label, kd = self.loss_terms(outputs.logits, self.batch["labels"], self.teacher_logits)
+        return [label, kd, *self.term_set.values(outputs, self.extra_targets, projector(params))]
 
     def meta_loss(self, params: dict[str, torch.Tensor], kind: str = "label") -> torch.Tensor:
         """Mean loss on the meta batch at `params`: gold labels, the teacher, or their average."""

@@ -5,6 +5,10 @@ grad L(theta; w(Phi)); Phi takes one step of its own Adam on the meta loss at th
 student's real step then uses w from the updated Phi, detached (`weights`). The scheme owns Phi and its
 optimizer; both travel in the LightningModule's state_dict (the optimizer as the scheme's extra state),
 so a checkpoint holds them and a resumed run continues them exactly.
+
+With K terms (rwkd/terms.py) the head has K outputs and a softmax over them: W[:, i] on the simplex. With
+two it keeps one output and a sigmoid, w_i = sigmoid(z_i), which is the two-way softmax with one logit
+pinned at 0 (and keeps two-term runs as they were). The input `term_losses` feeds every term's loss.
 """
 
 from __future__ import annotations
@@ -39,13 +43,27 @@ class MetaWeightNet(WeightingScheme):
         if meta_loss not in META_LOSSES:
             raise RwkdError(f"weighting.meta_loss={meta_loss!r} is unknown; accepted: {', '.join(META_LOSSES)}")
         self.meta_loss, self.lr, self.virtual_lr = meta_loss, float(lr), float(virtual_lr)
+        self.hidden, self.seed = int(hidden), int(seed)
+        self.num_terms = 2
+        self._build()
+
+    def _input_width(self) -> int:
+        return sum(self.num_terms if name == "term_losses" else 1 for name in self.inputs)
+
+    def _build(self) -> None:
         generator_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)  # the same initial Phi whatever the run seed did before
+        torch.manual_seed(self.seed)  # the same initial Phi whatever the run seed did before
+        outputs = 1 if self.num_terms == 2 else self.num_terms
         self.net = torch.nn.Sequential(
-            torch.nn.Linear(len(self.inputs), int(hidden)), torch.nn.ReLU(), torch.nn.Linear(int(hidden), 1)
+            torch.nn.Linear(self._input_width(), self.hidden), torch.nn.ReLU(), torch.nn.Linear(self.hidden, outputs)
         )
         torch.random.set_rng_state(generator_state)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
+
+    def configure_terms(self, term_set) -> None:
+        if term_set is not None and term_set.size != self.num_terms:
+            self.num_terms = term_set.size
+            self._build()
 
     def get_extra_state(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}
@@ -54,15 +72,25 @@ class MetaWeightNet(WeightingScheme):
         self.optimizer.load_state_dict(state["optimizer"])
 
     def signals_matrix(self, s: Signals) -> torch.Tensor:
-        return torch.stack([f(s).to(s.label_loss.dtype) for f in self._features], dim=1).detach()
+        n = s.label_loss.shape[0]
+        return torch.cat([f(s).to(s.label_loss.dtype).reshape(n, -1) for f in self._features], dim=1).detach()
 
     def weight_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Two terms: the teacher term's weight w [n]."""
         return torch.sigmoid(self.net(x.to(self.net[0].weight.dtype))).squeeze(-1)
+
+    def term_weights_of(self, x: torch.Tensor) -> torch.Tensor:
+        """W [K, n]: K > 2, a softmax over the head's K outputs."""
+        return self.net(x.to(self.net[0].weight.dtype)).softmax(dim=-1).T
 
     def meta_objective(self, s: Signals, x: torch.Tensor) -> torch.Tensor:
         """L_meta(theta_hat(Phi)): differentiable in Phi through the virtual step."""
         ctx = s.meta
         params = ctx.params()
+        if self.num_terms > 2:
+            values = torch.stack(ctx.all_terms(params))
+            inner = (self.term_weights_of(x).to(values.dtype) * values).sum(0).mean()
+            return ctx.meta_loss(virtual_step(params, inner, self.virtual_lr), self.meta_loss)
         label, kd = ctx.train_terms(params)
         if kd is None:
             raise RwkdError("weighting=metanet needs a teacher term, and this run has no teacher")
@@ -82,17 +110,23 @@ class MetaWeightNet(WeightingScheme):
         grad_theta L(theta; w) is linear in w, so d theta_hat / d w_i = -(eta / n) (grad l_i^kd - grad l_i^label)
         at theta, and dL_meta/dw_i = -(eta / n) <g_hat, grad l_i^kd - grad l_i^label> with
         g_hat = grad L_meta(theta_hat): a virtual step, a backward at theta_hat on the meta batch, one JVP
-        over the training batch along g_hat, then the chain rule through the small net.
+        over the training batch along g_hat, then the chain rule through the small net. With K terms the
+        same JVP gives every term's derivative: dL_meta/dW[k, i] = -(eta / n) <g_hat, grad l_i^k>.
         """
         ctx = s.meta
         params = ctx.params()
         names = list(params)
-        label, kd = ctx.train_terms(params)
-        if kd is None:
+        values = ctx.all_terms(params)
+        if values[1] is None:
             raise RwkdError("weighting=metanet needs a teacher term, and this run has no teacher")
+        label, kd = values[0], values[1]
         n = label.shape[0] * distributed.world_size()  # the global batch
-        w = self.weight_of(x)
-        inner = ((1.0 - w.detach().to(label.dtype)) * label + w.detach().to(label.dtype) * kd).mean()
+        if self.num_terms > 2:
+            w = self.term_weights_of(x)
+            inner = (w.detach().to(label.dtype) * torch.stack(values)).sum(0).mean()
+        else:
+            w = self.weight_of(x)
+            inner = ((1.0 - w.detach().to(label.dtype)) * label + w.detach().to(label.dtype) * kd).mean()
         grads = torch.autograd.grad(inner, [params[k] for k in names], allow_unused=True)
         grads = distributed.mean_([torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, grads, strict=True)])
         theta_hat = {k: (params[k] - self.virtual_lr * g).detach().requires_grad_(True) for k, g in zip(names, grads, strict=True)}
@@ -101,8 +135,12 @@ class MetaWeightNet(WeightingScheme):
         direction = {k: torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, g_hat, strict=True)}
         distributed.mean_(list(direction.values()))
         primal = {k: p.detach() for k, p in params.items()}
-        _, (d_label, d_kd) = jvp(lambda p: ctx.train_terms(p), (primal,), (direction,))
-        d_w = -(self.virtual_lr / n) * (d_kd - d_label)
+        _, tangents = jvp(lambda p: tuple(ctx.all_terms(p)), (primal,), (direction,))
+        if self.num_terms > 2:
+            d_w = -(self.virtual_lr / n) * torch.stack(tangents)
+        else:
+            d_label, d_kd = tangents
+            d_w = -(self.virtual_lr / n) * (d_kd - d_label)
         phi_grads = torch.autograd.grad(w, list(self.net.parameters()), grad_outputs=d_w.to(w.dtype).detach())
         # each process holds the terms of its own samples; the global gradient is their sum
         return distributed.sum_(list(phi_grads))
@@ -121,6 +159,12 @@ class MetaWeightNet(WeightingScheme):
     def weights(self, s: Signals) -> torch.Tensor:
         with torch.no_grad():
             return self.weight_of(self.signals_matrix(s)).to(s.label_loss.dtype)
+
+    def term_weights(self, s: Signals) -> torch.Tensor:
+        if self.num_terms == 2:
+            return super().term_weights(s)
+        with torch.no_grad():
+            return self.term_weights_of(self.signals_matrix(s)).to(s.label_loss.dtype)
 
     def undefined_for(self, task) -> str | None:
         if task.is_regression and "student_entropy" in self.inputs:

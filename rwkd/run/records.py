@@ -107,4 +107,4 @@ def config_choices() -> dict[str, str]:
     if not HydraConfig.initialized():
         return {}
     choices = HydraConfig.get().runtime.choices
-    return {k: choices.get(k) for k in ("task", "teacher", "student", "weighting", "recipe") if k in choices}
+    return {k: choices.get(k) for k in ("task", "teacher", "student", "weighting", "terms", "recipe") if k in choices}

@@ -227,10 +227,12 @@ def test_eval_settings_are_checked_before_the_checkpoint_is_scored(finished_run,
         _assert_one_line_error(run_rwkd(["eval", f"ckpt={best}", *extra], cwd=tmp_path), pattern)
 
 
-def test_a_hidden_state_layer_outside_the_models_is_refused_before_any_fine_tuning(tmp_path):
-    proc = run_rwkd(["train", "task=rte", "teacher=tiny", "student=tiny", "terms=hidden", "kd.hidden.0.teacher_layer=9"],
-                    cwd=tmp_path)
+@pytest.mark.parametrize(("setting", "message"), [
+    ("kd.hidden.0.teacher_layer=9", "kd.hidden[0].teacher_layer=9 is not a hidden state of the teacher 0"),
+    ("weighting=annealed_kd", "weighting.schedule=annealing_kd defines one teacher term, and this run has 3 terms"),
+])
+def test_terms_a_run_cannot_have_are_refused_before_any_fine_tuning(tmp_path, setting, message):
+    proc = run_rwkd(["train", "task=rte", "teacher=tiny", "student=tiny", "terms=hidden", setting], cwd=tmp_path)
     assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines()[-1].startswith(
-        "rwkd: error: kd.hidden[0].teacher_layer=9 is not a hidden state of the teacher 0")
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"rwkd: error: {message}")
     assert not (tmp_path / "outputs" / "teachers").exists()

@@ -31,11 +31,11 @@ def _console_script() -> str:
     return str(Path(sys.executable).with_name("rwkd"))
 
 
-def _weights(run: Path) -> dict:
+def _weights(run: Path, column: str = "weight") -> dict:
     out = {}
     for f in sorted(run.glob("sample_weights*.parquet")):
         t = pq.read_table(f).to_pydict()
-        out.update({(e, i): w for e, i, w in zip(t["epoch"], t["idx"], t["weight"], strict=True)})
+        out.update({(e, i): w for e, i, w in zip(t["epoch"], t["idx"], t[column], strict=True)})
     return out
 
 
@@ -65,7 +65,8 @@ def _mnli_folder(root: Path) -> Path:
 
 @pytest.mark.parametrize("scheme", [
     ["weighting=fixed", "weighting.alpha=0.7"],
-    ["weighting=meta", "weighting.virtual_lr=0.01"],
+    # four terms: a second teacher and a hidden-state term, whose projection DDP trains with the student
+    ["weighting=meta", "weighting.virtual_lr=0.01", "terms=two_teachers_hidden"],
     ["weighting=metanet", "weighting.virtual_lr=0.01", "weighting.lr=0.05", "weighting.hidden=8"],
 ])
 def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, scheme):
@@ -88,6 +89,8 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, scheme):
     assert max(abs(w1[k] - w2[k]) for k in w1) <= 1e-5
     if "weighting=meta" in scheme:
         assert max(w1.values()) - min(w1.values()) > 0.1  # the weights really vary per sample
+        h1, h2 = _weights(one, "weight_hidden0"), _weights(two, "weight_hidden0")
+        assert max(abs(h1[k] - h2[k]) for k in h1) <= 1e-5
     if "weighting=metanet" in scheme:  # Phi was updated the same way in every process
         phi1, phi2 = ({k: v for k, v in _state(run_dir, "weighting.").items() if torch.is_tensor(v)}
                       for run_dir in (one, two))

@@ -10,9 +10,11 @@ from omegaconf import OmegaConf
 from rwkd.cli import CONF_DIR
 from rwkd.run.run_folders import register_resolvers
 
-# the named variants: every option of the weighting group but the bases the variants extend
+# the named variants: every option of the weighting group but the bases the variants extend, and the variants
+# that differ from a swept one only with more than two terms (with two, heuristic_ca_mkd is fixed_a50 and
+# metanet_terms is metanet: the study weighs two terms)
 SCHEMES = sorted(p.stem for p in (Path(CONF_DIR) / "weighting").glob("*.yaml")
-                 if p.stem not in ("fixed", "annealed", "heuristic"))
+                 if p.stem not in ("fixed", "annealed", "heuristic", "heuristic_ca_mkd", "metanet_terms"))
 
 
 def _compose(*overrides: str):

@@ -50,13 +50,18 @@ def plot_weights(results: list[dict], out: Path) -> list[Path]:
                     ylabel="mean w_i", xlim=(0, 1), ylim=(0, 1))
         for ax in axes:
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / f"weights_{task}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(fig, out / f"weights_{task}.png"))
     return written
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def plot_term_weights(results: list[dict], out: Path) -> list[Path]:
@@ -81,10 +86,5 @@ def plot_term_weights(results: list[dict], out: Path) -> list[Path]:
             ax.title.set_fontsize(8)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / f"weights_terms_{task}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(fig, out / f"weights_terms_{task}.png"))
     return written

@@ -40,6 +40,7 @@ from rwkd.run.teacher_sources import (
 )
 from rwkd.run.teacher_stage import ensure_teacher
 from rwkd.terms import (
+    TermSet,
     add_projections,
     drop_projection_weights,
     plan_extra_terms,
@@ -87,12 +88,14 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     weighting: WeightingScheme = instantiate(cfg.weighting)
     if (reason := weighting.undefined_for(task)) is not None:
         raise NotApplicable(reason, task=task.name, scheme=weighting.describe())  # before the teacher stage: nothing is fine-tuned for a run that cannot happen
+    planned = plan_extra_terms(cfg.kd) if weighting.needs_teacher else []
+    # a scheme that cannot weigh these terms says so before any teacher is fine-tuned (the module asks again)
+    weighting.configure_terms(TermSet(planned, task.is_regression, cfg.kd.temperature, cfg.kd.loss) if planned else None)
     check_budget(cfg, weighting.describe())
     tokenizer = load_tokenizer(tokenizer_name(cfg))
     init = student_init(cfg)
     teacher = ensure_teacher(cfg, tokenizer) if weighting.needs_teacher or init == "teacher" else None
     # terms beyond label + teacher (rwkd/terms.py): further teachers, each fine-tuned and cached like the first
-    extra_terms = plan_extra_terms(cfg.kd) if weighting.needs_teacher else []
     more_teachers = [ensure_teacher(with_teacher(cfg, patch), tokenizer) for patch in teacher_patches(cfg.kd)] \
         if weighting.needs_teacher else []
 
@@ -104,8 +107,8 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         teacher_source = teacher_for_training(cfg, teacher.model, datamodule, tokenizer) if cfg.teacher.cache_logits \
             else teacher.model
     teachers = [teacher, *more_teachers]
-    extra_terms = resolve_layers(extra_terms, student.config.num_hidden_layers,
-                                 [t.model.config.num_hidden_layers for t in teachers] if extra_terms else [])
+    extra_terms = resolve_layers(planned, student.config.num_hidden_layers,
+                                 [t.model.config.num_hidden_layers for t in teachers] if planned else [])
     add_projections(student, extra_terms, [t.model.config.hidden_size for t in teachers] if extra_terms else [])
     extra_sources = [term_source(cfg, term, teachers, datamodule, tokenizer) for term in extra_terms]
     # a K-term run is another comparison than the same scheme on two terms: tables keep them apart

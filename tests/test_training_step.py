@@ -6,9 +6,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from rwkd import losses
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.errors import RwkdError
-from rwkd.models import build_classifier, load_tokenizer
+from rwkd.models import build_classifier, load_tokenizer, model_inputs
 from rwkd.module import DistillationModule
 from rwkd.tasks import get_task
 from rwkd.teacher_finetuning import TeacherFineTuning
@@ -30,11 +31,12 @@ def _datamodule(glue_dir, tokenizer):
                           meta_size=16, max_eval_samples=16)
 
 
-def _fit(glue_dir, tokenizer, weighting, teacher=True, steps=3, precision="32-true", **optim_args):
+def _fit(glue_dir, tokenizer, weighting, teacher=True, steps=3, precision="32-true", module_class=DistillationModule,
+         **optim_args):
     pl.seed_everything(0, verbose=False)
     teacher_model = build_classifier("embedded", 2, random_init=True, config_overrides=SMALL, seed=1) if teacher else None
     student = build_classifier("embedded", 2, random_init=True, config_overrides=SMALL, seed=2)
-    module = DistillationModule(student, weighting, get_task("rte"), teacher=teacher_model,
+    module = module_class(student, weighting, get_task("rte"), teacher=teacher_model,
                                 optim={"lr": 1e-3, **optim_args})
     trainer = pl.Trainer(accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
@@ -132,3 +134,25 @@ def test_full_precision_keeps_the_fused_optimizer(glue_dir, tokenizer):
 def test_fused_adamw_asked_for_under_mixed_precision_is_a_clear_error(glue_dir, tokenizer):
     with pytest.raises(RwkdError, match=r"optim.fused_adamw=true cannot run with trainer.precision=bf16-mixed"):
         _fit(glue_dir, tokenizer, NoKD(), teacher=False, steps=1, precision="bf16-mixed", fused_adamw=True)
+
+
+class StepBeforeKTerms(DistillationModule):
+    """The training step as written before K terms existed: w from `weights`, loss = mix(label, kd, w)."""
+
+    def training_step(self, batch: dict, batch_idx: int):
+        outputs = self.student(**model_inputs(batch))
+        s = self._signals(batch, outputs, self.teacher_logits(batch))
+        self.weighting.update(s)
+        loss = losses.mix(s.label_loss, s.kd_loss, self.weighting.weights(s).detach())
+        self.apply_update(loss)
+        self.count_step(batch)
+        return loss.detach()
+
+
+@pytest.mark.parametrize("make", [lambda: FixedWeight(0.3), lambda: RWKD(virtual_lr=0.05),
+                                  lambda: MetaWeightNet(hidden=8, virtual_lr=0.05)], ids=["fixed", "meta", "metanet"])
+def test_a_two_term_step_is_bit_for_bit_the_step_before_k_terms(glue_dir, tokenizer, make):
+    now, _ = _fit(glue_dir, tokenizer, make())
+    before, _ = _fit(glue_dir, tokenizer, make(), module_class=StepBeforeKTerms)
+    a, b = now.student.state_dict(), before.student.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -194,6 +194,7 @@ class DistillationModule(ClassifierModule):
                 features.teacher_confidence(s) if has_teacher else None,
                 terms=None if not s.extra_terms else
                 {name: (w, term.detach()) for name, w, term in zip(s.term_set.names, term_weights, s.terms(), strict=True)},
+                extra=self.weighting.sample_diagnostics(),
             )
 
     def on_train_epoch_end(self) -> None:

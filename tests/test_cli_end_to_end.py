@@ -194,7 +194,9 @@ def test_two_teachers_and_a_hidden_state_term_train_export_evaluate_and_report(r
     proc = _ok(run_rwkd(["eval", f"ckpt={run / 'checkpoints' / 'best.ckpt'}"], cwd=workdir))
     assert _printed_headline(proc.stdout) == pytest.approx(r["best"]["metrics"]["val/headline"], abs=1e-4)
     _ok(run_rwkd(["report", str(run), "--out", str(workdir / "k4_report"), "--doc", str(workdir / "k4.md")], cwd=workdir))
-    assert "| rte | meta(rwkd, meta_loss=label, impl=fast) [label+kd+kd1+hidden0] | 1 | label " in (workdir / "k4.md").read_text()
+    doc = (workdir / "k4.md").read_text()
+    assert "| rte | meta(rwkd, meta_loss=label, impl=fast) [label+kd+kd1+hidden0] | 1 | label " in doc
+    assert "| task | scheme | runs | no score floored | some floored | all floored (uniform) |" in doc
     assert (workdir / "k4_report" / "weights_terms_rte.png").stat().st_size > 10_000
 
 

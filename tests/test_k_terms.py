@@ -232,3 +232,22 @@ def test_projections_start_as_the_identity_and_are_left_out_of_the_model():
     with without_projections(student):
         assert set(student.state_dict()) == before
     assert f"{PROJECTIONS}.hidden0.weight" in student.state_dict()
+
+
+def test_rwkd_reports_how_many_scores_the_floor_replaced_and_the_summary_counts_them():
+    from rwkd.report.weight_summary import pool, summarise_log
+
+    _, s = _setup()
+    scheme = RWKD(impl="fast", virtual_lr=0.5)
+    w = scheme.term_weights(s)
+    floored = scheme.sample_diagnostics()["floored_terms"]
+    assert torch.equal(floored, (scheme.last_scores <= scheme.delta).sum(0))
+    everything = floored == 4
+    assert torch.allclose(w[:, everything], torch.full_like(w[:, everything], 0.25))
+    # a hand-made log: two terms, three rows: no score floored, one floored, both floored
+    columns = {"epoch": [0, 0, 0], "step": [1, 1, 1], "idx": [0, 1, 2], "weight": [0.3, 1.0, 0.5],
+               "label_loss": [1.0] * 3, "kd_loss": [1.0] * 3, "teacher_correct": [1.0] * 3,
+               "teacher_confidence": [0.9] * 3, "floored_terms": [0, 1, 2]}
+    summary = summarise_log(columns)
+    assert summary["floored_terms"] == [1, 1, 1]
+    assert pool([summary, summary])["floored_terms"] == [2, 2, 2]

@@ -14,7 +14,12 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.report.summary import TUNED, choose_fixed_alpha
-from rwkd.report.weight_summary import by_task_and_scheme, mean_std, terms_by_task_and_scheme
+from rwkd.report.weight_summary import (
+    by_task_and_scheme,
+    floors_by_task_and_scheme,
+    mean_std,
+    terms_by_task_and_scheme,
+)
 from rwkd.run.sweep_plan import SweepPlan
 
 
@@ -161,6 +166,24 @@ def _terms_table(results: list[dict]) -> str | None:
     return "\n".join(["| task | scheme | runs | mean weight ± std over samples, per term |", "|---|---|---|---|", *lines])
 
 
+def _floor_table(results: list[dict]) -> str | None:
+    """Per task and RW-KD scheme: the share of sample weights set by the scores, by the delta floor alone
+    (every score floored: uniform weights, 0.5 with two terms) and by both (some scores floored: those
+    terms get almost nothing; with two terms a weight of 0 or 1)."""
+    lines = []
+    for task, schemes in floors_by_task_and_scheme(results).items():
+        for scheme, (s, runs) in schemes.items():
+            counts = s["floored_terms"]
+            total = max(1, sum(counts))
+            some = sum(counts[1:-1])
+            lines.append(f"| {task} | {scheme} | {runs} | {100 * counts[0] / total:.1f}% | {100 * some / total:.1f}% "
+                         f"| {100 * counts[-1] / total:.1f}% |")
+    if not lines:
+        return None
+    return "\n".join(["| task | scheme | runs | no score floored | some floored | all floored (uniform) |",
+                      "|---|---|---|---|---|---|", *lines])
+
+
 def study_document(results: list[dict], not_applicable: list[dict], table_markdown: str, doc_path: Path,
                    report_command: str, plots: list[Path], reading: str | None, title: str,
                    plans: list[SweepPlan] = ()) -> str:
@@ -200,6 +223,11 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
         out += ["Runs with more than two terms (label, kd, further teachers kdN, hidden-state terms hiddenN): the "
                 "weight of each term; under `weight` above, the teacher side's share (every term but the label).",
                 "", terms, ""]
+    if (floors := _floor_table(results)) is not None:
+        out += ["What RW-KD's weights are made of: a sample's weights come from its K meta scores u, each floored at "
+                "δ before they are normalised. Where every score is at or below δ the floor alone decides (uniform "
+                "weights, 0.5 with two terms); where some are, those terms get almost nothing (with two terms a "
+                "weight of 0 or 1); otherwise the scores set the weights. Share of (sample, epoch) rows:", "", floors, ""]
     if plots:
         out += [f"![{p.stem}]({Path(os.path.relpath(p.resolve(), doc_path.resolve().parent)).as_posix()})"
                 for p in plots]

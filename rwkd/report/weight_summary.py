@@ -56,6 +56,10 @@ def summarise_log(columns: dict) -> dict:
         "by_teacher_correct": {"right": _sums(weight[judged][right], np.zeros(int(right.sum()), np.int64), 1),
                                "wrong": _sums(weight[judged][~right], np.zeros(int((~right).sum()), np.int64), 1)},
     }
+    if "floored_terms" in columns:  # RW-KD: how many of each sample's scores the delta floor replaced
+        k = len([c for c in columns if c.startswith("weight_")]) or 2
+        floored = np.asarray(columns["floored_terms"], dtype=np.int64)
+        summary["floored_terms"] = np.bincount(floored, minlength=k + 1).tolist()  # [no score floored, 1, ..., all K]
     terms = [c[len("weight_"):] for c in columns if c.startswith("weight_")]
     if terms:  # a run with more than two terms: each term's weights, as histogram and per epoch
         summary["terms"] = {}
@@ -87,6 +91,10 @@ def pool(summaries: list[dict]) -> dict:
         "by_teacher_confidence": _add([s["by_teacher_confidence"] for s in summaries]),
         "by_teacher_correct": {k: _add([s["by_teacher_correct"][k] for s in summaries]) for k in ("right", "wrong")},
     }
+    if all("floored_terms" in s for s in summaries):
+        width = max(len(s["floored_terms"]) for s in summaries)
+        pooled["floored_terms"] = np.sum([s["floored_terms"] + [0] * (width - len(s["floored_terms"]))
+                                          for s in summaries], axis=0).tolist()
     names = [set(s.get("terms", {})) for s in summaries]
     if names and names[0] and all(n == names[0] for n in names):
         pooled["terms"] = {
@@ -141,25 +149,28 @@ def load_run(run: Path) -> dict | None:
     return pool([summarise_log(pq.read_table(f).to_pydict()) for f in logs])
 
 
-def by_task_and_scheme(results: list[dict]) -> dict[str, dict[str, tuple[dict, int]]]:
-    """{task: {scheme: (pooled summary, number of runs)}} over the runs that had a teacher and whose
-    weights varied within a step (heuristic and learned schemes); others' weights are known by construction."""
+def _pooled_by_task_and_scheme(results: list[dict], keep) -> dict[str, dict[str, tuple[dict, int]]]:
+    """{task: {scheme: (pooled summary, number of runs)}} over the runs whose summary `keep` accepts."""
     found: dict = {}
     for r in results:
         summary = load_run(Path(r["_path"]))
-        if summary is not None and r.get("teacher") and varies_per_sample(summary):
+        if summary is not None and keep(r, summary):
             found.setdefault(r["task"], {}).setdefault(r["weighting"], []).append(summary)
     return {task: {scheme: (pool(runs), len(runs)) for scheme, runs in sorted(schemes.items())}
             for task, schemes in sorted(found.items())}
+
+
+def by_task_and_scheme(results: list[dict]) -> dict[str, dict[str, tuple[dict, int]]]:
+    """The runs that had a teacher and whose weights varied within a step (heuristic and learned schemes);
+    others' weights are known by construction."""
+    return _pooled_by_task_and_scheme(results, lambda r, s: bool(r.get("teacher")) and varies_per_sample(s))
 
 
 def terms_by_task_and_scheme(results: list[dict]) -> dict[str, dict[str, tuple[dict, int]]]:
-    """Like by_task_and_scheme, for the runs with more than two terms (rwkd/terms.py), whatever their scheme:
-    each term's weights, pooled over the runs."""
-    found: dict = {}
-    for r in results:
-        summary = load_run(Path(r["_path"]))
-        if summary is not None and "terms" in summary:
-            found.setdefault(r["task"], {}).setdefault(r["weighting"], []).append(summary)
-    return {task: {scheme: (pool(runs), len(runs)) for scheme, runs in sorted(schemes.items())}
-            for task, schemes in sorted(found.items())}
+    """The runs with more than two terms (rwkd/terms.py), whatever their scheme: each term's weights."""
+    return _pooled_by_task_and_scheme(results, lambda r, s: "terms" in s)
+
+
+def floors_by_task_and_scheme(results: list[dict]) -> dict[str, dict[str, tuple[dict, int]]]:
+    """The RW-KD runs that logged how many of each sample's scores the delta floor replaced."""
+    return _pooled_by_task_and_scheme(results, lambda r, s: "floored_terms" in s)

@@ -24,8 +24,9 @@ class SampleWeightLog:
         self.columns: dict[str, list[torch.Tensor]] = {c: [] for c in COLUMNS}
 
     def add(self, epoch: int, step: int, idx, weight, label_loss, kd_loss=None, teacher_correct=None,
-            teacher_confidence=None, terms: dict | None = None) -> None:
-        """`terms`: {term name: (its weights, its losses)} for a run with more than two terms."""
+            teacher_confidence=None, terms: dict | None = None, extra: dict | None = None) -> None:
+        """`terms`: {term name: (its weights, its losses)} for a run with more than two terms; `extra`: the
+        scheme's own per-sample values (WeightingScheme.sample_diagnostics), a column each."""
         n = idx.shape[0]
 
         def col(x, dtype):
@@ -37,6 +38,8 @@ class SampleWeightLog:
         for name, value in (("weight", weight), ("label_loss", label_loss), ("kd_loss", kd_loss),
                             ("teacher_correct", teacher_correct), ("teacher_confidence", teacher_confidence)):
             self.columns[name].append(col(value, torch.float32))
+        for name, value in (extra or {}).items():
+            self.columns.setdefault(name, []).append(col(value, torch.float32))
         for term, (w, loss) in (terms or {}).items():
             self.columns.setdefault(f"weight_{term}", []).append(col(w, torch.float32))
             self.columns.setdefault(f"loss_{term}", []).append(col(loss, torch.float32))

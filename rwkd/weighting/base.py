@@ -104,6 +104,11 @@ class WeightingScheme(torch.nn.Module):
         """The teacher side's per-sample share w_i in [0, 1], for schemes that use the default `term_weights`."""
         raise NotImplementedError(f"{type(self).__name__} implements neither weights nor term_weights")
 
+    def sample_diagnostics(self) -> dict[str, torch.Tensor]:
+        """Per-sample values of the last `term_weights` call worth logging beside the weights (columns of the
+        run's sample log); none by default."""
+        return {}
+
     def teacher_term(self, signals: Signals) -> torch.Tensor | None:
         """A replacement for the per-sample teacher term, or None to keep the configured KD loss."""
         return None

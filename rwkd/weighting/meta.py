@@ -139,5 +139,13 @@ class RWKD(WeightingScheme):
     def weights(self, s: Signals) -> torch.Tensor:
         return self.term_weights(s)[1]
 
+    def sample_diagnostics(self) -> dict[str, torch.Tensor]:
+        """`floored_terms`: how many of a sample's K scores the delta floor replaced. K: its weights are uniform
+        (1/K each, two terms: 0.5), set by the floor alone; 0: set by the scores alone; in between, the floored
+        terms get (almost) nothing and the others share by their scores (two terms: 0 or 1)."""
+        if self.last_scores is None:
+            return {}
+        return {"floored_terms": (self.last_scores <= self.delta).sum(0)}
+
     def describe(self) -> str:
         return f"meta(rwkd, meta_loss={self.meta_loss}, impl={self.impl})"

@@ -108,10 +108,11 @@ def test_paired_differences_subtract_the_same_seed_of_the_reference():
                *[job("fixed(alpha=0.5)", s, 0.66, meta=[0.7]) for s in (1, 2, 3)],
                *[job("fixed(alpha=0.25)", s, 0.50, meta=[0.6]) for s in (1, 2, 3)]]
     against_none = _paired_table(results, "none")
-    # differences +1, +2, -1: mean +0.67, sample std 1.53, above on 2 of 3 seeds
-    assert "| meta | +0.67 ± 1.53 (2/3 above) | +0.67 |" in against_none
+    # differences +1, +2, -1: mean +0.67, sample std 1.53, 95% half-width t(0.975, 2) * 1.53 / sqrt(3) = 3.79,
+    # above on 2 of 3 seeds; raw p 0.53, Holm-adjusted over the table's three comparisons; one task: no mean column
+    assert "| meta | +0.67 [-3.13, +4.46], 2/3 above, p=1.000 |  |" in against_none
     against_tuned = _paired_table(results, TUNED)  # alpha 0.5 wins on the meta split
-    assert "| meta | -0.33 ± 4.73 (1/3 above) | -0.33 |" in against_tuned  # +5, -4, -2
+    assert "| meta | -0.33 [-12.07, +11.41], 1/3 above, p=1.000 |  |" in against_tuned  # +5, -4, -2
     assert "fixed(alpha=0.5) |" not in against_tuned and "| fixed(alpha=0.25) | -16.00 ± 0.00 (0/3 above)" in against_tuned
 
 
@@ -144,7 +145,7 @@ def test_an_undefined_combination_is_na_in_every_table_and_does_not_make_the_stu
     assert _coverage(results, undefined) == (
         "Complete: all 3 defined task x scheme cells (the 2 tasks and 2 schemes found: mrpc, stsb) have 2 seeds. "
         "Not applicable, so not run: heuristic(student_entropy) on stsb (see the note under the table).")
-    assert "| heuristic(student_entropy) | +0.00 ± 0.00 (0/2 above) | n/a |  |" in _paired_table(results, "none", undefined)
+    assert "| heuristic(student_entropy) | +0.00 [+0.00, +0.00], 0/2 above | n/a |  |" in _paired_table(results, "none", undefined)
 
 
 def test_a_record_of_not_applicable_is_dropped_where_the_cell_has_results(tmp_path):

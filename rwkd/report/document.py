@@ -13,6 +13,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from rwkd.report.paired import cell, holm, paired
 from rwkd.report.summary import TUNED, choose_fixed_alpha
 from rwkd.report.weight_summary import (
     by_task_and_scheme,
@@ -70,32 +71,39 @@ def _timing_table(results: list[dict]) -> str:
 
 def _paired_table(results: list[dict], reference: str, undefined: set = frozenset()) -> str:
     """Each scheme minus the reference on the same task and seed (same student start and batch order, so
-    the seed's own luck cancels), dev headline x 100 at the best epoch: mean ± std of the differences
-    and on how many seeds the scheme came out above. `reference` may be TUNED, the alpha chosen per task.
-    `undefined` holds the (task, scheme) pairs that are not applicable, shown as n/a."""
+    the seed's own luck cancels), dev headline x 100 at the best epoch: per task and on the mean over tasks
+    (per seed, over the seeds that have every task), the mean difference, its 95% interval, the seeds won and
+    the paired t-test's p-value, Holm-adjusted over every comparison in the table (rwkd/report/paired.py).
+    `reference` may be TUNED, the alpha chosen per task. `undefined` holds the (task, scheme) pairs that are
+    not applicable, shown as n/a."""
     score = {(r["task"], r["weighting"], r["seed"]): 100 * r["best"]["metrics"]["val/headline"] for r in results}
     chosen = choose_fixed_alpha(results)
     tasks = sorted({task for task, _, _ in score})
     reference_of = {t: chosen[t]["scheme"] if reference == TUNED else reference for t in tasks
                     if reference != TUNED or t in chosen}
     schemes = sorted(({scheme for _, scheme, _ in score} | {s for _, s in undefined}) - set(reference_of.values()))
+    cells: dict = {}  # (scheme, task or None for the mean) -> Paired
+    for scheme in schemes:
+        per_seed: dict = defaultdict(dict)
+        for task in tasks:
+            if (task, scheme) in undefined or task not in reference_of:
+                continue
+            diffs = {seed: score[(task, scheme, seed)] - score[(task, reference_of[task], seed)]
+                     for t, s, seed in score if t == task and s == scheme and (task, reference_of[task], seed) in score}
+            if diffs:
+                cells[(scheme, task)] = paired(list(diffs.values()))
+                for seed, d in diffs.items():
+                    per_seed[seed][task] = d
+        complete = [statistics.fmean(d.values()) for d in per_seed.values() if len(d) == len(tasks)]
+        if complete and len(tasks) > 1:
+            cells[(scheme, None)] = paired(complete)
+    keys = list(cells)
+    adjusted = dict(zip(keys, holm([cells[k].p for k in keys]), strict=True))
     lines = ["| scheme | " + " | ".join(tasks) + " | mean over tasks |", "|---|" + "---|" * (len(tasks) + 1)]
     for scheme in schemes:
-        row, means = [], []
-        for task in tasks:
-            if (task, scheme) in undefined:
-                row.append("n/a")
-                continue
-            diffs = [score[(task, scheme, seed)] - score[(task, reference_of[task], seed)]
-                     for t, s, seed in score if t == task and s == scheme and task in reference_of
-                     and (task, reference_of[task], seed) in score]
-            if not diffs:
-                row.append("")
-                continue
-            means.append(statistics.fmean(diffs))
-            std = f" ± {statistics.stdev(diffs):.2f}" if len(diffs) > 1 else ""
-            row.append(f"{means[-1]:+.2f}{std} ({sum(d > 0 for d in diffs)}/{len(diffs)} above)")
-        overall = f"{statistics.fmean(means):+.2f}" if len(means) == len(tasks) else ""
+        row = ["n/a" if (task, scheme) in undefined else cell(cells[(scheme, task)], adjusted[(scheme, task)])
+               if (scheme, task) in cells else "" for task in tasks]
+        overall = cell(cells[(scheme, None)], adjusted[(scheme, None)]) if (scheme, None) in cells else ""
         lines.append(f"| {scheme} | " + " | ".join(row) + f" | {overall} |")
     return "\n".join(lines)
 
@@ -207,9 +215,11 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
     out += ["## Results", "", table_markdown.rstrip(), ""]
     out += ["## Differences paired by seed", "",
             "Each scheme minus a reference on the same task and seed (the same student start and batch "
-            "order), dev headline x 100 at the best epoch: mean ± std over seeds of the difference, and on "
-            "how many seeds the scheme scored above the reference. Against the fixed alpha chosen on the "
-            "meta split (per task):", "", _paired_table(results, TUNED, undefined), "",
+            "order), dev headline x 100 at the best epoch: the mean difference over seeds, its 95% interval "
+            "(Student's t), on how many seeds the scheme scored above the reference, and the paired t-test's "
+            "p-value, Holm-adjusted over every comparison in the table (none where the differences are all equal). "
+            "The mean over tasks is taken per seed "
+            "(seeds with every task). Against the fixed alpha chosen on the meta split (per task):", "", _paired_table(results, TUNED, undefined), "",
             "Against `none` (no teacher term):", "", _paired_table(results, "none", undefined), ""]
     out += ["## Wall time per scheme", "",
             "Mean training time of the student per job, as steps x median step time (validation and the "

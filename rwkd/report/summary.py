@@ -97,7 +97,7 @@ def choose_fixed_alpha(results: list[dict]) -> dict[str, dict]:
     scores: dict = defaultdict(lambda: defaultdict(list))
     for r in results:
         meta = [h["meta/headline"] for h in r.get("history", []) if "meta/headline" in h]
-        if r["weighting"].startswith("fixed(") and meta:
+        if r["weighting"].startswith("fixed(") and not r.get("terms") and meta:  # two-term runs: alpha means one thing
             scores[r["task"]][r["weighting"]].append(max(meta))
     chosen = {}
     for task, by_scheme in scores.items():

@@ -113,7 +113,7 @@ def test_paired_differences_subtract_the_same_seed_of_the_reference():
     assert "| meta | +0.67 [-3.13, +4.46], 2/3 above, p=1.000 |  |" in against_none
     against_tuned = _paired_table(results, TUNED)  # alpha 0.5 wins on the meta split
     assert "| meta | -0.33 [-12.07, +11.41], 1/3 above, p=1.000 |  |" in against_tuned  # +5, -4, -2
-    assert "fixed(alpha=0.5) |" not in against_tuned and "| fixed(alpha=0.25) | -16.00 ± 0.00 (0/3 above)" in against_tuned
+    assert "fixed(alpha=0.5) |" not in against_tuned and "| fixed(alpha=0.25) | -16.00 [-16.00, -16.00], 0/3 above |" in against_tuned
 
 
 def test_a_page_generated_mid_study_names_the_short_and_empty_cells():

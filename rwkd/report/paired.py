@@ -12,7 +12,6 @@ import math
 import statistics
 from dataclasses import dataclass
 
-
 # differences (in points, x 100) that vary by less than this are equal: one dev sample is worth 0.01 points
 # on the largest dev set
 EQUAL = 1e-4

@@ -20,8 +20,10 @@ pytestmark = pytest.mark.slow
 TESTS = str(Path(__file__).parent)
 # 87 training rows in batches of 16: 6 steps an epoch, 18 in all; last.ckpt every 4 steps and after
 # every validation, so a kill at step 10 resumes mid-epoch (step 8) and one at step 12 at an epoch end.
+# Four terms (a second teacher, a hidden-state term): the meta-weight net's K-output head and Adam, the
+# projection inside the student and the per-term columns of the sample log must all come back.
 RUN = [
-    "task=rte", "teacher=tiny", "student=tiny", "weighting=metanet",
+    "task=rte", "teacher=tiny", "student=tiny", "weighting=metanet_terms", "terms=two_teachers_hidden",
     "data.max_train_samples=96", "data.max_eval_samples=48", "data.max_len=48", "data.batch_size=16",
     "trainer.max_epochs=3", "trainer.enable_progress_bar=false", "logger=csv",
     "checkpoint.every_n_steps=4", "checkpoint.keep_last=true", "export=false",
@@ -54,7 +56,7 @@ def _train(tmp: Path, outputs: str, *extra: str, kill_at: int | None = None, sig
 
 
 def _run_folder(tmp: Path, outputs: str) -> Path:
-    (folder,) = (tmp / outputs / "runs" / "rte" / "metanet").iterdir()
+    (folder,) = (tmp / outputs / "runs" / "rte" / "metanet_terms").iterdir()
     return folder
 
 
@@ -165,7 +167,7 @@ def test_same_seed_same_results_and_other_seed_differs(reference):
 
     other = _train(tmp, "other_seed", "seed=2")
     assert other.returncode == 0, other.stderr[-3000:]
-    (folder,) = (tmp / "other_seed" / "runs" / "rte" / "metanet").iterdir()
+    folder = _run_folder(tmp, "other_seed")
     different = _record(folder)
     assert not different["weights"].equals(expected["weights"])
     assert any(not _same(different["state"][k], expected["state"][k]) for k in expected["state"])

@@ -13,7 +13,16 @@ from rwkd.report.recipe import TEACHER_TRIAL
 from rwkd.run import records
 from rwkd.run.assemble import tokenizer_name
 from rwkd.run.settings import check_settings
+from rwkd.run.teacher_sources import with_teacher
 from rwkd.run.teacher_stage import ensure_teacher
+from rwkd.terms import teacher_patches
+
+
+def _show(task: str, teacher) -> None:
+    print(f"rwkd: teacher for {task} ({teacher.origin}): {teacher.path}", flush=True)
+    for name, value in teacher.dev_metrics.items():
+        if name.startswith(("val", "meta")) and value is not None:
+            print(f"  {name:<20} {value:.4f}")
 
 
 def teacher_only(cfg: DictConfig) -> float:
@@ -32,10 +41,10 @@ def teacher_only(cfg: DictConfig) -> float:
         return done.get("meta/headline", done["val/headline"])
     tokenizer = load_tokenizer(tokenizer_name(cfg))
     teacher = ensure_teacher(cfg, tokenizer)
-    print(f"rwkd: teacher for {cfg.task.name} ({teacher.origin}): {teacher.path}", flush=True)
-    for name, value in teacher.dev_metrics.items():
-        if name.startswith(("val", "meta")) and value is not None:
-            print(f"  {name:<20} {value:.4f}")
+    _show(cfg.task.name, teacher)
+    # kd.teachers too: a multi-process launch needs every teacher fine-tuned beforehand
+    for patch in teacher_patches(cfg.kd):
+        _show(cfg.task.name, ensure_teacher(with_teacher(cfg, patch), tokenizer))
     if sweeping:
         record = teacher.record or {}
         write_json(trial_path, {

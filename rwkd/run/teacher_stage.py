@@ -125,7 +125,8 @@ def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu
         if os.environ.get("WORLD_SIZE", "1") != "1":
             # every process was started at once (torchrun, SLURM): the teacher cannot be fine-tuned by one of them
             raise RwkdError(f"no fine-tuned teacher for {task.name} in {folder}; under a multi-process launch run "
-                            f"`rwkd teacher task={task.name}` first (one process), or give teacher.path=")
+                            f"`rwkd teacher task={task.name}` first (one process, with the run's teacher and kd.teachers "
+                            "settings: it fine-tunes them all), or give teacher.path=")
         if distributed.launch_rank() != 0:
             distributed.wait_for(record_path, "the fine-tuned teacher")
     if distributed.launch_rank() != 0:  # rank 0 has fine-tuned or found it (waited for above)

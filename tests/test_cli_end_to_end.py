@@ -197,6 +197,7 @@ def test_two_teachers_and_a_hidden_state_term_train_export_evaluate_and_report(r
     doc = (workdir / "k4.md").read_text()
     assert "| rte | meta(rwkd, meta_loss=label, impl=fast) [label+kd+kd1+hidden0] | 1 | label " in doc
     assert "| task | scheme | runs | no score floored | some floored | all floored (uniform) |" in doc
+    assert f"| teacher 2 (kd.teachers[0]) | {100 * r['more_teachers'][0]['dev_metrics']['val/headline']:.2f} |" in doc
     assert (workdir / "k4_report" / "weights_terms_rte.png").stat().st_size > 10_000
 
 

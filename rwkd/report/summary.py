@@ -42,10 +42,12 @@ def _stats(values: list[float]) -> dict:
 
 
 def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
-    """{task: {scheme: {"best": stats, "last": stats, "seeds": [...]}}} plus each task's teacher; a
-    combination recorded as not applicable (and never run) is {"not_applicable": reason}."""
+    """{task: {scheme: {"best": stats, "last": stats, "seeds": [...]}}} plus each task's teacher (and those
+    of kd.teachers, by position); a combination recorded as not applicable (and never run) is
+    {"not_applicable": reason}."""
     cells: dict = defaultdict(lambda: defaultdict(lambda: {"best": [], "last": [], "seeds": []}))
     teachers: dict = defaultdict(dict)
+    further: dict = defaultdict(lambda: defaultdict(dict))
     for r in results:
         cell = cells[r["task"]][r["weighting"]]
         cell["best"].append(100 * r["best"]["metrics"]["val/headline"])
@@ -53,6 +55,8 @@ def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
         cell["seeds"].append(r["seed"])
         if r.get("teacher"):
             teachers[r["task"]][r["teacher"]["path"]] = 100 * r["teacher"]["dev_metrics"]["val/headline"]
+        for i, more in enumerate(r.get("more_teachers") or []):  # kd.teachers: a row each, by position
+            further[i][r["task"]][more["path"]] = 100 * more["dev_metrics"]["val/headline"]
     table = {task: {scheme: {"best": _stats(c["best"]), "last": _stats(c["last"]), "seeds": sorted(c["seeds"])}
                     for scheme, c in sorted(schemes.items())} for task, schemes in sorted(cells.items())}
     teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}
@@ -61,7 +65,8 @@ def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
         table[task][TUNED] = {**table[task][choice["scheme"]], "chosen": choice}
     for record in not_applicable:
         table.setdefault(record["task"], {}).setdefault(record["weighting"], {"not_applicable": record["reason"]})
-    return {"table": table, "teacher": teacher, "majority": majority}
+    more = [{task: statistics.fmean(v.values()) for task, v in further[i].items()} for i in sorted(further)]
+    return {"table": table, "teacher": teacher, "more_teachers": more, "majority": majority}
 
 
 def majority_headline(task: str, records: list[dict]) -> float | str:

@@ -33,10 +33,14 @@ def _rows(summary: dict, which: str) -> tuple[list[str], list[list[str]]]:
     schemes = sorted({s for t in tasks for s in summary["table"][t]})
     header = ["scheme", *tasks, average_label(tasks)]
     rows = []
-    if summary["teacher"]:
-        values = [summary["teacher"].get(t) for t in tasks]
+    teachers = [("teacher", summary["teacher"])]
+    teachers += [(f"teacher {i + 2} (kd.teachers[{i}])", more) for i, more in enumerate(summary.get("more_teachers", []))]
+    for label, by_task in teachers:
+        if not by_task:
+            continue
+        values = [by_task.get(t) for t in tasks]
         avg = statistics.fmean(values) if all(v is not None for v in values) else None
-        rows.append(["teacher", *["" if v is None else f"{v:.2f}" for v in values], "" if avg is None else f"{avg:.2f}"])
+        rows.append([label, *["" if v is None else f"{v:.2f}" for v in values], "" if avg is None else f"{avg:.2f}"])
     majority = [summary.get("majority", {}).get(t, NA) for t in tasks]
     avg = statistics.fmean(majority) if all(isinstance(v, float) for v in majority) else None
     rows.append([MAJORITY, *[v if isinstance(v, str) else f"{v:.2f}" for v in majority],

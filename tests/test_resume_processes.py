@@ -113,7 +113,7 @@ def test_a_job_another_process_holds_is_skipped_and_trained_by_the_next_sweep(tm
 
     sweep = ["train", "-m", *RUN, "trainer.max_epochs=1", "seed=1,2", f"paths.outputs={tmp_path / 'out'}",
              f"paths.teachers={tmp_path / 'teachers'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    held = tmp_path / "sweep" / "1_rte_metanet_seed2"
+    held = tmp_path / "sweep" / "1_rte_metanet_terms_seed2"
     held.mkdir(parents=True)
     fd = os.open(held / ".rwkd.lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)  # as a first sweep training that job would
@@ -124,10 +124,10 @@ def test_a_job_another_process_holds_is_skipped_and_trained_by_the_next_sweep(tm
         os.close(fd)
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"rwkd: {held} is being trained by pid {os.getpid()}; skipped here" in first.stdout
-    assert (tmp_path / "sweep" / "0_rte_metanet_seed1" / "results.json").is_file()
+    assert (tmp_path / "sweep" / "0_rte_metanet_terms_seed1" / "results.json").is_file()
     assert not (held / "results.json").exists() and not (held / "failed.json").exists()
 
     second = run_rwkd(sweep, cwd=tmp_path, env={"PYTHONPATH": TESTS})
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "0_rte_metanet_seed1 has finished already" in second.stdout
+    assert "0_rte_metanet_terms_seed1 has finished already" in second.stdout
     assert (held / "results.json").is_file()

@@ -151,16 +151,17 @@ class DistillationModule(ClassifierModule):
         if term_weights.shape != (s.num_terms, s.label_loss.shape[0]):
             raise RwkdError(f"weighting {self.weighting.describe()} gave weights of shape {tuple(term_weights.shape)} "
                             f"for {s.num_terms} terms of {s.label_loss.shape[0]} samples")
-        loss = losses.mix_terms(s.terms(), term_weights)
+        terms = s.terms()
+        loss = losses.mix_terms(terms, term_weights)
         if self.stop_or_skip(loss):
             self.count_step(batch)
             return None
         lr = self.apply_update(loss)
-        self._log_step(loss, s, term_weights, lr)
+        self._log_step(loss, s, terms.detach(), term_weights, lr)
         self.count_step(batch)
         return loss.detach()
 
-    def _log_step(self, loss, s: Signals, term_weights, lr) -> None:
+    def _log_step(self, loss, s: Signals, terms, term_weights, lr) -> None:
         label_term = s.label_loss.detach()
         # the teacher side's share (with two terms: w itself, bit for bit)
         weights = term_weights[1:].sum(0) if term_weights.shape[0] > 1 else torch.zeros_like(label_term)
@@ -193,7 +194,7 @@ class DistillationModule(ClassifierModule):
                 features.teacher_correct(s) if has_teacher else None,
                 features.teacher_confidence(s) if has_teacher else None,
                 terms=None if not s.extra_terms else
-                {name: (w, term.detach()) for name, w, term in zip(s.term_set.names, term_weights, s.terms(), strict=True)},
+                {name: (w, term) for name, w, term in zip(s.term_set.names, term_weights, terms, strict=True)},
                 extra=self.weighting.sample_diagnostics(),
             )
 

@@ -89,8 +89,9 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     if (reason := weighting.undefined_for(task)) is not None:
         raise NotApplicable(reason, task=task.name, scheme=weighting.describe())  # before the teacher stage: nothing is fine-tuned for a run that cannot happen
     planned = plan_extra_terms(cfg.kd) if weighting.needs_teacher else []
+    term_set = TermSet(planned, task.is_regression, cfg.kd.temperature, cfg.kd.loss) if planned else None
     # a scheme that cannot weigh these terms says so before any teacher is fine-tuned (the module asks again)
-    weighting.configure_terms(TermSet(planned, task.is_regression, cfg.kd.temperature, cfg.kd.loss) if planned else None)
+    weighting.configure_terms(term_set)
     check_budget(cfg, weighting.describe())
     tokenizer = load_tokenizer(tokenizer_name(cfg))
     init = student_init(cfg)
@@ -112,8 +113,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     add_projections(student, extra_terms, [t.model.config.hidden_size for t in teachers] if extra_terms else [])
     extra_sources = [term_source(cfg, term, teachers, datamodule, tokenizer) for term in extra_terms]
     # a K-term run is another comparison than the same scheme on two terms: tables keep them apart
-    scheme_label = weighting.describe() + ("" if not extra_terms else
-                                           f" [{'+'.join(('label', 'kd', *(t.name for t in extra_terms)))}]")
+    scheme_label = weighting.describe() + ("" if term_set is None else f" [{'+'.join(term_set.names)}]")
     run_info = {
         "role": "student",
         "tokenizer": tokenizer_name(cfg),

@@ -126,10 +126,6 @@ class RWKD(WeightingScheme):
         terms = _label_and_teacher(ctx) if ctx.term_set is None else ctx.all_terms
         return compute(ctx, terms, self.virtual_lr, self.meta_loss)
 
-    def scores(self, s: Signals) -> tuple[torch.Tensor, torch.Tensor]:
-        u = self.term_scores(s)
-        return u[0], u[1]
-
     def term_weights(self, s: Signals) -> torch.Tensor:
         u = self.term_scores(s)
         self.last_scores = u

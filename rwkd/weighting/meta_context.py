@@ -77,10 +77,6 @@ class MetaContext:
     def train_terms(self, params: dict[str, torch.Tensor]):
         return self.loss_terms(self.forward(params, self.batch), self.batch["labels"], self.teacher_logits)
 
-    @property
-    def num_terms(self) -> int:
-        return 2 + (len(self.term_set.extras) if self.term_set is not None else 0)
-
     def all_terms(self, params: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Every per-sample term of the training batch at `params`: label, kd, then the extra terms."""
         if self.term_set is None:

@@ -283,14 +283,19 @@ def test_recipe_search_records_trials_skips_them_on_rerun_and_writes_page_and_de
     student = ["train", "-m", "experiment=recipe_student", "task=rte", *small, "student.init=pretrained", "optim.lr=1e-3", "trainer.max_epochs=1,2",
                "recipe_search.max_layer_epochs=1"]
     _run_command(student, tmp_path)
+    # the student trials sit under the teacher fine-tuning they were made with
+    tiny_teacher = OmegaConf.load(Path(__file__).parents[1] / "conf" / "teacher" / "tiny.yaml")
     folder = tmp_path / "outputs" / "recipe_search" / "rte" / "student"
-    assert len(list(folder.glob("*/results.json"))) == 1 and len(list(folder.glob("*/not_applicable.json"))) == 1
+    assert [p.name for p in folder.iterdir()] == [f"teacher-lr{tiny_teacher.finetune.lr}_ep{tiny_teacher.finetune.epochs}"
+                                                  f"_wu{tiny_teacher.finetune.warmup_ratio}"]
+    assert len(list(folder.glob("*/*/results.json"))) == 1 and len(list(folder.glob("*/*/not_applicable.json"))) == 1
 
     page = tmp_path / "recipe.md"
     _run_command(["recipe", str(tmp_path / "outputs" / "recipe_search"), "--doc", str(page),
                   "--write-conf", str(tmp_path / "conf")], tmp_path)
     text = page.read_text()
     assert text.count("**chosen**") == 2 and "Not run (over the budget): trainer.max_epochs=2" in text
+    assert "- rte, student (teacher-lr" in text
     written = OmegaConf.load(tmp_path / "conf" / "rte_tiny_minilm.yaml")
     assert written.trainer.max_epochs == 1 and written.teacher.finetune.lr in (1e-3, 3e-3)
 

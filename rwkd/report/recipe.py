@@ -165,7 +165,10 @@ def load_trials(paths: list[str]) -> tuple[list[Trial], list[dict], list[dict]]:
                 if k.lstrip("+~") in space or _is_sweep(v):  # the command line narrowed or widened the space
                     space[k.lstrip("+~")] = v
             role = "teacher" if any(f.parent.rglob(TEACHER_TRIAL)) else "student"
-            plans.append({"file": str(f), "task": OmegaConf.select(plan, "task.name"), "role": role, "params": space})
+            # a student sweep sits under the teacher it was made with (student/teacher-lr..._ep..._wu.../)
+            label = f"{role} ({f.parent.name})" if f.parent.name.startswith("teacher-") else role
+            plans.append({"file": str(f), "task": OmegaConf.select(plan, "task.name"), "role": role, "label": label,
+                          "params": space})
     if not trials:
         raise RwkdError(f"no {TEACHER_TRIAL} or {RESULTS} records under {', '.join(paths)}")
     return trials, plans, skipped
@@ -252,9 +255,9 @@ def recipe_document(trials: list[Trial], plans: list[dict], skipped: list[dict],
                        for t in trials if (h := t.record.get("hardware"))})
     out += [f"Machine: {'; '.join(hardware) or 'not recorded'}.", ""]
     out += ["## The space", ""]
-    for plan in sorted(plans, key=lambda p: (p["task"] or "", p["role"])):
+    for plan in sorted(plans, key=lambda p: (p["task"] or "", p["role"] == "student", p["label"])):
         space = "; ".join(f"`{k}` in {{{v}}}" for k, v in plan["params"].items()) or "no swept keys"
-        out.append(f"- {plan['task']}, {plan['role']}: {space}")
+        out.append(f"- {plan['task']}, {plan['label']}: {space}")
     if not plans:
         out.append("No sweep plan (multirun.yaml) was found beside the records.")
     out += ["", "## Choice per task", "",

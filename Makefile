@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench study study-restore study-results recipe-search recipe-results recipe-check clean
+.PHONY: install demo test test-fast lint bench study study-restore study-results study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -36,20 +36,22 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/step_cost.py
 
-# The comparison study (conf/experiment/study_glue.yaml): hours on a CPU; run it again to go on where it
-# stopped. study-results copies every finished job's results.json, weight summary and not-applicable record
-# into results/, then draws the table, the weight plots and docs/results.md from those committed files alone
-# (docs/results_reading.md: the hand-written reading the page includes).
-STUDY_OUT := outputs/studies/glue
+# The comparison study (conf/experiment/study_glue.yaml): two sweeps, two terms and four; days on a CPU, in
+# parts: run it again to go on where it stopped. study-results copies every finished job's results.json, weight
+# summary and not-applicable record into results/, then draws the tables, the weight plots and docs/results.md
+# from those committed files alone (docs/results_reading.md: the hand-written reading the page includes).
+STUDY_OUT := outputs/studies/glue_v2
 STUDY_RESULTS := results/study_glue
+STUDY_K_SCHEMES := fixed_a25,fixed_a50,fixed_a75,heuristic_ca_mkd,meta,meta_mix,metanet_terms
 study: install study-restore
-	$(BIN)/rwkd train -m experiment=study_glue
+	$(BIN)/rwkd train -m experiment=study_glue $(STUDY_ARGS)
+	$(BIN)/rwkd train -m experiment=study_glue terms=two_teachers_hidden weighting=$(STUDY_K_SCHEMES) $(STUDY_ARGS)
 	$(MAKE) study-results
 
 # A fresh checkout has no outputs/: the committed records go back into the study folder (never over a file
 # already there), so the sweep skips the jobs they record instead of training them again.
 study-restore:
-	mkdir -p $(STUDY_OUT)
+	mkdir -p $(STUDY_OUT) $(STUDY_RESULTS)
 	cd $(STUDY_RESULTS) && find . \( -name results.json -o -name not_applicable.json \) -exec cp -n --parents {} "$(CURDIR)/$(STUDY_OUT)/" \;
 
 study-results: install
@@ -57,11 +59,18 @@ study-results: install
 	# finished jobs only: a running job has rewritten its weight summary but not yet its results.json
 	cd $(STUDY_OUT) && find . -name results.json -printf '%h\n' | while read -r job; do \
 		cp --parents "$$job"/results.json "$$job"/weight_summary*.json "$(CURDIR)/$(STUDY_RESULTS)/" || exit 1; done
-	cd $(STUDY_OUT) && find . -name not_applicable.json -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
-	cp $(STUDY_OUT)/multirun.yaml $(STUDY_RESULTS)/   # the sweep's plan: the page's progress line
-	$(BIN)/rwkd report $(STUDY_RESULTS) --out docs/study_glue --doc docs/results.md --plots-dir docs/study_glue \
-		--title "Comparison study: weighting families on GLUE" \
+	cd $(STUDY_OUT) && find . \( -name not_applicable.json -o -name multirun.yaml \) -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
+	$(BIN)/rwkd report $(wildcard $(STUDY_RESULTS)/terms*) --out docs/study_glue --doc docs/results.md --plots-dir docs/study_glue \
+		--title "Comparison study: weighting families on GLUE, two terms and four" \
 		$(if $(wildcard docs/results_reading.md),--reading docs/results_reading.md)
+
+# The first study (the under-trained regime, conf/experiment/study_glue_v1.yaml), kept as it is:
+# study-v1-results writes docs/results_v1.md from its committed records alone.
+STUDY_V1_RESULTS := results/study_glue_v1
+study-v1-results: install
+	$(BIN)/rwkd report $(STUDY_V1_RESULTS) --no-plots --out docs/study_glue_v1 --doc docs/results_v1.md --plots-dir docs/study_glue_v1 \
+		--title "The first comparison study: weighting families on GLUE, in the under-trained regime" \
+		--reading docs/results_v1_reading.md
 
 # The recipe search (conf/experiment/recipe_teacher.yaml, recipe_student.yaml): per task, the teacher's
 # fine-tuning, then the no-KD student, each trial chosen on the held-out meta split. Resumable, one task at a

@@ -6,7 +6,7 @@ RW-KD (docs/method.md §3) turns the scores u^label, u^kd into w = max(u^kd, d) 
 A weight of exactly 0.5 means both scores are at or below the floor d; the scores carry the factor
 eta / n (virtual lr over batch size), so a sample can land there either because neither term's gradient
 agrees with the meta gradient (both scores <= 0) or because the agreement is positive but smaller than the
-floor. This script tells the two apart on real rows: the study's configuration (experiment=study_glue, its
+floor. This script tells the two apart on real rows: the first study's configuration (experiment=study_glue_v1, its
 fine-tuned teacher, found or fine-tuned as a study job would), the student at its initial weights, the first
 `--batches` training batches of the seed's shuffle, each scored against the next meta batch by the exact
 first-order step. It then recomputes the weights as if eta were larger (the scores scale with eta) to show
@@ -25,7 +25,7 @@ import torch
 def _compose(task: str, seed: int):
     from rwkd.cli import compose_train
 
-    return compose_train(["experiment=study_glue", f"task={task}", "weighting=meta", f"seed={seed}"])
+    return compose_train(["experiment=study_glue_v1", f"task={task}", "weighting=meta", f"seed={seed}"])
 
 
 def collect_scores(task: str, seed: int, batches: int):

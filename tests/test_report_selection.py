@@ -1,9 +1,10 @@
-"""`rwkd report` chooses the fixed alpha on the meta split, never on dev."""
+"""`rwkd report` chooses each family's variant (the fixed alpha among them) on the meta split, never on dev."""
 
 from __future__ import annotations
 
-from rwkd.report.summary import TUNED, choose_fixed_alpha, summarise
+from rwkd.report.summary import summarise
 from rwkd.report.tables import markdown
+from rwkd.report.tuning import TUNED, choose_variants
 
 
 def _run(task: str, alpha: float, seed: int, dev: float, meta: list[float]) -> dict:
@@ -21,9 +22,9 @@ def test_alpha_with_the_best_meta_score_is_chosen_even_if_dev_disagrees():
         *[_run("rte", 0.25, s, dev=0.55, meta=[0.58]) for s in (1, 2)],
         *[_run("rte", 0.75, s, dev=0.60, meta=[0.52]) for s in (1, 2)],
     ]
-    chosen = choose_fixed_alpha(results)
-    assert chosen["mrpc"]["scheme"] == "fixed(alpha=0.75)" and abs(chosen["mrpc"]["meta_headline"] - 66.0) < 1e-9
-    assert chosen["rte"]["scheme"] == "fixed(alpha=0.25)"
+    chosen = choose_variants(results)
+    assert chosen["mrpc"][TUNED]["scheme"] == "fixed(alpha=0.75)" and abs(chosen["mrpc"][TUNED]["meta_headline"] - 66.0) < 1e-9
+    assert chosen["rte"][TUNED]["scheme"] == "fixed(alpha=0.25)"
     summary = summarise(results)
     assert abs(summary["table"]["mrpc"][TUNED]["best"]["mean"] - 70.0) < 1e-9  # the dev score of the chosen alpha
     assert abs(summary["table"]["rte"][TUNED]["best"]["mean"] - 55.0) < 1e-9
@@ -32,7 +33,7 @@ def test_alpha_with_the_best_meta_score_is_chosen_even_if_dev_disagrees():
 
 def test_runs_without_meta_scores_take_no_part():
     results = [_run("mrpc", a, 1, dev=0.7, meta=[]) for a in (0.25, 0.75)]
-    assert choose_fixed_alpha(results) == {}
+    assert choose_variants(results) == {}
     assert TUNED not in summarise(results)["table"]["mrpc"]
 
 
@@ -109,11 +110,13 @@ def test_paired_differences_subtract_the_same_seed_of_the_reference():
                *[job("fixed(alpha=0.25)", s, 0.50, meta=[0.6]) for s in (1, 2, 3)]]
     against_none = _paired_table(results, "none")
     # differences +1, +2, -1: mean +0.67, sample std 1.53, 95% half-width t(0.975, 2) * 1.53 / sqrt(3) = 3.79,
-    # above on 2 of 3 seeds; raw p 0.53, Holm-adjusted over the table's three comparisons; one task: no mean column
+    # above on 2 of 3 seeds; raw p 0.53, Holm-adjusted over the table's two comparisons (meta, the tuned alpha); one task: no mean column
     assert "| meta | +0.67 [-3.13, +4.46], 2/3 above, p=1.000 |  |" in against_none
     against_tuned = _paired_table(results, TUNED)  # alpha 0.5 wins on the meta split
     assert "| meta | -0.33 [-12.07, +11.41], 1/3 above, p=1.000 |  |" in against_tuned  # +5, -4, -2
-    assert "fixed(alpha=0.5) |" not in against_tuned and "| fixed(alpha=0.25) | -16.00 [-16.00, -16.00], 0/3 above |" in against_tuned
+    # the alphas are one row, the chosen one's runs: no comparison of a variant against its own family
+    assert "fixed(alpha=" not in against_tuned
+    assert "| fixed, alpha chosen on meta split | +1.00 [-11.42, +13.42], 2/3 above, p=1.000 |  |" in against_none  # -4, +6, +1
 
 
 def test_a_page_generated_mid_study_names_the_short_and_empty_cells():
@@ -172,3 +175,53 @@ def test_every_table_has_the_majority_row_from_the_records_or_the_dev_labels(rea
     rows = [line for line in text.splitlines() if line.startswith("| majority answer |")]
     assert len(rows) == 2  # best-epoch and last-epoch tables
     assert rows[0] == "| majority answer | 74.80 | 52.71 | n/a |  |"  # RTE dev: 146 of 277 not_entailment
+
+
+def _variant(task, weighting, choice, seed, dev, meta, families):
+    r = _run(task, 0.5, seed, dev=dev, meta=meta)
+    r.update(weighting=weighting, choices={"weighting": choice}, config={"study": {"families": families}})
+    return r
+
+
+def test_every_named_family_is_tuned_on_the_seeds_its_variants_share_and_becomes_one_row():
+    from rwkd.report.document import _paired_table
+    from rwkd.report.tuning import choices_table
+
+    families = {"fixed": ["fixed_a25", "fixed_a75"], "meta": ["meta", "meta_mix"]}
+    results = [
+        *[_variant("mrpc", "none", "none", s, 0.60, [0.5], families) for s in (1, 2, 3)],
+        *[_variant("mrpc", "fixed(alpha=0.25)", "fixed_a25", s, 0.70, [0.60], families) for s in (1, 2, 3)],
+        *[_variant("mrpc", "fixed(alpha=0.75)", "fixed_a75", s, 0.64, [0.62], families) for s in (1, 2, 3)],
+        # meta with meta_loss=mix has seeds 1-2 only: label is judged on those too, where mix is better on the
+        # meta split, although label's third seed scores higher still
+        *[_variant("mrpc", "meta(label)", "meta", s, 0.90, [0.55 if s < 3 else 0.99], families) for s in (1, 2, 3)],
+        *[_variant("mrpc", "meta(mix)", "meta_mix", s, 0.66, [0.57], families) for s in (1, 2)],
+        # a scheme outside every family keeps its own row; a K-term run of a family's variant is its own family
+        *[_variant("mrpc", "heuristic(teacher_correct)", "heuristic_correct", s, 0.61, [0.5], families) for s in (1, 2, 3)],
+        *[_variant("mrpc", "meta(label) [label+kd+hidden0]", "meta", s, 0.68, [0.5], families) for s in (1, 2, 3)],
+    ]
+    chosen = choose_variants(results)["mrpc"]
+    assert chosen[TUNED]["scheme"] == "fixed(alpha=0.75)" and chosen[TUNED]["seeds"] == [1, 2, 3]
+    row = "meta, variant chosen on meta split"
+    assert abs(chosen[row].pop("meta_headline") - 57.0) < 1e-9
+    assert chosen[row] == {"scheme": "meta(mix)", "candidates": ["meta(label)", "meta(mix)"], "seeds": [1, 2], "family": "meta"}
+    assert set(chosen) == {TUNED, row}  # the K-term meta run has no second variant to choose against
+    table = markdown(summarise(results), [])
+    assert f"| {row} | 66.00 ± 0.00 (n=2, meta(mix)) |" in table
+    against_none = _paired_table(results, "none")
+    assert f"| {row} | +6.00 [+6.00, +6.00], 2/2 above |  |" in against_none
+    assert "| meta(label) |" not in against_none and "| meta(label) [label+kd+hidden0] | +8.00" in against_none
+    assert "| heuristic(teacher_correct) | +1.00" in against_none
+    assert "| mrpc | meta, variant chosen on meta split | meta(mix) | 57.00 | 1,2 | meta(label) |" in choices_table(results)
+
+
+def test_cost_table_adds_up_cpu_hours_per_scheme_and_in_all():
+    from rwkd.report.document import _cost_table
+
+    def job(scheme, cpu):
+        return {"weighting": scheme, "timing": {} if cpu is None else {"cpu_seconds": cpu}}
+
+    table = _cost_table([job("none", 3600), job("none", 1800), job("meta", 7200), job("meta", None)])
+    assert "| none | 2 | 1.50 | 0.75 |" in table and "| meta | 1 | 2.00 | 2.00 |" in table
+    assert "| all schemes | 3 | 3.50 | |" in table and "1 run recorded no CPU time and is not counted." in table
+    assert _cost_table([job("none", None)]) is None

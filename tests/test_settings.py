@@ -20,7 +20,7 @@ def test_the_defaults_pass(task, weighting):
     _check(f"task={task}", f"weighting={weighting}")
 
 
-@pytest.mark.parametrize("experiment", ["demo", "study_glue", "recipe_check", "recipe_student", "recipe_teacher"])
+@pytest.mark.parametrize("experiment", ["demo", "study_glue", "study_glue_v1", "recipe_check", "recipe_student", "recipe_teacher"])
 def test_every_experiment_passes(experiment):
     _check(f"experiment={experiment}")
 

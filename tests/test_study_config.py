@@ -1,7 +1,8 @@
-"""The comparison study's experiment config: its grid, its subset, and one resumable folder per job."""
+"""The comparison studies' experiment configs: their grids, their families, and one resumable folder per job."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -10,34 +11,75 @@ from omegaconf import OmegaConf
 from rwkd.cli import CONF_DIR
 from rwkd.run.run_folders import register_resolvers
 
-# the named variants: every option of the weighting group but the bases the variants extend, and the variants
-# that differ from a swept one only with more than two terms (with two, heuristic_ca_mkd is fixed_a50 and
-# metanet_terms is metanet: the study weighs two terms)
-SCHEMES = sorted(p.stem for p in (Path(CONF_DIR) / "weighting").glob("*.yaml")
-                 if p.stem not in ("fixed", "annealed", "heuristic", "heuristic_ca_mkd", "metanet_terms"))
+ROOT = Path(CONF_DIR).parent
+# the named variants with two terms: every option of the weighting group but the bases the variants extend, and
+# the variants that differ from a swept one only with more than two terms (with two, heuristic_ca_mkd is
+# fixed_a50 and metanet_terms is metanet)
+TWO_TERM_SCHEMES = sorted(p.stem for p in (Path(CONF_DIR) / "weighting").glob("*.yaml")
+                          if p.stem not in ("fixed", "annealed", "heuristic", "heuristic_ca_mkd", "metanet_terms"))
+TASKS = ["mrpc", "rte", "stsb", "cola", "sst2"]
 
 
-def _compose(*overrides: str):
+def _compose(experiment: str, *overrides: str):
     register_resolvers()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("train", overrides=["experiment=study_glue", *overrides], return_hydra_config=True)
+        return compose("train", overrides=[f"experiment={experiment}", *overrides], return_hydra_config=True)
 
 
-def test_the_study_sweeps_every_scheme_over_five_tasks_and_three_seeds():
-    params = _compose().hydra.sweeper.params
-    assert params.task.split(",") == ["mrpc", "rte", "stsb", "cola", "sst2"]
-    assert sorted(params.weighting.split(",")) == SCHEMES and len(SCHEMES) == 12
-    assert params.seed.split(",") == ["1", "2", "3"]
+def _k_term_schemes() -> list[str]:
+    """The four-term sweep's schemes, as `make study` runs them."""
+    return re.search(r"^STUDY_K_SCHEMES := (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split(",")
 
 
-def test_each_scheme_sets_its_weighting_and_only_sst2_is_subsampled():
-    cfg = _compose("task=sst2", "weighting=heuristic_loss_ratio")
+def test_the_study_sweeps_every_two_term_scheme_over_five_tasks_and_five_seeds():
+    params = _compose("study_glue").hydra.sweeper.params
+    assert params.task.split(",") == TASKS
+    assert sorted(params.weighting.split(",")) == TWO_TERM_SCHEMES and len(TWO_TERM_SCHEMES) == 14
+    assert params.seed.split(",") == ["1", "2", "3", "4", "5"]
+
+
+def test_every_family_has_at_most_three_variants_and_each_is_run_with_two_terms_and_where_defined_with_four():
+    cfg = _compose("study_glue")
+    swept = set(cfg.hydra.sweeper.params.weighting.split(","))
+    families = OmegaConf.to_container(cfg.study.families)
+    assert set(families) == {"fixed", "meta", "metanet"}
+    for members in families.values():
+        assert 2 <= len(members) <= 3 and set(members) <= swept
+    four = _k_term_schemes()
+    assert set(four) == {*families["fixed"], *families["meta"], "heuristic_ca_mkd", "metanet_terms"}
+
+
+def test_the_four_term_sweep_composes_and_keeps_its_own_folder_and_plan():
+    two = _compose("study_glue", "task=mrpc", "weighting=meta", "seed=4")
+    assert two.hydra.sweep.dir == "outputs/studies/glue_v2/terms2"
+    for scheme in _k_term_schemes():
+        cfg = _compose("study_glue", "terms=two_teachers_hidden", f"weighting={scheme}", "task=cola")
+        assert cfg.hydra.sweep.dir == "outputs/studies/glue_v2/terms4_teachers2_hidden1"
+        assert len(cfg.kd.teachers) == 1 and len(cfg.kd.hidden) == 1 and cfg.data.eval_meta_split
+    # a job's folder depends only on (term set, task, scheme, seed): the same command finds it again
+    assert OmegaConf.to_container(two.hydra.sweep, resolve=False)["subdir"] == \
+        "${task.name}/${hydra:runtime.choices.weighting}/seed${seed}"
+
+
+def test_the_study_runs_the_default_recipe_of_each_task():
+    sst2 = _compose("study_glue", "task=sst2", "weighting=fixed_a25")
+    recipe = OmegaConf.load(Path(CONF_DIR) / "recipe" / "sst2_minilm_minilm.yaml")
+    assert sst2.data.max_train_samples == recipe.data.max_train_samples
+    assert list(sst2.student.model.layers) == list(recipe.student.model.layers) and sst2.resume == "auto"
+    assert _compose("study_glue", "task=mrpc", "weighting=metanet_lr1e-4").weighting.lr == 1e-4
+    assert _compose("study_glue", "task=mrpc", "weighting=meta_mix").weighting.meta_loss == "mix"
+
+
+def test_the_first_study_keeps_its_grid_student_and_recipe():
+    cfg = _compose("study_glue_v1", "task=sst2", "weighting=heuristic_loss_ratio")
+    params = cfg.hydra.sweeper.params
+    assert params.task.split(",") == TASKS and params.seed.split(",") == ["1", "2", "3"]
+    assert len(params.weighting.split(",")) == 12 and "meta_mix" not in params.weighting
     assert cfg.weighting._target_.endswith("HeuristicWeight") and cfg.weighting.rule == "loss_ratio"
     assert cfg.data.max_train_samples == 8000 and cfg.data.eval_meta_split and cfg.resume == "auto"
-    assert _compose("task=mrpc", "weighting=fixed_a25").data.max_train_samples is None
-    assert _compose("task=mrpc", "weighting=fixed_a25").weighting.alpha == 0.25
-    hydra_cfg = _compose("task=cola", "weighting=meta", "seed=2").hydra
-    # a job's folder depends only on (task, scheme, seed): the same command finds it again to skip or resume
+    assert list(cfg.student.model.layers) == [0, 1] and cfg.optim.lr == 1e-4
+    assert _compose("study_glue_v1", "task=mrpc", "weighting=fixed_a25").data.max_train_samples is None
+    hydra_cfg = _compose("study_glue_v1", "task=cola", "weighting=meta", "seed=2").hydra
     assert OmegaConf.to_container(hydra_cfg.sweep, resolve=False)["subdir"] == \
         "${task.name}/${hydra:runtime.choices.weighting}/seed${seed}"
     assert hydra_cfg.sweep.dir == "outputs/studies/glue"

@@ -1,5 +1,5 @@
-"""The published comparison study: docs/results.md holds exactly what `rwkd report` makes of the committed
-results/study_glue files, and every committed record is a job of the study's grid, made by its command."""
+"""The first comparison study, kept as published: docs/results_v1.md holds exactly what `rwkd report` makes of
+the committed results/study_glue_v1 files, and every committed record is a job of its grid, made by its command."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from rwkd.report.document import _coverage, _paired_table, _timing_table, _weights_table
-from rwkd.report.summary import TUNED, find_results, summarise
+from rwkd.report.summary import find_results, summarise
+from rwkd.report.tuning import TUNED, choices_table
 from rwkd.report.tables import markdown
 from rwkd.report.weight_summary import by_task_and_scheme
 from rwkd.run.sweep_plan import read_plan
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "results" / "study_glue"
-PAGE = ROOT / "docs" / "results.md"
-PLOTS = ROOT / "docs" / "study_glue"
+RESULTS = ROOT / "results" / "study_glue_v1"
+PAGE = ROOT / "docs" / "results_v1.md"
+PLOTS = ROOT / "docs" / "study_glue_v1"
 
 
 def _committed():
@@ -33,13 +34,14 @@ def test_the_page_holds_the_tables_rwkd_report_makes_of_the_committed_results():
     assert f"from {len(results)} results.json files" in page
     assert read_plan(RESULTS).describe({r["task"] for r in results} | {t for t, _ in undefined}) in page
     for section in (_coverage(results, undefined), _paired_table(results, TUNED, undefined),
-                    _paired_table(results, "none", undefined), _timing_table(results), _weights_table(results)):
+                    _paired_table(results, "none", undefined), _timing_table(results), _weights_table(results),
+                    choices_table(results)):
         assert section in page
 
 
 def test_every_committed_record_is_a_job_of_the_study_grid():
     results, _, not_applicable, _ = _committed()
-    params = OmegaConf.load(ROOT / "conf" / "experiment" / "study_glue.yaml").hydra.sweeper.params
+    params = OmegaConf.load(ROOT / "conf" / "experiment" / "study_glue_v1.yaml").hydra.sweeper.params
     grid = {(t, s, int(k)) for t in params.task.split(",") for s in params.weighting.split(",")
             for k in str(params.seed).split(",")}
     # the study ran when the variants were a config group of their own, `+scheme`; they are `weighting` options now
@@ -49,7 +51,7 @@ def test_every_committed_record_is_a_job_of_the_study_grid():
     for r in results:
         task, scheme, seed = Path(r["_path"]).relative_to(RESULTS).parts
         assert (r["task"], r["seed"]) == (task, int(seed.removeprefix("seed")))
-        assert r["command"].startswith("rwkd train -m experiment=study_glue"), r["command"]
+        assert r["command"].startswith("rwkd train -m experiment=study_glue"), r["command"]  # its name then
         jobs.add((task, scheme, r["seed"]))
     assert jobs <= grid and len(jobs) == len(results)
     for record in not_applicable:
@@ -70,4 +72,4 @@ def test_each_task_with_per_sample_weights_has_its_plot_on_the_page_and_no_other
     tasks = set(by_task_and_scheme(results))
     for task in tasks:
         assert (PLOTS / f"weights_{task}.png").is_file()
-    assert set(re.findall(r"!\[weights_(\w+)\]\(study_glue/weights_\w+\.png\)", page)) == tasks
+    assert set(re.findall(r"!\[weights_(\w+)\]\(study_glue_v1/weights_\w+\.png\)", page)) == tasks

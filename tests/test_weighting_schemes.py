@@ -30,7 +30,7 @@ def signals(progress: float = 0.0, regression: bool = False) -> Signals:
 def test_every_weighting_config_builds_a_scheme():
     names = sorted(p.stem for p in CONF.glob("*.yaml"))
     assert {"annealed", "fixed", "heuristic", "meta", "metanet", "none", "fixed_a25", "annealed_kd"} <= set(names)
-    assert len(names) == 17  # the six families and eleven named variants
+    assert len(names) == 19  # the six families and thirteen named variants
     for name in names:
         assert isinstance(instantiate(compose_train([f"weighting={name}"]).weighting), WeightingScheme)
 
@@ -104,3 +104,11 @@ def test_schemes_that_need_class_probabilities_are_undefined_on_a_regression_tas
     assert "student_entropy" in MetaWeightNet(inputs=["label_loss", "student_entropy"]).undefined_for(stsb)
     assert MetaWeightNet(inputs=["label_loss", "kd_loss"]).undefined_for(stsb) is None
     assert FixedWeight(0.5).undefined_for(stsb) is None
+
+
+def test_metanet_names_its_learning_rate_only_where_it_is_not_the_default():
+    # runs recorded before the rate could vary keep the label they were filed under
+    assert instantiate(compose_train(["weighting=metanet"]).weighting).describe() == \
+        "metanet(label_loss+kd_loss, meta_loss=label, impl=fast)"
+    assert instantiate(compose_train(["weighting=metanet_lr1e-4"]).weighting).describe() == \
+        "metanet(label_loss+kd_loss, meta_loss=label, impl=fast, lr=0.0001)"

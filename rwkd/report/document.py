@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.report.paired import cell, holm, paired
-from rwkd.report.summary import TUNED, choose_fixed_alpha
+from rwkd.report.tuning import TUNED, choices_table, tuned_candidates, with_tuned_rows
 from rwkd.report.weight_summary import (
     by_task_and_scheme,
     floors_by_task_and_scheme,
@@ -74,14 +74,15 @@ def _paired_table(results: list[dict], reference: str, undefined: set = frozense
     the seed's own luck cancels), dev headline x 100 at the best epoch: per task and on the mean over tasks
     (per seed, over the seeds that have every task), the mean difference, its 95% interval, the seeds won and
     the paired t-test's p-value, Holm-adjusted over every comparison in the table (rwkd/report/paired.py).
-    `reference` may be TUNED, the alpha chosen per task. `undefined` holds the (task, scheme) pairs that are
-    not applicable, shown as n/a."""
-    score = {(r["task"], r["weighting"], r["seed"]): 100 * r["best"]["metrics"]["val/headline"] for r in results}
-    chosen = choose_fixed_alpha(results)
+    A tuned family (report/tuning.py) is one row, its chosen variant's runs, and its variants are not compared
+    one by one; `reference` may be such a row (TUNED: the fixed alpha chosen per task). `undefined` holds the
+    (task, scheme) pairs that are not applicable, shown as n/a."""
+    variants = tuned_candidates(results)
+    score = {(r["task"], r["weighting"], r["seed"]): 100 * r["best"]["metrics"]["val/headline"]
+             for r in with_tuned_rows(results)}
     tasks = sorted({task for task, _, _ in score})
-    reference_of = {t: chosen[t]["scheme"] if reference == TUNED else reference for t in tasks
-                    if reference != TUNED or t in chosen}
-    schemes = sorted(({scheme for _, scheme, _ in score} | {s for _, s in undefined}) - set(reference_of.values()))
+    reference_of = {t: reference for t in tasks if any(k[:2] == (t, reference) for k in score)}
+    schemes = sorted(({scheme for _, scheme, _ in score} | {s for _, s in undefined}) - {reference} - variants)
     cells: dict = {}  # (scheme, task or None for the mean) -> Paired
     for scheme in schemes:
         per_seed: dict = defaultdict(dict)
@@ -105,6 +106,27 @@ def _paired_table(results: list[dict], reference: str, undefined: set = frozense
                if (scheme, task) in cells else "" for task in tasks]
         overall = cell(cells[(scheme, None)], adjusted[(scheme, None)]) if (scheme, None) in cells else ""
         lines.append(f"| {scheme} | " + " | ".join(row) + f" | {overall} |")
+    return "\n".join(lines)
+
+
+def _cost_table(results: list[dict]) -> str | None:
+    """CPU-hours per scheme and in all, from each run's recorded CPU time (every core of the process,
+    including a teacher's fine-tuning where that run did it); None where no run recorded it."""
+    hours: dict = defaultdict(list)
+    for r in results:
+        cpu = (r.get("timing") or {}).get("cpu_seconds")
+        if cpu is not None:
+            hours[r["weighting"]].append(cpu / 3600)
+    if not hours:
+        return None
+    lines = ["| scheme | runs | CPU-hours | CPU-hours per run |", "|---|---|---|---|"]
+    for scheme in sorted(hours):
+        lines.append(f"| {scheme} | {len(hours[scheme])} | {sum(hours[scheme]):.2f} | {statistics.fmean(hours[scheme]):.2f} |")
+    total = sum(map(sum, hours.values()))
+    missing = len(results) - sum(map(len, hours.values()))
+    lines.append(f"| all schemes | {sum(map(len, hours.values()))} | {total:.2f} | |")
+    if missing:
+        lines.append(f"\n{_count(missing, 'run')} recorded no CPU time and {'is' if missing == 1 else 'are'} not counted.")
     return "\n".join(lines)
 
 
@@ -213,6 +235,11 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
         out.append("- versions: " + ", ".join(f"{k} {val}" for k, val in v))
     out += [f"- git commits: {', '.join(commits)}", ""]
     out += ["## Results", "", table_markdown.rstrip(), ""]
+    if (choices := choices_table(results)) is not None:
+        out += ["## Variants chosen on the meta split", "",
+                "Each family with several variants is one row in the comparisons below: per task, the variant with "
+                "the best mean meta-split headline (held-out train rows; dev never chooses), over the seeds all its "
+                "variants share:", "", choices, ""]
     out += ["## Differences paired by seed", "",
             "Each scheme minus a reference on the same task and seed (the same student start and batch "
             "order), dev headline x 100 at the best epoch: the mean difference over seeds, its 95% interval "
@@ -225,6 +252,9 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
             "Mean training time of the student per job, as steps x median step time (validation and the "
             "teacher's fine-tuning, shared by all jobs of a task, not included), and the median step time "
             "relative to `none` on the same task:", "", _timing_table(results), ""]
+    if (cost := _cost_table(results)) is not None:
+        out += ["CPU time per scheme, all its runs together (the process's CPU time over every core: validation and, "
+                "for the run that fine-tuned a task's teacher, that fine-tuning included):", "", cost, ""]
     out += ["## Learned weights", "",
             "The schemes whose weight of the teacher term differs between the samples of a step (heuristic "
             "and meta-learned; fixed and annealed weights follow their formula), from the weight summaries "

@@ -1,5 +1,5 @@
 """The numbers of a report: every run's record found, grouped by task and scheme, with per-cell statistics
-over seeds, the majority answer per task, and the fixed alpha chosen on the meta split."""
+over seeds, the majority answer per task, and each family's variant chosen on the meta split (report/tuning.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.errors import RwkdError
+from rwkd.report.tuning import choose_variants
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS
 from rwkd.tasks import TASKS
 
@@ -61,8 +62,9 @@ def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
                     for scheme, c in sorted(schemes.items())} for task, schemes in sorted(cells.items())}
     teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}
     majority = {task: majority_headline(task, [r for r in results if r["task"] == task]) for task in cells}
-    for task, choice in choose_fixed_alpha(results).items():
-        table[task][TUNED] = {**table[task][choice["scheme"]], "chosen": choice}
+    for task, rows in choose_variants(results).items():
+        for row, choice in rows.items():
+            table[task][row] = {**table[task][choice["scheme"]], "chosen": choice}
     for record in not_applicable:
         table.setdefault(record["task"], {}).setdefault(record["weighting"], {"not_applicable": record["reason"]})
     more = [{task: statistics.fmean(v.values()) for task, v in further[i].items()} for i in sorted(further)]
@@ -88,29 +90,3 @@ def majority_headline(task: str, records: list[dict]) -> float | str:
         labels = [e.label for e in GlueSource(spec, readable).read(spec.dev_splits[0])]
         value = majority_metrics(spec, labels)["headline"]
     return NA if value is None else 100 * value
-
-
-TUNED = "fixed, alpha chosen on meta split"
-
-
-def choose_fixed_alpha(results: list[dict]) -> dict[str, dict]:
-    """Per task, the fixed alpha with the best meta-split headline (mean over seeds of each run's best
-    epoch on the meta split): alpha is chosen on held-out train rows, never on dev.
-
-    Only runs that scored the meta split (data.eval_meta_split=true) take part.
-    """
-    scores: dict = defaultdict(lambda: defaultdict(list))
-    for r in results:
-        meta = [h["meta/headline"] for h in r.get("history", []) if "meta/headline" in h]
-        if r["weighting"].startswith("fixed(") and not r.get("terms") and meta:  # two-term runs: alpha means one thing
-            scores[r["task"]][r["weighting"]].append(max(meta))
-    chosen = {}
-    for task, by_scheme in scores.items():
-        if len(by_scheme) < 2:
-            continue  # nothing to choose between
-        scheme = max(by_scheme, key=lambda k: statistics.fmean(by_scheme[k]))
-        chosen[task] = {"scheme": scheme, "meta_headline": 100 * statistics.fmean(by_scheme[scheme]),
-                        "candidates": sorted(by_scheme)}
-    return chosen
-
-

@@ -80,7 +80,17 @@ def slug(value) -> str:
     return str(value)
 
 
+def terms_folder(teachers, hidden) -> str:
+    """A folder name for a run's loss terms (kd.teachers, kd.hidden): `terms2` for the classic two, else e.g.
+    `terms4_teachers2_hidden1`, so sweeps over different term sets keep their plans apart."""
+    n_teachers, n_hidden = 1 + len(teachers or ()), len(hidden or ())
+    if n_teachers == 1 and n_hidden == 0:
+        return "terms2"
+    return f"terms{1 + n_teachers + n_hidden}_teachers{n_teachers}_hidden{n_hidden}"
+
+
 def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("rwkd_terms_folder", terms_folder, replace=True)
     OmegaConf.register_new_resolver("rwkd_slug", slug, replace=True)
     OmegaConf.register_new_resolver("rwkd_run_dir", run_dir, replace=True)
     OmegaConf.register_new_resolver("rwkd_sweep_dir", sweep_dir, replace=True)

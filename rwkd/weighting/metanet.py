@@ -25,12 +25,15 @@ from rwkd.weighting.meta_context import META_LOSSES, virtual_step
 IMPLS = ("fast", "reference")
 
 
+
+DEFAULT_LR = 1e-3  # the meta-weight net's own Adam
+
 class MetaWeightNet(WeightingScheme):
     name = "metanet"
     needs_meta = True
     needs_higher_order_ad = True
 
-    def __init__(self, inputs: tuple[str, ...] = ("label_loss", "kd_loss"), hidden: int = 100, lr: float = 1e-3,
+    def __init__(self, inputs: tuple[str, ...] = ("label_loss", "kd_loss"), hidden: int = 100, lr: float = DEFAULT_LR,
                  virtual_lr: float = 1e-4, meta_loss: str = "label", impl: str = "fast", seed: int = 0):
         super().__init__()
         if impl not in IMPLS:
@@ -173,4 +176,7 @@ class MetaWeightNet(WeightingScheme):
         return None
 
     def describe(self) -> str:
-        return f"metanet({'+'.join(self.inputs)}, meta_loss={self.meta_loss}, impl={self.impl})"
+        # the net's learning rate is named only where it is not the default, so that labels recorded before
+        # it could vary still name the same runs
+        lr = "" if self.lr == DEFAULT_LR else f", lr={self.lr:g}"
+        return f"metanet({'+'.join(self.inputs)}, meta_loss={self.meta_loss}, impl={self.impl}{lr})"

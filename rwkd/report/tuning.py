@@ -1,0 +1,101 @@
+"""Fair tuning: each weighting family gets a few variants, and per task the report keeps the one with the best
+held-out meta-split headline, never the best dev score.
+
+A study names its families in its config (`study.families`, e.g. `fixed: [fixed_a25, fixed_a50, fixed_a75]`,
+by `weighting` config names), so every run's record says which family it belongs to. Records made before
+families were named (the first study) form one family: the two-term fixed alphas.
+
+A family's variants are compared on the seeds they all have, so a study may tune on its first seeds and run
+only the chosen variant on the rest. Runs with more than two terms form families of their own: the label's
+term suffix (` [label+kd+kd1+hidden0]`) is part of the row.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+TUNED = "fixed, alpha chosen on meta split"  # the reference every scheme is paired against
+
+
+def terms_suffix(label: str) -> str:
+    """` [label+kd+kd1+hidden0]` for a run with more than two terms, else ''."""
+    return label[label.index(" ["):] if " [" in label else ""
+
+
+def tuned_row(family: str, suffix: str = "") -> str:
+    if family == "fixed":
+        return TUNED + suffix
+    return f"{family}, variant chosen on meta split{suffix}"
+
+
+def family_of(record: dict) -> str | None:
+    """The family a run is a variant of: from the study's `families` in its recorded config, by its
+    `weighting` choice; for records without one, the fixed alphas are the family `fixed`."""
+    families = ((record.get("config") or {}).get("study") or {}).get("families")
+    if families:
+        choice = (record.get("choices") or {}).get("weighting")
+        return next((name for name, members in families.items() if choice in members), None)
+    return "fixed" if record["weighting"].startswith("fixed(") else None
+
+
+def _best_meta(record: dict) -> float | None:
+    meta = [h["meta/headline"] for h in record.get("history", []) if "meta/headline" in h]
+    return max(meta) if meta else None
+
+
+def choose_variants(results: list[dict]) -> dict[str, dict[str, dict]]:
+    """{task: {row: choice}} for every family with at least two variants that scored the meta split on that
+    task. A choice holds the chosen `scheme` (its label), its `meta_headline` (x 100, mean over `seeds` of each
+    run's best epoch on the meta split), the `candidates` and the `family`. Only the seeds every candidate has
+    count, so that no variant is judged on luckier seeds."""
+    scores: dict = defaultdict(lambda: defaultdict(dict))  # (task, row) -> scheme -> {seed: meta}
+    families: dict = {}
+    for r in results:
+        family, meta = family_of(r), _best_meta(r)
+        if family is None or meta is None:
+            continue
+        row = tuned_row(family, terms_suffix(r["weighting"]))
+        scores[(r["task"], row)][r["weighting"]][r["seed"]] = meta
+        families[row] = family
+    chosen: dict = defaultdict(dict)
+    for (task, row), by_scheme in sorted(scores.items()):
+        if len(by_scheme) < 2:
+            continue  # nothing to choose between
+        seeds = sorted(set.intersection(*(set(s) for s in by_scheme.values())))
+        if not seeds:
+            continue
+        mean = {scheme: statistics.fmean(by_seed[s] for s in seeds) for scheme, by_seed in by_scheme.items()}
+        scheme = max(sorted(mean), key=lambda k: mean[k])  # a tie goes to the first label
+        chosen[task][row] = {"scheme": scheme, "meta_headline": 100 * mean[scheme], "candidates": sorted(by_scheme),
+                             "seeds": seeds, "family": families[row]}
+    return dict(chosen)
+
+
+def with_tuned_rows(results: list[dict]) -> list[dict]:
+    """The records plus, for every tuned row, a copy of each run of its chosen variant under the row's name:
+    tables and paired differences treat a tuned family like any other scheme."""
+    out = list(results)
+    for task, rows in choose_variants(results).items():
+        for row, choice in rows.items():
+            out += [{**r, "weighting": row} for r in results if r["task"] == task and r["weighting"] == choice["scheme"]]
+    return out
+
+
+def tuned_candidates(results: list[dict]) -> set[str]:
+    """Every scheme that is a variant of a tuned row on some task: represented by that row in comparisons."""
+    return {s for rows in choose_variants(results).values() for c in rows.values() for s in c["candidates"]}
+
+
+def choices_table(results: list[dict]) -> str | None:
+    """Which variant each family got on each task, on what meta score and seeds, out of which."""
+    lines = []
+    for task, rows in sorted(choose_variants(results).items()):
+        for row, c in rows.items():
+            others = ", ".join(s for s in c["candidates"] if s != c["scheme"])
+            lines.append(f"| {task} | {row} | {c['scheme']} | {c['meta_headline']:.2f} "
+                         f"| {','.join(map(str, c['seeds']))} | {others} |")
+    if not lines:
+        return None
+    return "\n".join(["| task | row | variant chosen | its meta headline | seeds compared | other variants |",
+                      "|---|---|---|---|---|---|", *lines])

@@ -4,6 +4,7 @@ the file the training log writes matches its Parquet rows."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -92,3 +93,22 @@ def test_a_run_without_summaries_is_summarised_from_its_log(tmp_path):
     summary = load_run(tmp_path)
     assert summary["rows"] == 3 and summary["by_teacher_confidence"]["rows"] == [0] * 10  # no teacher: NaN
     assert load_run(tmp_path / "nothing") is None
+
+
+def test_a_log_resumed_from_before_a_column_existed_pads_it_and_counts_only_the_rows_that_have_it(tmp_path):
+    # the checkpoint of a run started by an rwkd that did not log `floored_terms` yet; the resumed steps log it
+    import pyarrow.parquet as pq
+
+    before = SampleWeightLog(tmp_path / "sample_weights.parquet")
+    before.add(epoch=0, step=0, idx=torch.arange(4), weight=torch.full((4,), 0.5), label_loss=torch.ones(4),
+               extra={"old_only": torch.ones(4)})
+    log = SampleWeightLog(tmp_path / "sample_weights.parquet")
+    log.load_state_dict(before.state_dict())
+    log.add(epoch=1, step=1, idx=torch.arange(3), weight=torch.full((3,), 0.5), label_loss=torch.ones(3),
+            extra={"floored_terms": torch.tensor([0.0, 2.0, 2.0])})
+    log.write()
+    table = pq.read_table(tmp_path / "sample_weights.parquet").to_pydict()
+    assert table["floored_terms"][4:] == [0.0, 2.0, 2.0] and all(math.isnan(v) for v in table["floored_terms"][:4])
+    assert table["old_only"][:4] == [1.0] * 4 and all(math.isnan(v) for v in table["old_only"][4:])
+    summary = json.loads((tmp_path / SUMMARY).read_text())
+    assert summary["rows"] == 7 and summary["floored_terms"] == [1, 0, 2]

@@ -58,7 +58,8 @@ def summarise_log(columns: dict) -> dict:
     }
     if "floored_terms" in columns:  # RW-KD: how many of each sample's scores the delta floor replaced
         k = len([c for c in columns if c.startswith("weight_")]) or 2
-        floored = np.asarray(columns["floored_terms"], dtype=np.int64)
+        floored = np.asarray(columns["floored_terms"], dtype=np.float64)
+        floored = floored[~np.isnan(floored)].astype(np.int64)  # rows logged before the column existed: NaN
         summary["floored_terms"] = np.bincount(floored, minlength=k + 1).tolist()  # [no score floored, 1, ..., all K]
     terms = [c[len("weight_"):] for c in columns if c.startswith("weight_")]
     if terms:  # a run with more than two terms: each term's weights, as histogram and per epoch

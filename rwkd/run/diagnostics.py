@@ -38,11 +38,25 @@ class SampleWeightLog:
         for name, value in (("weight", weight), ("label_loss", label_loss), ("kd_loss", kd_loss),
                             ("teacher_correct", teacher_correct), ("teacher_confidence", teacher_confidence)):
             self.columns[name].append(col(value, torch.float32))
-        for name, value in (extra or {}).items():
-            self.columns.setdefault(name, []).append(col(value, torch.float32))
+        given = dict(extra or {})
         for term, (w, loss) in (terms or {}).items():
-            self.columns.setdefault(f"weight_{term}", []).append(col(w, torch.float32))
-            self.columns.setdefault(f"loss_{term}", []).append(col(loss, torch.float32))
+            given[f"weight_{term}"], given[f"loss_{term}"] = w, loss
+        for name, value in given.items():
+            self._column(name, rows_before=self.rows - n).append(col(value, torch.float32))
+        for name, values in self.columns.items():  # a column this step did not give: NaN, so every column has every row
+            if name not in COLUMNS and name not in given:
+                values.append(col(None, torch.float32))
+
+    @property
+    def rows(self) -> int:
+        return sum(t.shape[0] for t in self.columns["idx"])
+
+    def _column(self, name: str, rows_before: int) -> list[torch.Tensor]:
+        """The column `name`; one that starts after rows were logged (a run resumed from a checkpoint written by
+        an rwkd that did not log it yet) holds NaN for those rows."""
+        if name not in self.columns:
+            self.columns[name] = [torch.full((rows_before,), float("nan"))] if rows_before else []
+        return self.columns[name]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The rows so far, so a resumed run's file holds every step, not only those after the resume."""

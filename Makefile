@@ -36,17 +36,33 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/step_cost.py
 
-# The comparison study (conf/experiment/study_glue.yaml): two sweeps, two terms and four; days on a CPU, in
-# parts: run it again to go on where it stopped. study-results copies every finished job's results.json, weight
-# summary and not-applicable record into results/, then draws the tables, the weight plots and docs/results.md
-# from those committed files alone (docs/results_reading.md: the hand-written reading the page includes).
+# The comparison study (conf/experiment/study_glue.yaml), two terms and four; days on a CPU, in parts: run it
+# again to go on where it stopped. First the tuning seeds with every variant of every family; then, per task,
+# the later seeds with the variant each family chose on the meta split (python -m rwkd.report.tuning) and every
+# other scheme. study-results copies every finished job's results.json, weight summary and not-applicable
+# record into results/, then draws the tables, the weight plots and docs/results.md from those committed files
+# alone (docs/results_reading.md: the hand-written reading the page includes).
 STUDY_OUT := outputs/studies/glue_v2
 STUDY_RESULTS := results/study_glue
+STUDY_TASKS := mrpc rte stsb cola sst2
+STUDY_TUNING_SEEDS := 1,2
+STUDY_LATER_SEEDS := 3,4,5
+STUDY_K_TERMS := terms=two_teachers_hidden
 STUDY_K_SCHEMES := fixed_a25,fixed_a50,fixed_a75,heuristic_ca_mkd,meta,meta_mix,metanet_terms
 study: install study-restore
-	$(BIN)/rwkd train -m experiment=study_glue $(STUDY_ARGS)
-	$(BIN)/rwkd train -m experiment=study_glue terms=two_teachers_hidden weighting=$(STUDY_K_SCHEMES) $(STUDY_ARGS)
+	for task in $(STUDY_TASKS); do \
+		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_TUNING_SEEDS); \
+		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
+			weighting=$(STUDY_K_SCHEMES); \
+	done
 	$(MAKE) study-results
+	for task in $(STUDY_TASKS); do \
+		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_LATER_SEEDS) \
+			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_RESULTS)/terms2 --task $$task); \
+		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
+			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_RESULTS)/terms4_teachers2_hidden1 --task $$task); \
+		$(MAKE) study-results; \
+	done
 
 # A fresh checkout has no outputs/: the committed records go back into the study folder (never over a file
 # already there), so the sweep skips the jobs they record instead of training them again.
@@ -59,8 +75,8 @@ study-results: install
 	# finished jobs only: a running job has rewritten its weight summary but not yet its results.json
 	cd $(STUDY_OUT) && find . -name results.json -printf '%h\n' | while read -r job; do \
 		cp --parents "$$job"/results.json "$$job"/weight_summary*.json "$(CURDIR)/$(STUDY_RESULTS)/" || exit 1; done
-	cd $(STUDY_OUT) && find . \( -name not_applicable.json -o -name multirun.yaml \) -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
-	$(BIN)/rwkd report $(wildcard $(STUDY_RESULTS)/terms*) --out docs/study_glue --doc docs/results.md --plots-dir docs/study_glue \
+	cd $(STUDY_OUT) && find . -name not_applicable.json -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
+	$(BIN)/rwkd report $(STUDY_RESULTS)/terms* --out docs/study_glue --doc docs/results.md --plots-dir docs/study_glue \
 		--title "Comparison study: weighting families on GLUE, two terms and four" \
 		$(if $(wildcard docs/results_reading.md),--reading docs/results_reading.md)
 

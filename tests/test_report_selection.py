@@ -225,3 +225,50 @@ def test_cost_table_adds_up_cpu_hours_per_scheme_and_in_all():
     assert "| none | 2 | 1.50 | 0.75 |" in table and "| meta | 1 | 2.00 | 2.00 |" in table
     assert "| all schemes | 3 | 3.50 | |" in table and "1 run recorded no CPU time and is not counted." in table
     assert _cost_table([job("none", None)]) is None
+
+
+def test_after_the_tuning_seeds_a_study_runs_only_the_chosen_variants_and_the_page_counts_them_complete():
+    from rwkd.report.document import _coverage
+    from rwkd.report.tuning import weightings_to_run
+
+    families = {"fixed": ["fixed_a25", "fixed_a75"]}
+    tuning = [
+        *[_variant("mrpc", "none", "none", s, 0.60, [0.5], families) for s in (1, 2)],
+        *[_variant("mrpc", "fixed(alpha=0.25)", "fixed_a25", s, 0.70, [0.60], families) for s in (1, 2)],
+        *[_variant("mrpc", "fixed(alpha=0.75)", "fixed_a75", s, 0.64, [0.62], families) for s in (1, 2)],
+        *[_variant("rte", "fixed(alpha=0.25)", "fixed_a25", s, 0.6, [0.7], families) for s in (1, 2)],
+        *[_variant("rte", "fixed(alpha=0.75)", "fixed_a75", s, 0.6, [0.6], families) for s in (1, 2)],
+    ]
+    assert weightings_to_run(tuning, "mrpc") == ["none", "fixed_a75"]  # alpha 0.75 wins on the meta split
+    assert weightings_to_run(tuning, "rte") == ["fixed_a25"]
+    later = [*[_variant("mrpc", "none", "none", s, 0.6, [0.5], families) for s in (3, 4)],
+             *[_variant("mrpc", "fixed(alpha=0.75)", "fixed_a75", s, 0.6, [0.5], families) for s in (3, 4)]]
+    # rte's chosen alpha still needs its later seeds, and its `none` was never run; its unchosen alpha is done
+    assert _coverage(tuning + later, set()) == (
+        "Incomplete: 4 of 6 defined task x scheme cells (the 2 tasks and 3 schemes found: mrpc, rte) have 4 seeds; "
+        "short or empty: fixed(alpha=0.25) on rte (n=2); none on rte (n=0). 2 variants not chosen on the meta split "
+        "ran on the tuning seeds only (see Variants chosen on the meta split).")
+    mrpc_only = [r for r in tuning + later if r["task"] == "mrpc"]
+    assert _coverage(mrpc_only, set()) == (
+        "Complete: all 3 defined task x scheme cells (the 1 task and 3 schemes found: mrpc) have 4 seeds (the variants "
+        "not chosen: their tuning seeds). 1 variant not chosen on the meta split ran on the tuning seeds only (see "
+        "Variants chosen on the meta split).")
+
+
+def test_the_tuning_command_prints_a_sweep_value_and_refuses_an_unknown_task(tmp_path, capsys):
+    import json
+
+    import pytest
+
+    from rwkd.errors import RwkdError
+    from rwkd.report.tuning import main
+
+    families = {"fixed": ["fixed_a25", "fixed_a75"]}
+    for i, (label, name, meta) in enumerate([("fixed(alpha=0.25)", "fixed_a25", 0.5), ("fixed(alpha=0.75)", "fixed_a75", 0.7),
+                                             ("none", "none", 0.1)]):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(_variant("cola", label, name, 1, 0.5, [meta], families)))
+    assert main([str(tmp_path), "--task", "cola"]) == 0
+    assert capsys.readouterr().out == "fixed_a75,none\n"
+    with pytest.raises(RwkdError, match="no run of task rte"):
+        main([str(tmp_path), "--task", "rte"])

@@ -66,6 +66,7 @@ def test_the_study_runs_the_default_recipe_of_each_task():
     recipe = OmegaConf.load(Path(CONF_DIR) / "recipe" / "sst2_minilm_minilm.yaml")
     assert sst2.data.max_train_samples == recipe.data.max_train_samples
     assert list(sst2.student.model.layers) == list(recipe.student.model.layers) and sst2.resume == "auto"
+    assert sst2.data.group_by_length and not _compose("study_glue_v1", "task=sst2").data.group_by_length
     assert _compose("study_glue", "task=mrpc", "weighting=metanet_lr1e-4").weighting.lr == 1e-4
     assert _compose("study_glue", "task=mrpc", "weighting=meta_mix").weighting.meta_loss == "mix"
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.report.paired import cell, holm, paired
-from rwkd.report.tuning import TUNED, choices_table, tuned_candidates, with_tuned_rows
+from rwkd.report.tuning import TUNED, choices_table, choose_variants, tuned_candidates, with_tuned_rows
 from rwkd.report.weight_summary import (
     by_task_and_scheme,
     floors_by_task_and_scheme,
@@ -136,21 +136,29 @@ def _count(n: int, noun: str) -> str:
 
 def _coverage(results: list[dict], undefined: set) -> str:
     """Whether every task x scheme cell has as many seeds as the fullest one, and which do not: a page
-    generated mid-study says so on its first screen. Cells recorded as not applicable are named apart."""
+    generated mid-study says so on its first screen. Cells recorded as not applicable are named apart, and so
+    are the variants a family did not choose, which a study runs on its tuning seeds only."""
     seeds: dict = defaultdict(set)
     for r in results:
         seeds[(r["task"], r["weighting"])].add(r["seed"])
     tasks = sorted({t for t, _ in seeds} | {t for t, _ in undefined})
     schemes = sorted({s for _, s in seeds} | {s for _, s in undefined})
     most = max(len(v) for v in seeds.values())
+    tuning = {(task, s): c["seeds"] for task, rows in choose_variants(results).items() for c in rows.values()
+              for s in c["candidates"] if s != c["scheme"]}
     short = [f"{s} on {t} (n={len(seeds.get((t, s), ()))})" for t in tasks for s in schemes
-             if (t, s) not in undefined and len(seeds.get((t, s), ())) < most]
+             if (t, s) not in undefined and len(seeds.get((t, s), ())) < (len(tuning[(t, s)]) if (t, s) in tuning else most)]
     total = len(tasks) * len(schemes) - len(undefined)
     present = f"(the {_count(len(tasks), 'task')} and {_count(len(schemes), 'scheme')} found: {', '.join(tasks)})"
     na = "; ".join(f"{s} on {t}" for t, s in sorted(undefined))
     na = f" Not applicable, so not run: {na} (see the note under the table)." if undefined else ""
+    unchosen = [key for key in tuning if len(seeds.get(key, ())) < most]
+    if unchosen:
+        na += (f" {_count(len(unchosen), 'variant')} not chosen on the meta split ran on the tuning seeds only "
+               "(see Variants chosen on the meta split).")
     if not short:
-        return f"Complete: all {total} defined task x scheme cells {present} have {most} seeds.{na}"
+        have = f"have {most} seeds" + (" (the variants not chosen: their tuning seeds)" if unchosen else "")
+        return f"Complete: all {total} defined task x scheme cells {present} {have}.{na}"
     shown = "; ".join(short[:12]) + (f"; and {len(short) - 12} more" if len(short) > 12 else "")
     return (f"Incomplete: {total - len(short)} of {total} defined task x scheme cells {present} have {most} "
             f"seeds; short or empty: {shown}.{na}")

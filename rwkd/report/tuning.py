@@ -99,3 +99,41 @@ def choices_table(results: list[dict]) -> str | None:
         return None
     return "\n".join(["| task | row | variant chosen | its meta headline | seeds compared | other variants |",
                       "|---|---|---|---|---|---|", *lines])
+
+
+def weightings_to_run(results: list[dict], task: str) -> list[str]:
+    """The `weighting` configs a study runs on `task` once its tuning seeds are done: every one its records
+    name there, less the variants its families did not choose."""
+    chosen = choose_variants(results).get(task, {})
+    dropped = {s for c in chosen.values() for s in c["candidates"] if s != c["scheme"]}
+    names = []
+    for r in results:
+        name = (r.get("choices") or {}).get("weighting")
+        if r["task"] == task and r["weighting"] not in dropped and name and name not in names:
+            names.append(name)
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m rwkd.report.tuning RESULTS... --task T`: prints the weighting configs to run on the seeds
+    after the tuning seeds, comma-separated (a Hydra sweep value): `make study` uses it."""
+    import argparse
+
+    from rwkd.report.summary import find_results
+
+    parser = argparse.ArgumentParser(prog="python -m rwkd.report.tuning", description=main.__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="folders of a study's results.json files (its tuning seeds)")
+    parser.add_argument("--task", required=True)
+    args = parser.parse_args(argv)
+    results, _, _ = find_results(args.paths)
+    names = weightings_to_run(results, args.task)
+    if not names:
+        from rwkd.errors import RwkdError
+
+        raise RwkdError(f"no run of task {args.task} under {', '.join(args.paths)}; run its tuning seeds first")
+    print(",".join(names))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -307,3 +307,31 @@ def _run_command(args: list[str], cwd: Path):
 
     return _ok(subprocess.run([sys.executable, "-m", "rwkd.cli", *args], cwd=cwd, capture_output=True, text=True,
                               timeout=600, env=os.environ.copy()))
+
+
+def test_the_study_tunes_on_its_first_seed_and_runs_only_the_chosen_variant_on_the_next(workdir):
+    import subprocess
+    import sys
+
+    tiny = [a for a in TINY if not a.startswith("trainer.max_epochs")] + ["trainer.max_epochs=1", "paths.outputs=study"]
+    _ok(run_rwkd(["train", "-m", "experiment=study_glue", "task=rte", "seed=1", "weighting=none,fixed_a25,fixed_a75",
+                  *tiny], cwd=workdir))
+    sweep = workdir / "study" / "studies" / "glue_v2" / "terms2"
+    records = {p.parent.parent.name: json.loads(p.read_text()) for p in sweep.glob("rte/*/seed1/results.json")}
+    assert set(records) == {"none", "fixed_a25", "fixed_a75"}
+    assert records["fixed_a25"]["config"]["study"]["families"]["fixed"] == ["fixed_a25", "fixed_a50", "fixed_a75"]
+    chosen = max(("fixed_a25", "fixed_a75"),  # the meta split decides, as the report does (first label on a tie)
+                 key=lambda k: (max(h["meta/headline"] for h in records[k]["history"] if "meta/headline" in h), k == "fixed_a25"))
+    printed = subprocess.run([sys.executable, "-m", "rwkd.report.tuning", str(sweep), "--task", "rte"], cwd=workdir,
+                             capture_output=True, text=True, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    later = printed.stdout.strip()
+    assert sorted(later.split(",")) == sorted(["none", chosen])
+    _ok(run_rwkd(["train", "-m", "experiment=study_glue", "task=rte", "seed=2", f"weighting={later}", *tiny], cwd=workdir))
+    assert sorted(p.parent.parent.name for p in sweep.glob("rte/*/seed2/results.json")) == sorted(["none", chosen])
+    report = _ok(run_rwkd(["report", str(sweep), "--out", str(workdir / "study_report"), "--no-plots",
+                           "--doc", str(workdir / "study.md")], cwd=workdir))
+    page = (workdir / "study.md").read_text()
+    assert "Complete: all 3 defined task x scheme cells (the 1 task and 3 schemes found: rte) have 2 seeds (the " \
+           "variants not chosen: their tuning seeds)." in page
+    assert "## Variants chosen on the meta split" in page and "| fixed, alpha chosen on meta split |" in report.stdout

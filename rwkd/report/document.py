@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.report.paired import cell, holm, paired
-from rwkd.report.tuning import TUNED, choices_table, choose_variants, tuned_candidates, with_tuned_rows
+from rwkd.report.tuning import TUNED, choose_variants, tuned_candidates, with_tuned_rows
 from rwkd.report.weight_summary import (
     by_task_and_scheme,
     floors_by_task_and_scheme,
@@ -130,6 +130,24 @@ def _cost_table(results: list[dict]) -> str | None:
     return "\n".join(lines)
 
 
+def _table(header: list[str], rows: list[str]) -> str | None:
+    """A Markdown table of `rows` (each already `| a | b |`), or None when there are none."""
+    if not rows:
+        return None
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows])
+
+
+def choices_table(results: list[dict]) -> str | None:
+    """Which variant each family got on each task, on what meta score and seeds, out of which."""
+    rows = []
+    for task, chosen in sorted(choose_variants(results).items()):
+        for row, c in chosen.items():
+            others = ", ".join(s for s in c["candidates"] if s != c["scheme"])
+            rows.append(f"| {task} | {row} | {c['scheme']} | {c['meta_headline']:.2f} "
+                        f"| {','.join(map(str, c['seeds']))} | {others} |")
+    return _table(["task", "row", "variant chosen", "its meta headline", "seeds compared", "other variants"], rows)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -199,9 +217,7 @@ def _terms_table(results: list[dict]) -> str | None:
                 (mean,), (std,) = mean_std({k: [sum(v)] for k, v in summary["per_epoch"].items()})
                 cells.append(f"{term} {mean:.3f} ± {std:.3f}")
             lines.append(f"| {task} | {scheme} | {runs} | {'; '.join(cells)} |")
-    if not lines:
-        return None
-    return "\n".join(["| task | scheme | runs | mean weight ± std over samples, per term |", "|---|---|---|---|", *lines])
+    return _table(["task", "scheme", "runs", "mean weight ± std over samples, per term"], lines)
 
 
 def _floor_table(results: list[dict]) -> str | None:
@@ -216,10 +232,7 @@ def _floor_table(results: list[dict]) -> str | None:
             some = sum(counts[1:-1])
             lines.append(f"| {task} | {scheme} | {runs} | {100 * counts[0] / total:.1f}% | {100 * some / total:.1f}% "
                          f"| {100 * counts[-1] / total:.1f}% |")
-    if not lines:
-        return None
-    return "\n".join(["| task | scheme | runs | no score floored | some floored | all floored (uniform) |",
-                      "|---|---|---|---|---|---|", *lines])
+    return _table(["task", "scheme", "runs", "no score floored", "some floored", "all floored (uniform)"], lines)
 
 
 def study_document(results: list[dict], not_applicable: list[dict], table_markdown: str, doc_path: Path,

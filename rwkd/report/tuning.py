@@ -87,20 +87,6 @@ def tuned_candidates(results: list[dict]) -> set[str]:
     return {s for rows in choose_variants(results).values() for c in rows.values() for s in c["candidates"]}
 
 
-def choices_table(results: list[dict]) -> str | None:
-    """Which variant each family got on each task, on what meta score and seeds, out of which."""
-    lines = []
-    for task, rows in sorted(choose_variants(results).items()):
-        for row, c in rows.items():
-            others = ", ".join(s for s in c["candidates"] if s != c["scheme"])
-            lines.append(f"| {task} | {row} | {c['scheme']} | {c['meta_headline']:.2f} "
-                         f"| {','.join(map(str, c['seeds']))} | {others} |")
-    if not lines:
-        return None
-    return "\n".join(["| task | row | variant chosen | its meta headline | seeds compared | other variants |",
-                      "|---|---|---|---|---|---|", *lines])
-
-
 def weightings_to_run(results: list[dict], task: str) -> list[str]:
     """The `weighting` configs a study runs on `task` once its tuning seeds are done: every one its records
     name there, less the variants its families did not choose."""

@@ -272,3 +272,26 @@ def test_the_tuning_command_prints_a_sweep_value_and_refuses_an_unknown_task(tmp
     assert capsys.readouterr().out == "fixed_a75,none\n"
     with pytest.raises(RwkdError, match="no run of task rte"):
         main([str(tmp_path), "--task", "rte"])
+
+
+def test_a_scheme_run_with_more_terms_is_paired_with_the_same_scheme_with_two():
+    from rwkd.report.document import _more_terms_table
+
+    families = {"fixed": ["fixed_a25", "fixed_a75"]}
+    k = " [label+kd+kd1]"
+    results = [
+        *[_variant("mrpc", "meta(label)", "meta", s, 0.70, [0.5], families) for s in (1, 2)],
+        *[_variant("mrpc", "meta(label)" + k, "meta", s, 0.70 + 0.01 * s, [0.5], families) for s in (1, 2)],
+        *[_variant("mrpc", "fixed(alpha=0.25)", "fixed_a25", s, 0.60, [0.6], families) for s in (1, 2)],
+        *[_variant("mrpc", "fixed(alpha=0.75)", "fixed_a75", s, 0.50, [0.5], families) for s in (1, 2)],
+        *[_variant("mrpc", "fixed(alpha=0.25)" + k, "fixed_a25", s, 0.61, [0.5], families) for s in (1, 2)],
+        *[_variant("mrpc", "fixed(alpha=0.75)" + k, "fixed_a75", s, 0.66, [0.7], families) for s in (1, 2)],
+        *[_variant("mrpc", "heuristic(confidence_aware, alpha=0.5)" + k, "heuristic_ca_mkd", s, 0.6, [0.5], families)
+          for s in (1, 2)],
+    ]
+    table = _more_terms_table(results)
+    assert f"| meta(label){k} | +1.50 [-4.85, +7.85], 2/2 above, p=" in table  # +1, +2
+    # the tuned rows are paired with each other: alpha 0.75 with three terms (66) against 0.25 with two (60)
+    assert f"| {TUNED}{k} | +6.00 [+6.00, +6.00], 2/2 above |" in table
+    assert "fixed(alpha=" not in table and "confidence_aware" not in table  # no two-term run of its own
+    assert _more_terms_table([r for r in results if not r["weighting"].endswith(k)]) is None

@@ -25,7 +25,7 @@ def _fmt(stats: dict | None, note: str = "") -> str:
 
 def average_label(tasks: list[str]) -> str:
     """The GLUE average is over all nine tasks; over fewer it is only the mean of those (docs/method.md §5)."""
-    return "GLUE avg" if set(TASKS) <= set(tasks) else f"mean of {len(tasks)} tasks"
+    return "GLUE avg" if set(TASKS) <= set(tasks) else f"mean of {len(tasks)} task{'' if len(tasks) == 1 else 's'}"
 
 
 def _rows(summary: dict, which: str) -> tuple[list[str], list[list[str]]]:

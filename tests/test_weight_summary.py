@@ -112,3 +112,18 @@ def test_a_log_resumed_from_before_a_column_existed_pads_it_and_counts_only_the_
     assert table["old_only"][:4] == [1.0] * 4 and all(math.isnan(v) for v in table["old_only"][4:])
     summary = json.loads((tmp_path / SUMMARY).read_text())
     assert summary["rows"] == 7 and summary["floored_terms"] == [1, 0, 2]
+
+
+def test_a_checkpointed_log_whose_column_began_part_way_is_padded_where_it_is_restored(tmp_path):
+    # what a run resumed across versions checkpoints: 4 rows without `floored_terms`, then 2 with it
+    import pyarrow.parquet as pq
+
+    state = {"epoch": torch.zeros(6, dtype=torch.int32), "step": torch.arange(6), "idx": torch.arange(6),
+             "weight": torch.full((6,), 0.5), "label_loss": torch.ones(6), "kd_loss": torch.ones(6),
+             "teacher_correct": torch.ones(6), "teacher_confidence": torch.ones(6),
+             "floored_terms": torch.tensor([1.0, 0.0])}
+    log = SampleWeightLog(tmp_path / "sample_weights.parquet")
+    log.load_state_dict(state)
+    log.write()
+    table = pq.read_table(tmp_path / "sample_weights.parquet").to_pydict()
+    assert table["floored_terms"][4:] == [1.0, 0.0] and all(math.isnan(v) for v in table["floored_terms"][:4])

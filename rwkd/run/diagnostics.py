@@ -65,6 +65,11 @@ class SampleWeightLog:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         names = [*COLUMNS, *(c for c in state if c not in COLUMNS)]
         self.columns = {c: [state[c]] if state.get(c) is not None and state[c].numel() else [] for c in names}
+        rows = self.rows
+        for name in names:  # a column that began after the first rows (an earlier resume across versions): NaN before
+            have = sum(t.shape[0] for t in self.columns[name])
+            if name not in COLUMNS and have < rows:
+                self.columns[name].insert(0, torch.full((rows - have,), float("nan")))
 
     def write(self, rank: int = 0, world_size: int = 1) -> Path | None:
         """Writes every row so far, and their summary, atomically (temporary files renamed over the old).

@@ -184,8 +184,7 @@ def _variant(task, weighting, choice, seed, dev, meta, families):
 
 
 def test_every_named_family_is_tuned_on_the_seeds_its_variants_share_and_becomes_one_row():
-    from rwkd.report.document import _paired_table
-    from rwkd.report.document import choices_table
+    from rwkd.report.document import _paired_table, choices_table
 
     families = {"fixed": ["fixed_a25", "fixed_a75"], "meta": ["meta", "meta_mix"]}
     results = [

@@ -10,8 +10,8 @@ from omegaconf import OmegaConf
 
 from rwkd.report.document import _coverage, _paired_table, _timing_table, _weights_table, choices_table
 from rwkd.report.summary import find_results, summarise
-from rwkd.report.tuning import TUNED
 from rwkd.report.tables import markdown
+from rwkd.report.tuning import TUNED
 from rwkd.report.weight_summary import by_task_and_scheme
 from rwkd.run.sweep_plan import read_plan
 

@@ -23,10 +23,8 @@ from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import META_LOSSES, virtual_step
 
 IMPLS = ("fast", "reference")
-
-
-
 DEFAULT_LR = 1e-3  # the meta-weight net's own Adam
+
 
 class MetaWeightNet(WeightingScheme):
     name = "metanet"

@@ -147,3 +147,17 @@ def test_a_student_trial_of_an_earlier_teacher_cannot_be_chosen(tmp_path):
     doc = tmp_path / "recipe.md"
     main([str(tmp_path), "--doc", str(doc)])
     assert "1 student trial(s) were made with another teacher than the chosen one and were not eligible" in doc.read_text()
+
+
+def test_a_new_teacher_without_student_trials_yet_is_shown_and_writes_only_the_teacher(tmp_path):
+    # the wider teacher search chose a new teacher; the student stage for it has not run
+    _teacher(tmp_path / "teacher" / "old", "1e-4", {"epoch": 1, "val/headline": 0.80, "meta/headline": 0.80}, sha="old")
+    _teacher(tmp_path / "teacher" / "new", "5e-5", {"epoch": 2, "val/headline": 0.84, "meta/headline": 0.86}, sha="new")
+    _student(tmp_path / "student" / "a", "1e-4", dev=[0.7], meta=[0.76], minutes=1, teacher_sha="old")
+    doc = tmp_path / "recipe.md"
+    assert main([str(tmp_path), "--doc", str(doc), "--write-conf", str(tmp_path / "conf")]) == 0
+    text = doc.read_text()
+    assert "| mrpc | student | none yet: run the student stage for the chosen teacher |" in text
+    assert text.count("**chosen**") == 1  # the teacher only
+    written = OmegaConf.load(tmp_path / "conf" / "mrpc_minilm_minilm.yaml")
+    assert written.teacher.finetune.lr == 5e-5 and "optim" not in written

@@ -217,7 +217,7 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def _trial_table(trials: list[Trial], chosen: Trial) -> list[str]:
+def _trial_table(trials: list[Trial], chosen: Trial | None) -> list[str]:
     keys = sorted({k for t in trials for k in t.params})
     dev_names = sorted({k for t in trials for k in t.dev if k != "headline"})
     header = [*keys, "meta headline", "epoch", "dev headline", *[f"dev {n}" for n in dev_names], "minutes",
@@ -268,6 +268,10 @@ def recipe_document(trials: list[Trial], plans: list[dict], skipped: list[dict],
             group = [t for t in trials if t.task == task and t.role == role]
             if not group:
                 continue
+            if role not in chosen[task]:  # every student trial was made with another teacher than the chosen one
+                out.append(f"| {task} | {role} | none yet: run the student stage for the chosen teacher | | | "
+                           f"{_majority(group)} | {len(group)} | {sum(t.minutes or 0.0 for t in group):.0f} |")
+                continue
             best = chosen[task][role]
             settings = ", ".join(f"{k}={v}" for k, v in sorted(best.settings.items())) or "the defaults"
             minutes = sum(t.minutes or 0.0 for t in group)
@@ -280,7 +284,7 @@ def recipe_document(trials: list[Trial], plans: list[dict], skipped: list[dict],
         for role in ("teacher", "student"):
             group = [t for t in trials if t.task == task and t.role == role]
             if group:
-                out += [f"### {role.capitalize()} trials (x 100)", "", *_trial_table(group, chosen[task][role]), ""]
+                out += [f"### {role.capitalize()} trials (x 100)", "", *_trial_table(group, chosen[task].get(role)), ""]
         teacher, student = chosen[task].get("teacher"), chosen[task].get("student")
         stale = [t for t in trials if t.task == task and t.role == "student" and made_with_another_teacher(t, teacher)]
         if stale:

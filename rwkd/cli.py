@@ -114,7 +114,7 @@ def _report():
 
 
 def _recipe():
-    from rwkd.report.recipe import main as recipe_main
+    from rwkd.report.recipe_page import main as recipe_main
 
     return recipe_main
 

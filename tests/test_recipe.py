@@ -6,7 +6,8 @@ import json
 
 from omegaconf import OmegaConf
 
-from rwkd.report.recipe import check_budget, load_trials, main, summary
+from rwkd.report.recipe import check_budget, load_trials, summary
+from rwkd.report.recipe_page import main
 
 
 def _student(folder, lr: str, dev: list[float], meta: list[float], minutes: float, teacher_sha: str | None = None) -> None:
@@ -84,7 +85,8 @@ def test_a_student_over_the_layer_epoch_budget_is_not_applicable():
 
 
 def test_the_defaults_keep_the_train_subset_the_search_ran_on(tmp_path):
-    from rwkd.report.recipe import Trial, recipe_config
+    from rwkd.report.recipe import Trial
+    from rwkd.report.recipe_page import recipe_config
 
     def trial(role, record):
         return Trial(role, "sst2", {"optim.lr": "3e-4"} if role == "student" else {"teacher.finetune.lr": "1e-4"},
@@ -117,7 +119,7 @@ def test_the_student_must_leave_the_teacher_a_gap_on_the_meta_split(tmp_path):
 
 
 def test_settings_the_sweep_fixed_go_into_the_recipe_but_run_controls_do_not(tmp_path):
-    from rwkd.report.recipe import recipe_config
+    from rwkd.report.recipe_page import recipe_config
 
     sweep = tmp_path / "student"
     _student(sweep / "a", "1e-4", dev=[0.7], meta=[0.7], minutes=1)

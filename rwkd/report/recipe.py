@@ -1,26 +1,20 @@
-"""The recipe search: its cost budget, its trials, the choice per task, the page (docs/recipe.md) and the
-defaults it writes (conf/recipe/), all from the search's records alone.
+"""The recipe search's trials and the choice per task, from the search's records alone; its page and the
+defaults it writes are in recipe_page.py.
 
 A recipe search is two sweeps per task (conf/experiment/recipe_teacher.yaml, recipe_student.yaml): the
 teacher's fine-tuning, then the no-KD student. Each trial is scored on the held-out meta split (rows of
 train that no model trains on), at the epoch with the best meta headline; the choice per task and stage is
 the trial with the best meta headline. Dev scores are shown beside, for reading, never for choosing.
-
-    rwkd recipe results/recipe_search --doc docs/recipe.md --write-conf conf/recipe
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from rwkd.atomic import write_text
 from rwkd.errors import NotApplicable, RwkdError
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS
 from rwkd.run.sweep_plan import PLAN_FILE
@@ -66,7 +60,7 @@ class Trial:
     def settings(self) -> dict[str, str]:
         """Everything the command line set for this trial that shapes training: the swept keys and the ones
         the sweep fixed (e.g. student.init=teacher), which a recipe must carry too."""
-        given = _params(self.record.get("overrides") or [])
+        given = swept_params(self.record.get("overrides") or [])
         fixed = {k: v for k, v in given.items() if k not in self.params and not _is_control(k)}
         return {**fixed, **self.params}
 
@@ -76,7 +70,7 @@ def _is_control(key: str) -> bool:
     return key in CONTROL_KEYS or key.startswith(CONTROL_PREFIXES)
 
 
-def _params(overrides: list[str], swept: set[str] | None = None) -> dict[str, str]:
+def swept_params(overrides: list[str], swept: set[str] | None = None) -> dict[str, str]:
     """The overrides that name a trial: the sweep's swept keys (all but the run controls when unknown)."""
     pairs = ((k.lstrip("+~"), v) for k, v in _pairs(overrides))
     return {k: v for k, v in pairs if (k in swept if swept is not None else not _is_control(k))}
@@ -121,7 +115,7 @@ def swept_keys(sweep_dir: Path) -> set[str] | None:
 
 def _teacher_trial(record: dict, swept: set[str] | None) -> Trial:
     selected = record["selected"]
-    return Trial("teacher", record["task"], _params(record["overrides"], swept), 100 * selected[SELECT], selected["epoch"],
+    return Trial("teacher", record["task"], swept_params(record["overrides"], swept), 100 * selected[SELECT], selected["epoch"],
                  _dev(selected), _minutes(record.get("fine_tune_seconds")), record,
                  _minutes(record.get("fine_tune_cpu_seconds")))
 
@@ -132,7 +126,7 @@ def _student_trial(record: dict, swept: set[str] | None) -> Trial:
         raise RwkdError(f"{record['_path']}: the run did not score the meta split (data.eval_meta_split=false), "
                         "so it cannot take part in a recipe search")
     chosen = max(scored, key=lambda h: h[SELECT])  # first such epoch on a tie
-    return Trial("student", record["task"], _params(record.get("overrides") or [], swept), 100 * chosen[SELECT],
+    return Trial("student", record["task"], swept_params(record.get("overrides") or [], swept), 100 * chosen[SELECT],
                  chosen["epoch"], _dev(chosen), _minutes(record["timing"]["wall_seconds"]), record,
                  _minutes(record["timing"].get("cpu_seconds")))
 
@@ -211,152 +205,3 @@ def summary(trials: list[Trial], gap: float = TEACHER_GAP) -> dict:
             chosen["student"] = choose(eligible or students)
         out[task] = chosen
     return out
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
-
-
-def _trial_table(trials: list[Trial], chosen: Trial | None) -> list[str]:
-    keys = sorted({k for t in trials for k in t.params})
-    dev_names = sorted({k for t in trials for k in t.dev if k != "headline"})
-    header = [*keys, "meta headline", "epoch", "dev headline", *[f"dev {n}" for n in dev_names], "minutes",
-              "CPU minutes", ""]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for t in sorted(trials, key=lambda t: -t.meta):
-        cells = [t.params.get(k, "") for k in keys]
-        cells += [f"{t.meta:.2f}", str(t.epoch), _fmt(t.dev.get("headline")), *[_fmt(t.dev.get(n)) for n in dev_names],
-                  _fmt(t.minutes), _fmt(t.cpu_minutes), "**chosen**" if t is chosen else ""]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _majority(trials: list[Trial]) -> str:
-    for t in trials:
-        value = (t.record.get("majority") or {}).get("val/headline")
-        if value is not None:
-            return f"{100 * value:.2f}"
-    return "n/a"
-
-
-def recipe_document(trials: list[Trial], plans: list[dict], skipped: list[dict], command: str,
-                    gap: float = TEACHER_GAP) -> str:
-    tasks = sorted({t.task for t in trials})
-    chosen = summary(trials, gap)
-    out = ["# Recipe search", "",
-           f"Generated by `{command}` from {len(trials)} trial records. Each trial is scored on the held-out "
-           "meta split (rows of train that no model trains on) at its best epoch there. The teacher is the "
-           "teacher trial with the best meta headline; the student is the student trial with the best meta "
-           f"headline among those at least {gap:g} points below that teacher's (a student as good as its teacher "
-           "leaves nothing to distil); a tie goes to the cheaper trial. Dev scores are shown for reading and were "
-           "never used to choose. Minutes are wall-clock minutes on the machine named below (a trial that shared "
-           "its cores with other work shows more); CPU minutes add up the time of every core, where recorded.", ""]
-    hardware = sorted({f"{h.get('cpu')}, {h.get('cpu_count')} cores, torch threads {h.get('torch_threads')}"
-                       for t in trials if (h := t.record.get("hardware"))})
-    out += [f"Machine: {'; '.join(hardware) or 'not recorded'}.", ""]
-    out += ["## The space", ""]
-    for plan in sorted(plans, key=lambda p: (p["task"] or "", p["role"] == "student", p["label"])):
-        space = "; ".join(f"`{k}` in {{{v}}}" for k, v in plan["params"].items()) or "no swept keys"
-        out.append(f"- {plan['task']}, {plan['label']}: {space}")
-    if not plans:
-        out.append("No sweep plan (multirun.yaml) was found beside the records.")
-    out += ["", "## Choice per task", "",
-            "| task | stage | chosen settings | meta headline | dev headline | majority answer (dev) | trials | minutes, all trials |",
-            "|---|---|---|---|---|---|---|---|"]
-    for task in tasks:
-        for role in ("teacher", "student"):
-            group = [t for t in trials if t.task == task and t.role == role]
-            if not group:
-                continue
-            if role not in chosen[task]:  # every student trial was made with another teacher than the chosen one
-                out.append(f"| {task} | {role} | none yet: run the student stage for the chosen teacher | | | "
-                           f"{_majority(group)} | {len(group)} | {sum(t.minutes or 0.0 for t in group):.0f} |")
-                continue
-            best = chosen[task][role]
-            settings = ", ".join(f"{k}={v}" for k, v in sorted(best.settings.items())) or "the defaults"
-            minutes = sum(t.minutes or 0.0 for t in group)
-            out.append(f"| {task} | {role} | {settings} | {best.meta:.2f} | {_fmt(best.dev.get('headline'))} "
-                       f"| {_majority(group)} | {len(group)} | {minutes:.0f} |")
-    total = sum(t.minutes or 0.0 for t in trials)
-    out += ["", f"All trials together: {total:.0f} minutes ({total / 60:.1f} hours) of wall-clock time.", ""]
-    for task in tasks:
-        out += [f"## {task}", ""]
-        for role in ("teacher", "student"):
-            group = [t for t in trials if t.task == task and t.role == role]
-            if group:
-                out += [f"### {role.capitalize()} trials (x 100)", "", *_trial_table(group, chosen[task].get(role)), ""]
-        teacher, student = chosen[task].get("teacher"), chosen[task].get("student")
-        stale = [t for t in trials if t.task == task and t.role == "student" and made_with_another_teacher(t, teacher)]
-        if stale:
-            out += [f"{len(stale)} student trial(s) were made with another teacher than the chosen one and were not "
-                    "eligible; run the student stage again for the chosen teacher.", ""]
-        if teacher and student and not leaves_gap(student, teacher, gap):
-            out += [f"No student trial stayed {gap:g} points below the teacher on the meta split; the best one "
-                    "is taken all the same.", ""]
-        elif teacher and student:
-            close = [t for t in trials if t.task == task and t.role == "student" and not leaves_gap(t, teacher, gap)
-                     and not made_with_another_teacher(t, teacher)]
-            if close:
-                out += [f"{len(close)} student trial(s) scored within {gap:g} points of the teacher "
-                        f"({teacher.meta:.2f}) on the meta split and were not eligible.", ""]
-        not_run = [r for r in skipped if r["task"] == task]
-        if not_run:
-            out += ["Not run (over the budget): " + "; ".join(
-                ", ".join(f"{k}={v}" for k, v in sorted(_params(r["overrides"], r["_swept"]).items())) for r in not_run)
-                + ".", ""]
-    return "\n".join(out)
-
-
-def _train_subset(trial: Trial) -> int | None:
-    data = trial.record.get("data") if trial.role == "teacher" else (trial.record.get("config") or {}).get("data")
-    return (data or {}).get("max_train_samples")
-
-
-def recipe_config(task: str, chosen: dict[str, Trial], command: str) -> str:
-    """The defaults file for one task: the chosen teacher's and student's swept settings, and the train
-    subset the search ran on where it used one (SST-2), so the defaults train on what was searched."""
-    dotlist = [f"{k}={v}" for role in ("teacher", "student") if role in chosen for k, v in sorted(chosen[role].settings.items())]
-    subsets = {_train_subset(t) for t in chosen.values()} - {None}
-    if len(subsets) > 1:
-        raise RwkdError(f"the chosen {task} teacher and student were searched on different train subsets: {sorted(subsets)}")
-    dotlist += [f"data.max_train_samples={n}" for n in subsets]
-    body = OmegaConf.to_yaml(OmegaConf.from_dotlist(dotlist)) if dotlist else "{}\n"
-    return (f"# @package _global_\n# The default recipe for {task}, written by `{command}` from the recipe search's "
-            "records:\n# the teacher and student trials with the best held-out meta-split headline "
-            "(docs/recipe.md).\n# Generated: change the search, not this file. `recipe=null` drops it.\n" + body)
-
-
-def write_configs(trials: list[Trial], folder: Path, command: str, gap: float = TEACHER_GAP) -> list[Path]:
-    """conf/recipe/<task>_<teacher>_<student>.yaml for every task with a chosen trial: the file that
-    conf/train.yaml composes for that teacher and student on that task."""
-    written = []
-    for task, chosen in summary(trials, gap).items():
-        choices = [t.record.get("choices") or {} for t in chosen.values()]
-        teacher = {c.get("teacher") for c in choices}
-        student = {c.get("student") for c in choices if "student" in c} or {None}
-        if len(teacher) != 1 or len(student) != 1 or None in teacher | student:
-            raise RwkdError(f"the {task} trial records name no single teacher and student config "
-                            f"(teacher {sorted(map(str, teacher))}, student {sorted(map(str, student))})")
-        path = folder / f"{task}_{teacher.pop()}_{student.pop()}.yaml"
-        write_text(path, recipe_config(task, chosen, command))
-        written.append(path)
-    return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rwkd recipe", description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="+", help="folders holding a recipe search's records")
-    parser.add_argument("--doc", required=True, help="the page to write, e.g. docs/recipe.md")
-    parser.add_argument("--teacher-gap", type=float, default=TEACHER_GAP,
-                        help="meta headline points (x 100) the chosen student must stay below the teacher")
-    parser.add_argument("--write-conf", help="also write each task's chosen settings as defaults into this "
-                                             "folder (conf/recipe: <task>_<teacher>_<student>.yaml)")
-    args = parser.parse_args(argv)
-    trials, plans, skipped = load_trials(args.paths)
-    command = shlex.join(["rwkd", "recipe", *(sys.argv[2:] if argv is None else argv)])
-    write_text(args.doc, recipe_document(trials, plans, skipped, command, args.teacher_gap))
-    written = [args.doc]
-    if args.write_conf:
-        written += write_configs(trials, Path(args.write_conf), command, args.teacher_gap)
-    print(f"rwkd: wrote {', '.join(map(str, written))} ({len(trials)} trials)", file=sys.stderr)
-    return 0

@@ -10,22 +10,24 @@ from rwkd.report.recipe import check_budget, load_trials, summary
 from rwkd.report.recipe_page import main
 
 
-def _student(folder, lr: str, dev: list[float], meta: list[float], minutes: float, teacher_sha: str | None = None) -> None:
+def _student(folder, lr: str, dev: list[float], meta: list[float], minutes: float, teacher_sha: str | None = None,
+             teacher_path: str | None = None) -> None:
     history = [{"epoch": e, "val/headline": d, "val/acc": d, "meta/headline": m} for e, (d, m) in enumerate(zip(dev, meta, strict=True))]
     record = {"task": "mrpc", "weighting": "none", "seed": 1, "overrides": ["experiment=recipe_student", "task=mrpc",
                                                                             f"optim.lr={lr}"],
               "history": history, "timing": {"wall_seconds": 60 * minutes},
               "majority": {"val/headline": 0.748}, "hardware": {"cpu": "test cpu", "cpu_count": 2, "torch_threads": 2},
               "choices": {"teacher": "minilm", "student": "minilm"},
-              "teacher": {"weights_sha256": teacher_sha} if teacher_sha else None}
+              "teacher": {"weights_sha256": teacher_sha, "path": teacher_path} if teacher_sha else None}
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps(record))
 
 
-def _teacher(folder, lr: str, selected: dict, sha: str | None = None) -> None:
+def _teacher(folder, lr: str, selected: dict, sha: str | None = None, path: str | None = None) -> None:
     folder.mkdir(parents=True)
     (folder / "teacher_trial.json").write_text(json.dumps({
         "task": "mrpc", "role": "teacher", "overrides": ["task=mrpc", f"teacher.finetune.lr={lr}"], "weights_sha256": sha,
+        "path": path,
         "selected": selected, "fine_tune_seconds": 600.0, "choices": {"teacher": "minilm", "student": "minilm"}}))
 
 
@@ -149,6 +151,21 @@ def test_a_student_trial_of_an_earlier_teacher_cannot_be_chosen(tmp_path):
     doc = tmp_path / "recipe.md"
     main([str(tmp_path), "--doc", str(doc)])
     assert "1 student trial(s) were made with another teacher than the chosen one and were not eligible" in doc.read_text()
+
+
+def test_the_same_fine_tuning_run_again_elsewhere_is_the_same_teacher(tmp_path):
+    # a fresh checkout fine-tunes the chosen teacher again for the student stage: same cache folder (same
+    # settings and data), other bytes; its students are the chosen teacher's, an earlier teacher's are not
+    _teacher(tmp_path / "teacher" / "old", "1e-4", {"epoch": 1, "val/headline": 0.80, "meta/headline": 0.80}, sha="a",
+             path="/m1/outputs/teachers/mrpc/minilm-l6-111/model")
+    _teacher(tmp_path / "teacher" / "new", "5e-5", {"epoch": 2, "val/headline": 0.84, "meta/headline": 0.86}, sha="b",
+             path="/m1/outputs/teachers/mrpc/minilm-l6-222/model")
+    _student(tmp_path / "student" / "a", "1e-4", dev=[0.7], meta=[0.76], minutes=1, teacher_sha="c",
+             teacher_path="/m2/outputs/teachers/mrpc/minilm-l6-111/model")
+    _student(tmp_path / "student" / "b", "3e-4", dev=[0.7], meta=[0.72], minutes=1, teacher_sha="d",
+             teacher_path="/m2/outputs/teachers/mrpc/minilm-l6-222/model")
+    trials, _, _ = load_trials([str(tmp_path)])
+    assert summary(trials)["mrpc"]["student"].params == {"optim.lr": "3e-4"}
 
 
 def test_a_new_teacher_without_student_trials_yet_is_shown_and_writes_only_the_teacher(tmp_path):

@@ -180,11 +180,21 @@ def leaves_gap(student: Trial, teacher: Trial | None, gap: float) -> bool:
     return teacher is None or student.meta <= teacher.meta - gap
 
 
+def teacher_identity(record: dict) -> str | None:
+    """The fine-tuning a teacher came from: its cache folder, named by the digest of everything that shapes
+    its training (task, model, fine-tuning settings, data). The weights' hash is not an identity across
+    machines: the same fine-tuning run again in a fresh checkout gives the same scores but other bytes.
+    Records without a path (a hub teacher) fall back to the hash."""
+    if record.get("path"):
+        return Path(record["path"]).parent.name
+    return record.get("weights_sha256")
+
+
 def made_with_another_teacher(student: Trial, teacher: Trial | None) -> bool:
     """A student trial that distilled or copied a teacher other than the chosen one (the teacher search was
     extended after it ran): its score says nothing about the recipe's teacher, so it cannot be chosen."""
-    used = (student.record.get("teacher") or {}).get("weights_sha256")
-    return bool(teacher and used and used != teacher.record.get("weights_sha256"))
+    used = teacher_identity(student.record.get("teacher") or {})
+    return bool(teacher and used and used != teacher_identity(teacher.record))
 
 
 def summary(trials: list[Trial], gap: float = TEACHER_GAP) -> dict:

@@ -44,7 +44,8 @@ bench: install
 # alone (docs/results_reading.md: the hand-written reading the page includes).
 STUDY_OUT := outputs/studies/glue_v2
 STUDY_RESULTS := results/study_glue
-STUDY_TASKS := mrpc rte stsb cola sst2
+# cheapest per run first: a session that stops part-way has finished whole tasks, not a slice of every one
+STUDY_TASKS := mrpc stsb cola rte sst2
 STUDY_TUNING_SEEDS := 1,2
 STUDY_LATER_SEEDS := 3,4,5
 STUDY_K_TERMS := terms=two_teachers_hidden

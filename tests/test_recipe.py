@@ -180,3 +180,23 @@ def test_a_new_teacher_without_student_trials_yet_is_shown_and_writes_only_the_t
     assert text.count("**chosen**") == 1  # the teacher only
     written = OmegaConf.load(tmp_path / "conf" / "mrpc_minilm_minilm.yaml")
     assert written.teacher.finetune.lr == 5e-5 and "optim" not in written
+
+
+def test_a_sweep_continued_with_other_fixed_values_keeps_them_as_trial_settings(tmp_path):
+    # the teacher search ran lr in {1e-4, 2e-4} at 3 epochs; later one more trial ran with lr and epochs fixed
+    # on the command line (lr 5e-5, 6 epochs), and its multirun.yaml replaced the first: epochs still tells
+    # the trials apart, and the space lists every value tried
+    folder = tmp_path / "mrpc" / "teacher"
+    for lr, epochs, meta in (("0.0001", 3, 0.80), ("0.0002", 3, 0.79), ("5e-5", 6, 0.83)):
+        (folder / f"lr{lr}_ep{epochs}").mkdir(parents=True)
+        (folder / f"lr{lr}_ep{epochs}" / "teacher_trial.json").write_text(json.dumps({
+            "task": "mrpc", "role": "teacher", "selected": {"epoch": 1, "val/headline": 0.8, "meta/headline": meta},
+            "overrides": ["task=mrpc", f"teacher.finetune.lr={lr}", f"teacher.finetune.epochs={epochs}"],
+            "choices": {"teacher": "minilm", "student": "minilm"}}))
+    (folder / "multirun.yaml").write_text(
+        "hydra:\n  sweeper:\n    params:\n      teacher.finetune.lr: 5e-5,1e-4,2e-4\n      teacher.finetune.epochs: 3,6\n"
+        "  overrides:\n    task:\n    - teacher.finetune.lr=5e-5\n    - teacher.finetune.epochs=6\ntask:\n  name: mrpc\n")
+    trials, plans, _ = load_trials([str(tmp_path)])
+    assert sorted(t.params["teacher.finetune.epochs"] for t in trials) == ["3", "3", "6"]
+    assert summary(trials)["mrpc"]["teacher"].params == {"teacher.finetune.lr": "5e-5", "teacher.finetune.epochs": "6"}
+    assert plans[0]["params"] == {"teacher.finetune.lr": "5e-5,0.0001,0.0002", "teacher.finetune.epochs": "6,3"}

@@ -88,15 +88,21 @@ def _dev(metrics: dict) -> dict[str, float | None]:
     return {k.split("/", 1)[1]: 100 * v for k, v in metrics.items() if k.startswith("val/") and v is not None}
 
 
-def _is_sweep(value: str) -> bool:
-    """True for a value listing several choices (a comma outside brackets: `1e-4,3e-4`, `[0,1],[0,1,2]`)."""
-    depth = 0
-    for ch in value:
+def _values(text: str) -> list[str]:
+    """The choices a sweep value lists, split at commas outside brackets: `1e-4,3e-4`, `[0,1],[0,1,2]`."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
         depth += ch in "[({"
         depth -= ch in "])}"
         if ch == "," and depth == 0:
-            return True
-    return False
+            out.append(text[start:i])
+            start = i + 1
+    return [*out, text[start:]]
+
+
+def _is_sweep(value: str) -> bool:
+    """True for a value listing several choices."""
+    return len(_values(value)) > 1
 
 
 def swept_keys(sweep_dir: Path) -> set[str] | None:
@@ -131,33 +137,66 @@ def _student_trial(record: dict, swept: set[str] | None) -> Trial:
                  _minutes(record["timing"].get("cpu_seconds")))
 
 
+def varying_keys(records: list[dict]) -> set[str]:
+    """Settings (not run controls) whose value differs between the records of one sweep folder: a sweep
+    continued later with other values fixed on its command line (epochs=6 after epochs=3) varied them,
+    though its newest multirun.yaml names them as fixed."""
+    given = [swept_params(r.get("overrides") or []) for r in records]
+    keys = {k for g in given for k in g}
+    return {k for k in keys if len({g.get(k) for g in given}) > 1}
+
+
+def _same_value(a: str, b: str) -> bool:
+    """`1e-4` and `0.0001` name one value: the plan keeps what was typed, a job's overrides what Hydra wrote."""
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
+
+
+def _with_value(listed: str, value: str) -> str:
+    values = _values(listed)
+    return listed if any(_same_value(v, value) for v in values) else ",".join([*values, value])
+
+
 def load_trials(paths: list[str]) -> tuple[list[Trial], list[dict], list[dict]]:
     """Every trial record under `paths`, the sweep plans (multirun.yaml) found beside them, and the
     trials not run (over the budget)."""
     trials, plans, skipped = [], [], []
-    plan_keys: dict[Path, set[str] | None] = {}
-
-    def swept(record_file: Path) -> set[str] | None:
-        sweep_dir = record_file.parent.parent
-        if sweep_dir not in plan_keys:
-            plan_keys[sweep_dir] = swept_keys(sweep_dir)
-        return plan_keys[sweep_dir]
-
+    records: dict[Path, list[tuple[str, dict]]] = {}  # sweep folder -> (kind, record)
     for root in map(Path, paths):
         if not root.is_dir():
             raise RwkdError(f"{root} is not a folder; give the folder of a recipe search's records")
         for f in sorted(root.rglob(TEACHER_TRIAL)):
-            trials.append(_teacher_trial(json.loads(f.read_text()), swept(f)))
+            records.setdefault(f.parent.parent, []).append(("teacher", json.loads(f.read_text())))
         for f in sorted(root.rglob(RESULTS)):
-            trials.append(_student_trial({**json.loads(f.read_text()), "_path": str(f.parent)}, swept(f)))
-        skipped += [{**json.loads(f.read_text()), "_swept": swept(f)}
-                    for f in sorted(root.rglob(NOT_APPLICABLE))]
+            records.setdefault(f.parent.parent, []).append(("student", {**json.loads(f.read_text()), "_path": str(f.parent)}))
+        for f in sorted(root.rglob(NOT_APPLICABLE)):
+            records.setdefault(f.parent.parent, []).append(("skipped", json.loads(f.read_text())))
+
+    swept_by_dir: dict[Path, set[str] | None] = {}
+    for sweep_dir, group in records.items():
+        swept = swept_keys(sweep_dir)
+        swept_by_dir[sweep_dir] = None if swept is None else swept | varying_keys([r for _, r in group])
+        for kind, record in group:
+            if kind == "teacher":
+                trials.append(_teacher_trial(record, swept_by_dir[sweep_dir]))
+            elif kind == "student":
+                trials.append(_student_trial(record, swept_by_dir[sweep_dir]))
+            else:
+                skipped.append({**record, "_swept": swept_by_dir[sweep_dir]})
+
+    for root in map(Path, paths):
         for f in sorted(root.rglob(PLAN_FILE)):
             plan = OmegaConf.load(f)
             space = {str(k).lstrip("+~"): str(v) for k, v in (OmegaConf.select(plan, "hydra.sweeper.params") or {}).items()}
             for k, v in _pairs(OmegaConf.select(plan, "hydra.overrides.task")):
                 if k.lstrip("+~") in space or _is_sweep(v):  # the command line narrowed or widened the space
                     space[k.lstrip("+~")] = v
+            # the space is what was tried: the plan's values and those of every record in its folder
+            for _, record in records.get(f.parent, []):
+                for k, v in swept_params(record.get("overrides") or [], swept_by_dir.get(f.parent)).items():
+                    space[k] = _with_value(space.get(k, v), v)
             role = "teacher" if any(f.parent.rglob(TEACHER_TRIAL)) else "student"
             # a student sweep sits under the teacher it was made with (student/teacher-lr..._ep..._wu.../)
             label = f"{role} ({f.parent.name})" if f.parent.name.startswith("teacher-") else role

@@ -42,7 +42,7 @@ def test_every_family_has_at_most_three_variants_and_each_is_run_with_two_terms_
     cfg = _compose("study_glue")
     swept = set(cfg.hydra.sweeper.params.weighting.split(","))
     families = OmegaConf.to_container(cfg.study.families)
-    assert set(families) == {"fixed", "meta", "metanet"}
+    assert set(families) == {"fixed", "annealed", "meta", "metanet"}
     for members in families.values():
         assert 2 <= len(members) <= 3 and set(members) <= swept
     four = _k_term_schemes()

@@ -194,10 +194,11 @@ def load_trials(paths: list[str]) -> tuple[list[Trial], list[dict], list[dict]]:
                 if k.lstrip("+~") in space or _is_sweep(v):  # the command line narrowed or widened the space
                     space[k.lstrip("+~")] = v
             # the space is what was tried: the plan's values and those of every record in its folder
-            for _, record in records.get(f.parent, []):
+            beside = records.get(f.parent, [])
+            for _, record in beside:
                 for k, v in swept_params(record.get("overrides") or [], swept_by_dir.get(f.parent)).items():
                     space[k] = _with_value(space.get(k, v), v)
-            role = "teacher" if any(f.parent.rglob(TEACHER_TRIAL)) else "student"
+            role = "teacher" if any(kind == "teacher" for kind, _ in beside) else "student"
             # a student sweep sits under the teacher it was made with (student/teacher-lr..._ep..._wu.../)
             label = f"{role} ({f.parent.name})" if f.parent.name.startswith("teacher-") else role
             plans.append({"file": str(f), "task": OmegaConf.select(plan, "task.name"), "role": role, "label": label,

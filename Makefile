@@ -37,9 +37,9 @@ bench: install
 	$(BIN)/python benchmarks/step_cost.py
 
 # The comparison study (conf/experiment/study_glue.yaml), two terms and four; days on a CPU, in parts: run it
-# again to go on where it stopped. First the tuning seeds with every variant of every family; then, per task,
-# the later seeds with the variant each family chose on the meta split (python -m rwkd.report.tuning) and every
-# other scheme. study-results copies every finished job's results.json, weight summary and not-applicable
+# again to go on where it stopped. One task at a time, whole: the tuning seeds with every variant of every family,
+# then the later seeds with the variant each family chose on the meta split (python -m rwkd.report.tuning) and
+# every other scheme. study-results copies every finished job's results.json, weight summary and not-applicable
 # record into results/, then draws the tables, the weight plots and docs/results.md from those committed files
 # alone (docs/results_reading.md: the hand-written reading the page includes).
 STUDY_OUT := outputs/studies/glue_v2
@@ -54,17 +54,15 @@ STUDY_K_TERMS := terms=two_teachers_hidden
 STUDY_K_SCHEMES := fixed_a25,fixed_a50,fixed_a75,heuristic_ca_mkd,meta,meta_mix,metanet_terms
 study: install study-restore
 	for task in $(STUDY_TASKS); do \
-		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_TUNING_SEEDS); \
+		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_TUNING_SEEDS) || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
-			weighting=$(STUDY_K_SCHEMES); \
-	done
-	$(MAKE) study-results
-	for task in $(STUDY_TASKS); do \
+			weighting=$(STUDY_K_SCHEMES) || exit 1; \
+		$(MAKE) study-results || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_RESULTS)/terms2 --task $$task); \
+			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_RESULTS)/terms2 --task $$task) || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_RESULTS)/terms4_teachers2_hidden1 --task $$task); \
-		$(MAKE) study-results; \
+			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_RESULTS)/terms4_teachers2_hidden1 --task $$task) || exit 1; \
+		$(MAKE) study-results || exit 1; \
 	done
 
 # A fresh checkout has no outputs/: the committed records go back into the study folder (never over a file

@@ -20,6 +20,7 @@ from rwkd.metrics import GlueMetrics
 from rwkd.models import model_inputs
 from rwkd.optim import OptimSettings, adamw_with_warmup
 from rwkd.run.checkpointing import ResumeCheckpoint, capture_rng, restore_rng
+from rwkd.run.records import JobClock
 from rwkd.tasks import TaskSpec
 
 NAN_POLICIES = ("stop", "skip")
@@ -53,6 +54,7 @@ class ClassifierModule(pl.LightningModule):
         self.history: list[dict] = []  # dev metrics per epoch, for results.json
         self.skipped_batches = 0
         self.train_samples_seen = 0
+        self.clock = JobClock()  # the job's runner hands in its own, started before the teacher stage
         self.step_seconds: list[float] = []
         self._step_started = 0.0
         self._rng_to_restore: dict | None = None
@@ -163,6 +165,7 @@ class ClassifierModule(pl.LightningModule):
             "step_seconds": list(self.step_seconds),
             "train_samples_seen": self.train_samples_seen,
             "skipped_batches": self.skipped_batches,
+            "elapsed": self.clock.elapsed(),
         }
 
     def rank_progress(self) -> dict:
@@ -183,3 +186,4 @@ class ClassifierModule(pl.LightningModule):
         self.step_seconds = list(progress["step_seconds"])
         self.train_samples_seen = int(progress["train_samples_seen"])
         self.skipped_batches = int(progress["skipped_batches"])
+        self.clock.resume_from(progress.get("elapsed"))  # absent in checkpoints written before it was kept

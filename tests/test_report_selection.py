@@ -224,6 +224,11 @@ def test_cost_table_adds_up_cpu_hours_per_scheme_and_in_all():
     assert "| none | 2 | 1.50 | 0.75 |" in table and "| meta | 1 | 2.00 | 2.00 |" in table
     assert "| all schemes | 3 | 3.50 | |" in table and "1 run recorded no CPU time and is not counted." in table
     assert _cost_table([job("none", None)]) is None
+    resumed_whole = {**job("meta", 600), "resumed_from": "last.ckpt"}
+    resumed_whole["timing"]["processes"] = 2
+    resumed_old = {**job("meta", 600), "resumed_from": "last.ckpt"}
+    assert "resumed run" not in _cost_table([resumed_whole, job("none", 60)])
+    assert "1 resumed run recorded only the CPU time of the process that finished it" in _cost_table([resumed_old])
 
 
 def test_after_the_tuning_seeds_a_study_runs_only_the_chosen_variants_and_the_page_counts_them_complete():

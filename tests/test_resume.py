@@ -103,8 +103,10 @@ def test_run_killed_with_sigkill_resumes_to_the_same_result(reference, kill_at):
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     folder = _run_folder(tmp, outputs)
     assert not (folder / "results.json").exists()
-    saved_step = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"]
-    assert saved_step == {10: 8, 12: 12}[kill_at]
+    saved = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert saved["global_step"] == {10: 8, 12: 12}[kill_at]
+    spent = saved["rwkd_progress"]["elapsed"]
+    assert spent["processes"] == 1 and spent["cpu_seconds"] > 0 and spent["wall_seconds"] > 0
 
     resumed = _train(tmp, outputs)  # the same command: resume=auto finds the folder and its last.ckpt
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -116,6 +118,9 @@ def test_run_killed_with_sigkill_resumes_to_the_same_result(reference, kill_at):
     # the step clock and sample count carry over too: a checkpoint taken mid-epoch holds its own step
     timing = record["results"]["timing"]
     assert (timing["steps"], timing["train_samples"]) == (18, 3 * 87)
+    # and so does the cost: what the killed process had spent when it saved, plus the resuming process
+    assert timing["processes"] == 2 and timing["cpu_seconds"] > spent["cpu_seconds"]
+    assert timing["wall_seconds"] > spent["wall_seconds"]
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGUSR1"])

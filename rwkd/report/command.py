@@ -18,27 +18,36 @@ from rwkd.report.summary import find_results, summarise
 from rwkd.report.tables import markdown, write_csv
 
 
-def _write_doc(args, results: list[dict], not_applicable: list[dict], table_markdown: str,
-               argv: list[str] | None, plots: list[Path] | None) -> Path:
-    import shlex
-
+def document_text(args: argparse.Namespace, results: list[dict], not_applicable: list[dict], table_markdown: str,
+                  command: str, plots: list[Path] | None) -> str:
+    """The --doc page, from the parsed arguments and what was read and drawn: its own function so that a test
+    can regenerate a committed page from its committed records and compare them whole."""
     from rwkd.report.document import study_document
     from rwkd.run.sweep_plan import read_plan
 
     doc = Path(args.doc)
     if plots is None:  # --no-plots: link those an earlier call drew
-        plots = sorted((Path(args.plots_dir) if args.plots_dir else doc.parent).glob("weights_*.png"))
+        plots = (Path(args.plots_dir) if args.plots_dir else doc.parent).glob("weights_*.png")
     if args.reading and not Path(args.reading).is_file():
         raise RwkdError(f"--reading {args.reading} does not exist; give the Markdown file with the reading")
     reading = Path(args.reading).read_text() if args.reading else None
-    command = shlex.join(["rwkd", "report", *(sys.argv[2:] if argv is None else argv)])
     plans = [plan for plan in map(read_plan, args.paths) if plan is not None]
-    write_text(doc, study_document(results, not_applicable, table_markdown, doc, command, plots, reading,
-                                   args.title, plans))
+    # sorted: a page drawn with --no-plots and one that drew its plots link them in the same order
+    return study_document(results, not_applicable, table_markdown, doc, command, sorted(plots), reading,
+                          args.title, plans)
+
+
+def _write_doc(args, results: list[dict], not_applicable: list[dict], table_markdown: str,
+               argv: list[str] | None, plots: list[Path] | None) -> Path:
+    import shlex
+
+    command = shlex.join(["rwkd", "report", *(sys.argv[2:] if argv is None else argv)])
+    doc = Path(args.doc)
+    write_text(doc, document_text(args, results, not_applicable, table_markdown, command, plots))
     return doc
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rwkd report", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run or multirun folders (searched for results.json)")
     parser.add_argument("--out", help="folder for report.md, report.csv and plots (default: the first path)")
@@ -47,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plots-dir", help="--doc links the weights_*.png found here (default: beside --doc)")
     parser.add_argument("--reading", help="--doc takes its 'Reading' section from this Markdown file")
     parser.add_argument("--title", default="Results", help="--doc's title")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     results, failed, not_applicable = find_results(args.paths)
     summary = summarise(results, not_applicable)
     out = Path(args.out or args.paths[0])

@@ -147,6 +147,10 @@ def _cost_table(results: list[dict]) -> str | None:
     lines.append(f"| all schemes | {sum(map(len, hours.values()))} | {total:.2f} | |")
     if missing:
         lines.append(f"\n{_count(missing, 'run')} recorded no CPU time and {'is' if missing == 1 else 'are'} not counted.")
+    # runs resumed before the clock was kept in checkpoints recorded their last process alone
+    if partial := sum(1 for r in results if r.get("resumed_from") and "processes" not in (r.get("timing") or {})):
+        lines.append(f"\n{_count(partial, 'resumed run')} recorded only the CPU time of the process that finished "
+                     f"{'it' if partial == 1 else 'them'}: the table counts less than was spent.")
     return "\n".join(lines)
 
 

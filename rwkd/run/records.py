@@ -10,6 +10,7 @@ import resource
 import shlex
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -59,6 +60,26 @@ def cpu_seconds() -> float:
     hardly changes."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class JobClock:
+    """A job's wall and CPU time over every process that ran it. A resumed job starts from what its
+    checkpoint says the earlier processes had spent when they saved it (work after that save was lost and is
+    not counted), so a study's cost table does not undercount the jobs that were interrupted."""
+
+    def __init__(self) -> None:
+        self._wall, self._cpu = time.time(), cpu_seconds()
+        self.before = {"wall_seconds": 0.0, "cpu_seconds": 0.0, "processes": 0}
+
+    def resume_from(self, saved: dict | None) -> None:
+        if saved:
+            self.before = {"wall_seconds": float(saved["wall_seconds"]), "cpu_seconds": float(saved["cpu_seconds"]),
+                           "processes": int(saved["processes"])}
+
+    def elapsed(self) -> dict:
+        return {"wall_seconds": self.before["wall_seconds"] + time.time() - self._wall,
+                "cpu_seconds": self.before["cpu_seconds"] + cpu_seconds() - self._cpu,
+                "processes": self.before["processes"] + 1}
 
 
 def peak_memory_mb() -> dict[str, float]:

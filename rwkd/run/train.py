@@ -77,7 +77,7 @@ def _held_elsewhere(output_dir: Path, holder: str) -> float:
 
 
 def _train_in(cfg: DictConfig, output_dir: Path) -> float:
-    started, started_cpu = time.time(), records.cpu_seconds()
+    clock = records.JobClock()
     start = plan_start(cfg, output_dir)
     if start.kind == "finished":
         best = start.results["best"]["metrics"]["val/headline"]
@@ -126,6 +126,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     module = build_module(cfg, student=student, weighting=weighting, task=task, teacher=teacher_source,
                           run_info=run_info, sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS),
                           extra_terms=extra_terms, extra_sources=extra_sources)
+    module.clock = clock
     trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir)
     pin_relaunch_to_this_job()
     env_before = distributed.launch_env()
@@ -184,8 +185,9 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         "student": {"name": cfg.student.name, "parameters": student_parameters(student)},
         "data": {**datamodule.describe(), "dir": glue_dir(cfg)},
         "timing": {
-            "wall_seconds": time.time() - started,
-            "cpu_seconds": records.cpu_seconds() - started_cpu,  # this process since the job began (teacher stage included)
+            # every process that ran the job, up to its last checkpoint, and this one since the job began
+            # (teacher stage included)
+            **clock.elapsed(),
             "fit_seconds": fit_seconds,
             "train_step_seconds": sum(module.step_seconds),
             "train_samples": module.train_samples_seen,

@@ -52,18 +52,19 @@ STUDY_TUNING_SEEDS := 1
 STUDY_LATER_SEEDS := 2,3,4,5
 STUDY_K_TERMS := terms=two_teachers_hidden
 STUDY_K_SCHEMES := fixed_a25,fixed_a50,fixed_a75,heuristic_ca_mkd,meta,meta_mix,metanet_terms
+# The variants are chosen from the study folder itself, and the page is drawn once at the end: study-results
+# rewrites committed files, and a job started after that would record its commit as "-dirty".
 study: install study-restore
 	for task in $(STUDY_TASKS); do \
 		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_TUNING_SEEDS) || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
 			weighting=$(STUDY_K_SCHEMES) || exit 1; \
-		$(MAKE) study-results || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_RESULTS)/terms2 --task $$task) || exit 1; \
+			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_OUT)/terms2 --task $$task) || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_RESULTS)/terms4_teachers2_hidden1 --task $$task) || exit 1; \
-		$(MAKE) study-results || exit 1; \
+			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task) || exit 1; \
 	done
+	$(MAKE) study-results
 
 # A fresh checkout has no outputs/: the committed records go back into the study folder (never over a file
 # already there), so the sweep skips the jobs they record instead of training them again.

@@ -127,6 +127,14 @@ def test_a_page_generated_mid_study_names_the_short_and_empty_cells():
     assert _coverage(results, set()) == (
         "Incomplete: 2 of 4 defined task x scheme cells (the 2 tasks and 2 schemes found: mrpc, rte) have 3 seeds; "
         "short or empty: fixed(alpha=0.25) on rte (n=2); fixed(alpha=0.75) on rte (n=0).")
+    # a study that plans five seeds is short after three, though every cell found has as many (the alpha not
+    # chosen is done with the seeds it was tuned on)
+    mrpc = [r for r in results if r["task"] == "mrpc"]
+    assert _coverage(mrpc, set(), seeds_planned=5) == (
+        "Incomplete: 1 of 2 defined task x scheme cells (the 1 task and 2 schemes found: mrpc) have 5 seeds; "
+        "short or empty: fixed(alpha=0.25) on mrpc (n=3). 1 variant not chosen on the meta split ran on the tuning "
+        "seeds only (see Variants chosen on the meta split).")
+    assert _coverage(mrpc, set(), seeds_planned=3).startswith("Complete: all 2 defined")
 
 
 def test_an_undefined_combination_is_na_in_every_table_and_does_not_make_the_study_incomplete():

@@ -34,7 +34,7 @@ def document_text(args: argparse.Namespace, results: list[dict], not_applicable:
     plans = [plan for plan in map(read_plan, args.paths) if plan is not None]
     # sorted: a page drawn with --no-plots and one that drew its plots link them in the same order
     return study_document(results, not_applicable, table_markdown, doc, command, sorted(plots), reading,
-                          args.title, plans)
+                          args.title, plans, args.seeds)
 
 
 def _write_doc(args, results: list[dict], not_applicable: list[dict], table_markdown: str,
@@ -56,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--plots-dir", help="--doc links the weights_*.png found here (default: beside --doc)")
     parser.add_argument("--reading", help="--doc takes its 'Reading' section from this Markdown file")
     parser.add_argument("--title", default="Results", help="--doc's title")
+    parser.add_argument("--seeds", type=int, help="--doc counts a cell complete at this many seeds (the study's "
+                        "plan; default: as many as the fullest cell has)")
     return parser
 
 

@@ -73,6 +73,43 @@ def run_rwkd(args: list[str], cwd: Path, env: dict | None = None, timeout: int =
     )
 
 
+def run_rwkd_here(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """`rwkd ARGS` called in this process, for commands that stop with an error before any training: a subprocess
+    spends about 8 s importing torch and Lightning before it reaches the check. Each of the CLI's exit paths is
+    also run in a real process (tests/test_bad_input.py), where stray output or a traceback would show."""
+    import contextlib
+    import io
+    import logging
+    import traceback
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from rwkd import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level, argv, here = root.handlers[:], root.level, sys.argv[:], os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except Exception:  # what a real process would die of: a traceback and exit 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        # Hydra leaves its singleton initialised and its log handlers on the root logger
+        os.chdir(here)
+        sys.argv[:] = argv
+        GlobalHydra.instance().clear()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        cli.FAILED_JOBS.clear()
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
 def write_tsv(path: Path, header: list[str] | None, rows: list[list[str]], bom: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = (["\t".join(header)] if header else []) + ["\t".join(r) for r in rows]

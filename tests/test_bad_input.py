@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import TINY, run_rwkd, write_tsv
+from conftest import TINY, run_rwkd, run_rwkd_here, write_tsv
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +91,17 @@ def _assert_one_line_error(proc, pattern: str):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_table(case, tmp_path):
     args, pattern = CASES[case]
+    _assert_one_line_error(run_rwkd_here(args, cwd=tmp_path), pattern)
+
+
+# One case per way out of the CLI, in a real process: a command refused before Hydra starts, a sweep refused by
+# the check of every job's values, and an error raised inside a train job and inside an eval job.
+REAL_PROCESS_CASES = ["unknown command", "bad value in a sweep", "missing data folder", "missing checkpoint"]
+
+
+@pytest.mark.parametrize("case", REAL_PROCESS_CASES)
+def test_bad_input_in_a_real_process(case, tmp_path):
+    args, pattern = CASES[case]
     _assert_one_line_error(run_rwkd(args, cwd=tmp_path), pattern)
     if case == "rule undefined for the task":
         assert not (tmp_path / "outputs" / "teachers").exists()  # stopped before fine-tuning a teacher
@@ -100,7 +111,7 @@ def test_malformed_row_names_file_and_line(tmp_path):
     rows = _good_rows()
     rows[4] = ["4", "only two", "columns"]
     glue = _rte_dir(tmp_path / "glue", rows)
-    proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
+    proc = run_rwkd_here(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
     _assert_one_line_error(proc, r"RTE/train\.tsv:6: malformed row: expected 4 tab-separated columns, found 3")
 
 
@@ -108,17 +119,17 @@ def test_label_out_of_range_names_value(tmp_path):
     rows = _good_rows()
     rows[2][3] = "maybe"
     glue = _rte_dir(tmp_path / "glue", rows)
-    proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
+    proc = run_rwkd_here(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
     _assert_one_line_error(proc, r"RTE/train\.tsv:4: label 'maybe' out of range; rte accepts entailment, not_entailment")
 
 
 def test_file_that_is_not_a_checkpoint(tmp_path):
     fake = tmp_path / "best.ckpt"
     fake.write_text("not a checkpoint")
-    _assert_one_line_error(run_rwkd(["eval", f"ckpt={fake}"], cwd=tmp_path), r"is not a checkpoint")
+    _assert_one_line_error(run_rwkd_here(["eval", f"ckpt={fake}"], cwd=tmp_path), r"is not a checkpoint")
     folder = tmp_path / "export"
     folder.mkdir()
-    _assert_one_line_error(run_rwkd(["eval", f"ckpt={folder}"], cwd=tmp_path), r"folder without config.json")
+    _assert_one_line_error(run_rwkd_here(["eval", f"ckpt={folder}"], cwd=tmp_path), r"folder without config.json")
 
 
 def test_torch_file_that_is_not_an_rwkd_checkpoint(tmp_path):
@@ -126,7 +137,7 @@ def test_torch_file_that_is_not_an_rwkd_checkpoint(tmp_path):
 
     other = tmp_path / "other.ckpt"
     torch.save({"weights": torch.zeros(2)}, other)
-    _assert_one_line_error(run_rwkd(["eval", f"ckpt={other}"], cwd=tmp_path), r"not a Lightning checkpoint")
+    _assert_one_line_error(run_rwkd_here(["eval", f"ckpt={other}"], cwd=tmp_path), r"not a Lightning checkpoint")
 
 
 def test_non_finite_loss_stops_with_the_step(tmp_path):
@@ -139,10 +150,10 @@ def test_non_finite_loss_stops_with_the_step(tmp_path):
 def test_empty_and_header_only_files(tmp_path):
     glue = _rte_dir(tmp_path / "glue", _good_rows())
     (glue / "RTE" / "train.tsv").write_text("")
-    proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
+    proc = run_rwkd_here(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
     _assert_one_line_error(proc, r"RTE/train\.tsv is empty; expected a header and tab-separated rows")
     (glue / "RTE" / "train.tsv").write_text("index\tsentence1\tsentence2\tlabel\n")
-    proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
+    proc = run_rwkd_here(["train", "task=rte", *TINY, "weighting=none", f"data.dir={glue}"], cwd=tmp_path)
     _assert_one_line_error(proc, r"RTE/train\.tsv has a header but no rows")
 
 
@@ -180,19 +191,19 @@ def test_checkpoints_that_cannot_be_resumed(case, finished_run, tmp_path):
         ckpt = tmp_path / "truncated.ckpt"
     else:
         ckpt = finished_run / f"{name}.ckpt"
-    proc = run_rwkd(["train", "task=rte", *TINY, "weighting=none", f"ckpt_path={ckpt}", *extra], cwd=tmp_path)
+    proc = run_rwkd_here(["train", "task=rte", *TINY, "weighting=none", f"ckpt_path={ckpt}", *extra], cwd=tmp_path)
     _assert_one_line_error(proc, pattern)
 
 
 def test_eval_refuses_another_task_and_label_count(finished_run, tmp_path):
     best = finished_run / "best.ckpt"
-    proc = run_rwkd(["eval", f"ckpt={best}", "task=mrpc"], cwd=tmp_path)
+    proc = run_rwkd_here(["eval", f"ckpt={best}", "task=mrpc"], cwd=tmp_path)
     _assert_one_line_error(proc, r"was trained on rte, not task=mrpc; drop task= .* or add cross_task=true")
-    proc = run_rwkd(["eval", f"ckpt={best}", "task=stsb", "cross_task=true"], cwd=tmp_path)
+    proc = run_rwkd_here(["eval", f"ckpt={best}", "task=stsb", "cross_task=true"], cwd=tmp_path)
     _assert_one_line_error(proc, r"has 2 output\(s\); task stsb needs 1")
     data = best.read_bytes()
     (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 3])
-    _assert_one_line_error(run_rwkd(["eval", f"ckpt={tmp_path / 'cut.ckpt'}"], cwd=tmp_path),
+    _assert_one_line_error(run_rwkd_here(["eval", f"ckpt={tmp_path / 'cut.ckpt'}"], cwd=tmp_path),
                            r"cut.ckpt is not a checkpoint \(not a complete torch save file: truncated or corrupt\?\)")
 
 
@@ -224,12 +235,12 @@ def test_eval_settings_are_checked_before_the_checkpoint_is_scored(finished_run,
         ([f"out={tmp_path / 'a_file' / 'x.json'}"], r"out=.*a_file/x.json cannot be written \(File exists\); "
                                                     r"give a writable path with out=FILE"),
     ]:
-        _assert_one_line_error(run_rwkd(["eval", f"ckpt={best}", *extra], cwd=tmp_path), pattern)
+        _assert_one_line_error(run_rwkd_here(["eval", f"ckpt={best}", *extra], cwd=tmp_path), pattern)
 
 
 def test_a_hidden_state_layer_the_teacher_lacks_is_refused_before_any_fine_tuning(tmp_path):
     # (a scheme that cannot weigh the terms is refused at the same point: test_k_terms.py, annealing_kd)
-    proc = run_rwkd(["train", "task=rte", "teacher=tiny", "student=tiny", "terms=hidden", "kd.hidden.0.teacher_layer=9"],
+    proc = run_rwkd_here(["train", "task=rte", "teacher=tiny", "student=tiny", "terms=hidden", "kd.hidden.0.teacher_layer=9"],
                     cwd=tmp_path)
     _assert_one_line_error(proc, r"^rwkd: error: kd.hidden\[0\].teacher_layer=9 is not a hidden state of the teacher 0")
     assert not (tmp_path / "outputs" / "teachers").exists()

@@ -44,7 +44,10 @@ bench: install
 # alone (docs/results_reading.md: the hand-written reading the page includes).
 STUDY_OUT := outputs/studies/glue_v2
 STUDY_RESULTS := results/study_glue
-# cheapest per run first: a session that stops part-way has finished whole tasks, not a slice of every one
+# cheapest per run first: a session that stops part-way has finished whole tasks, not a slice of every one.
+# On 2 cores, two lanes of one torch thread each finish 1.13-1.20x the samples per second of one two-thread lane
+# (benchmarks/study_lanes.py): OMP_NUM_THREADS=1 make study STUDY_TASKS="mrpc cola sst2" &
+#                                OMP_NUM_THREADS=1 make study STUDY_TASKS="stsb rte"
 STUDY_TASKS := mrpc stsb cola rte sst2
 # one tuning seed: every variant on a second seed would cost about 10% more. Cost, measured on MRPC's tuning seed
 # on the AMD EPYC machine (results.json timing): 9-10 CPU-min per `none`, fixed, annealed or heuristic job, 24 per

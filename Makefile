@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench study study-restore study-results study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: install demo test test-fast lint bench study study-jobs study-restore study-results study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -46,8 +46,9 @@ STUDY_OUT := outputs/studies/glue_v2
 STUDY_RESULTS := results/study_glue
 # cheapest per run first: a session that stops part-way has finished whole tasks, not a slice of every one.
 # On 2 cores, two lanes of one torch thread each finish 1.13-1.20x the samples per second of one two-thread lane
-# (benchmarks/study_lanes.py): OMP_NUM_THREADS=1 make study STUDY_TASKS="mrpc cola sst2" &
-#                                OMP_NUM_THREADS=1 make study STUDY_TASKS="stsb rte"
+# (benchmarks/study_lanes.py): make install; OMP_NUM_THREADS=1 make study-jobs STUDY_TASKS="mrpc cola sst2" &
+#                                             OMP_NUM_THREADS=1 make study-jobs STUDY_TASKS="stsb rte"
+# and `make study-results` once both have ended: a page drawn while the other lane trains would dirty its commit
 STUDY_TASKS := mrpc stsb cola rte sst2
 # one tuning seed: every variant on a second seed would cost about 10% more. Cost, measured on MRPC's tuning seed
 # on the AMD EPYC machine (results.json timing): 9-10 CPU-min per `none`, fixed, annealed or heuristic job, 24 per
@@ -59,7 +60,10 @@ STUDY_K_TERMS := terms=two_teachers_hidden
 STUDY_K_SCHEMES := fixed_a25,fixed_a50,fixed_a75,heuristic_ca_mkd,meta,meta_mix,metanet_terms
 # The variants are chosen from the study folder itself, and the page is drawn once at the end: study-results
 # rewrites committed files, and a job started after that would record its commit as "-dirty".
-study: install study-restore
+study: study-jobs
+	$(MAKE) study-results
+
+study-jobs: install study-restore
 	for task in $(STUDY_TASKS); do \
 		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_TUNING_SEEDS) || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
@@ -69,7 +73,6 @@ study: install study-restore
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
 			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task) || exit 1; \
 	done
-	$(MAKE) study-results
 
 # A fresh checkout has no outputs/: the committed records go back into the study folder (never over a file
 # already there), so the sweep skips the jobs they record instead of training them again.

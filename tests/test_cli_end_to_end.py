@@ -60,6 +60,12 @@ def test_none_needs_no_teacher_and_fixed_reuses_the_cached_teacher(rte_runs):
     assert first["origin"] == "fine-tuned" and second["origin"] == "cache"
     assert first["path"] == second["path"] and "val/headline" in first["dev_metrics"]
     assert _results(rte_runs["fixed"])["weighting"] == "fixed(alpha=0.3)"
+    # the run that fine-tuned the teacher times that stage apart; both carry what the fine-tuning cost
+    fine_tuned, cached = (_results(rte_runs[name])["timing"] for name in ("fixed", "fixed_seed2"))
+    assert 0 < fine_tuned["teacher_stage_cpu_seconds"] < fine_tuned["cpu_seconds"]
+    assert cached["teacher_stage_cpu_seconds"] < fine_tuned["teacher_stage_cpu_seconds"]
+    assert first["fine_tune_processes"] == 1 and 0 < first["fine_tune_cpu_seconds"] < fine_tuned["teacher_stage_cpu_seconds"]
+    assert second["fine_tune_cpu_seconds"] == first["fine_tune_cpu_seconds"]
 
 
 def _printed_headline(stdout: str) -> float:

@@ -223,20 +223,71 @@ def test_every_named_family_is_tuned_on_the_seeds_its_variants_share_and_becomes
 
 
 def test_cost_table_adds_up_cpu_hours_per_scheme_and_in_all():
-    from rwkd.report.document import _cost_table
+    from rwkd.report.cost import cost_table
 
     def job(scheme, cpu):
         return {"weighting": scheme, "timing": {} if cpu is None else {"cpu_seconds": cpu}}
 
-    table = _cost_table([job("none", 3600), job("none", 1800), job("meta", 7200), job("meta", None)])
+    table = cost_table([job("none", 3600), job("none", 1800), job("meta", 7200), job("meta", None)])
     assert "| none | 2 | 1.50 | 0.75 |" in table and "| meta | 1 | 2.00 | 2.00 |" in table
-    assert "| all schemes | 3 | 3.50 | |" in table and "1 run recorded no CPU time and is not counted." in table
-    assert _cost_table([job("none", None)]) is None
+    assert "| all | 3 | 3.50 | |" in table and "1 run recorded no CPU time and is not counted." in table
+    assert "teacher stage" not in table
+    assert cost_table([job("none", None)]) is None
     resumed_whole = {**job("meta", 600), "resumed_from": "last.ckpt"}
     resumed_whole["timing"]["processes"] = 2
     resumed_old = {**job("meta", 600), "resumed_from": "last.ckpt"}
-    assert "resumed run" not in _cost_table([resumed_whole, job("none", 60)])
-    assert "1 resumed run recorded only the CPU time of the process that finished it" in _cost_table([resumed_old])
+    assert "resumed run" not in cost_table([resumed_whole, job("none", 60)])
+    assert "1 resumed run recorded only the CPU time of the process that finished it" in cost_table([resumed_old])
+
+
+def test_cost_table_charges_the_teacher_stage_to_itself_and_counts_each_teacher_once():
+    from rwkd.report.cost import cost_table
+
+    def job(scheme, cpu, stage=None, origin="cache", sha="t1", fine_tune=None):
+        teacher = {"origin": origin, "weights_sha256": sha}
+        if fine_tune is not None:
+            teacher["fine_tune_cpu_seconds"] = fine_tune
+        timing = {"cpu_seconds": cpu} | ({} if stage is None else {"teacher_stage_cpu_seconds": stage})
+        return {"weighting": scheme, "timing": timing, "teacher": teacher}
+
+    first = job("none", 3600 + 1800, stage=1800, origin="fine-tuned", fine_tune=1700)
+    later = [job("none", 3600, stage=0.0, fine_tune=1700), job("meta", 7200, stage=0.0, fine_tune=1700)]
+    table = cost_table([first, *later])
+    assert "| none | 2 | 2.00 | 1.00 |" in table and "| meta | 1 | 2.00 | 2.00 |" in table
+    assert "| teacher stage (fine-tuning, logit and hidden-state caches), in the runs that did it | 1 | 0.50 | |" in table
+    assert "| all | 3 | 4.50 | |" in table  # the whole CPU time, each second counted once
+    assert "The runs used 1 fine-tuned teacher; fine-tuning it cost 0.47 CPU-hours by the teachers' own records" in table
+    assert "before the teacher stage was timed apart" not in table
+    # a run from before the split that fine-tuned its teacher keeps the fine-tuning in its row, and says so
+    old = job("none", 5400, origin="fine-tuned", sha="t2")
+    table = cost_table([old, job("meta", 7200, stage=0.0)])
+    assert "| none | 1 | 1.50 | 1.50 |" in table and "teacher stage (" not in table
+    assert "1 run fine-tuned a teacher before the teacher stage was timed apart: that fine-tuning is in its " \
+           "scheme's row." in table
+    assert "The runs used 2 fine-tuned teachers; their records do not carry what fine-tuning them cost." in table
+    mixed = cost_table([job("none", 60, stage=0.0, fine_tune=3600), job("none", 60, stage=0.0, sha="t2")])
+    assert "fine-tuning 1 of them cost 1.00 CPU-hours by the teachers' own records, whichever command did it " \
+           "(the other 1: not carried by their runs' records)" in mixed
+
+
+def test_a_job_clock_keeps_the_teacher_stage_apart_across_processes():
+    from rwkd.run.records import JobClock
+
+    clock = JobClock()
+    with clock.teacher_stage():
+        sum(i * i for i in range(300_000))  # some CPU time inside the stage
+    spent = clock.elapsed()
+    assert 0 < spent["teacher_stage_cpu_seconds"] <= spent["cpu_seconds"] and spent["processes"] == 1
+    resumed = JobClock()
+    resumed.resume_from(spent)
+    again = resumed.elapsed()
+    assert again["teacher_stage_cpu_seconds"] == spent["teacher_stage_cpu_seconds"] and again["processes"] == 2
+    # resumed from a checkpoint written before the stage was timed apart: the split is unknown, so not given
+    older = JobClock()
+    older.resume_from({k: spent[k] for k in ("wall_seconds", "cpu_seconds", "processes")})
+    with older.teacher_stage():
+        pass
+    assert "teacher_stage_cpu_seconds" not in older.elapsed()
 
 
 def test_after_the_tuning_seeds_a_study_runs_only_the_chosen_variants_and_the_page_counts_them_complete():

@@ -121,6 +121,9 @@ def test_run_killed_with_sigkill_resumes_to_the_same_result(reference, kill_at):
     # and so does the cost: what the killed process had spent when it saved, plus the resuming process
     assert timing["processes"] == 2 and timing["cpu_seconds"] > spent["cpu_seconds"]
     assert timing["wall_seconds"] > spent["wall_seconds"]
+    # the teacher stage's share carries over with it
+    assert spent["cpu_seconds"] > spent["teacher_stage_cpu_seconds"] > 0
+    assert timing["cpu_seconds"] > timing["teacher_stage_cpu_seconds"] > spent["teacher_stage_cpu_seconds"]
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGUSR1"])

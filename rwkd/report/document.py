@@ -13,6 +13,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from rwkd.report.cost import cost_table
 from rwkd.report.paired import cell, holm, paired
 from rwkd.report.tuning import TUNED, choose_variants, terms_suffix, tuned_candidates, with_tuned_rows
 from rwkd.report.weight_summary import (
@@ -127,31 +128,6 @@ def _more_terms_table(results: list[dict]) -> str | None:
     pairs = {s: (s, s[:-len(terms_suffix(s))]) for s in sorted(names) if terms_suffix(s)
              and s[:-len(terms_suffix(s))] in names and s not in variants}
     return _paired_lines(score, pairs) if pairs else None
-
-
-def _cost_table(results: list[dict]) -> str | None:
-    """CPU-hours per scheme and in all, from each run's recorded CPU time (every core of the process,
-    including a teacher's fine-tuning where that run did it); None where no run recorded it."""
-    hours: dict = defaultdict(list)
-    for r in results:
-        cpu = (r.get("timing") or {}).get("cpu_seconds")
-        if cpu is not None:
-            hours[r["weighting"]].append(cpu / 3600)
-    if not hours:
-        return None
-    lines = ["| scheme | runs | CPU-hours | CPU-hours per run |", "|---|---|---|---|"]
-    for scheme in sorted(hours):
-        lines.append(f"| {scheme} | {len(hours[scheme])} | {sum(hours[scheme]):.2f} | {statistics.fmean(hours[scheme]):.2f} |")
-    total = sum(map(sum, hours.values()))
-    missing = len(results) - sum(map(len, hours.values()))
-    lines.append(f"| all schemes | {sum(map(len, hours.values()))} | {total:.2f} | |")
-    if missing:
-        lines.append(f"\n{_count(missing, 'run')} recorded no CPU time and {'is' if missing == 1 else 'are'} not counted.")
-    # runs resumed before the clock was kept in checkpoints recorded their last process alone
-    if partial := sum(1 for r in results if r.get("resumed_from") and "processes" not in (r.get("timing") or {})):
-        lines.append(f"\n{_count(partial, 'resumed run')} recorded only the CPU time of the process that finished "
-                     f"{'it' if partial == 1 else 'them'}: the table counts less than was spent.")
-    return "\n".join(lines)
 
 
 def _table(header: list[str], rows: list[str]) -> str | None:
@@ -300,9 +276,10 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
             "Mean training time of the student per job, as steps x median step time (validation and the "
             "teacher's fine-tuning, shared by all jobs of a task, not included), and the median step time "
             "relative to `none` on the same task:", "", _timing_table(results), ""]
-    if (cost := _cost_table(results)) is not None:
-        out += ["CPU time per scheme, all its runs together (the process's CPU time over every core: validation and, "
-                "for the run that fine-tuned a task's teacher, that fine-tuning included):", "", cost, ""]
+    if (cost := cost_table(results)) is not None:
+        out += ["CPU time per scheme, all its runs together (the process's CPU time over every core, validation "
+                "included; the teacher stage, done by a task's first run for all, in a row of its own where the "
+                "runs timed it apart):", "", cost, ""]
     out += ["## Learned weights", "",
             "The schemes whose weight of the teacher term differs between the samples of a step (heuristic "
             "and meta-learned; fixed and annealed weights follow their formula), from the weight summaries "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -65,21 +66,40 @@ def cpu_seconds() -> float:
 class JobClock:
     """A job's wall and CPU time over every process that ran it. A resumed job starts from what its
     checkpoint says the earlier processes had spent when they saved it (work after that save was lost and is
-    not counted), so a study's cost table does not undercount the jobs that were interrupted."""
+    not counted), so a study's cost table does not undercount the jobs that were interrupted. The part spent
+    in the teacher stage (fine-tuning a teacher, filling its logit and hidden-state caches) is kept apart:
+    whichever job comes first does it for all, and a cost per scheme should not charge it to that one."""
+
+    STAGE_KEYS = ("teacher_stage_wall_seconds", "teacher_stage_cpu_seconds")
 
     def __init__(self) -> None:
         self._wall, self._cpu = time.time(), cpu_seconds()
         self.before = {"wall_seconds": 0.0, "cpu_seconds": 0.0, "processes": 0}
+        self._stage = dict.fromkeys(self.STAGE_KEYS, 0.0)
 
     def resume_from(self, saved: dict | None) -> None:
         if saved:
             self.before = {"wall_seconds": float(saved["wall_seconds"]), "cpu_seconds": float(saved["cpu_seconds"]),
                            "processes": int(saved["processes"])}
+            # absent in checkpoints written before the teacher stage was timed apart
+            self.before |= {k: float(saved[k]) for k in self.STAGE_KEYS if k in saved}
+
+    @contextlib.contextmanager
+    def teacher_stage(self):
+        wall, cpu = time.time(), cpu_seconds()
+        try:
+            yield
+        finally:
+            self._stage["teacher_stage_wall_seconds"] += time.time() - wall
+            self._stage["teacher_stage_cpu_seconds"] += cpu_seconds() - cpu
 
     def elapsed(self) -> dict:
-        return {"wall_seconds": self.before["wall_seconds"] + time.time() - self._wall,
-                "cpu_seconds": self.before["cpu_seconds"] + cpu_seconds() - self._cpu,
-                "processes": self.before["processes"] + 1}
+        out = {"wall_seconds": self.before["wall_seconds"] + time.time() - self._wall,
+               "cpu_seconds": self.before["cpu_seconds"] + cpu_seconds() - self._cpu,
+               "processes": self.before["processes"] + 1}
+        if all(k in self.before for k in self.STAGE_KEYS) or self.before["processes"] == 0:
+            out |= {k: self.before.get(k, 0.0) + self._stage[k] for k in self.STAGE_KEYS}
+        return out
 
 
 def peak_memory_mb() -> dict[str, float]:

@@ -35,8 +35,10 @@ def term_source(cfg: DictConfig, term: ExtraTerm, teachers: list[Teacher], datam
 
 
 def teacher_record(teacher: Teacher) -> dict:
+    # what its fine-tuning cost, from its teacher.json: a study counts each teacher's cost once
+    cost = {k: v for k, v in (teacher.record or {}).items() if k.startswith("fine_tune_")}
     return {"path": teacher.path, "origin": teacher.origin, "dev_metrics": teacher.dev_metrics,
-            "weights_sha256": teacher.weights_sha256}
+            "weights_sha256": teacher.weights_sha256, **cost}
 
 
 def term_record(term: ExtraTerm) -> dict:

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from rwkd.run.checkpointing import LAST, model_state, read_checkpoint
 from rwkd.run.evaluate import score
 from rwkd.run.export import save_classifier
 from rwkd.run.locks import waiting_lock
-from rwkd.run.records import cpu_seconds, file_sha256
+from rwkd.run.records import file_sha256
 from rwkd.teacher_finetuning import TeacherFineTuning
 
 TEACHER_RECORD = "teacher.json"
@@ -162,11 +161,16 @@ def _cache_is_intact(folder: Path) -> bool:
     return intact
 
 
+def _fine_tune_cost(elapsed: dict) -> dict:
+    """The fine-tuning's time over every process that ran it (the module's clock is kept in its checkpoints)."""
+    return {"fine_tune_seconds": elapsed["wall_seconds"], "fine_tune_cpu_seconds": elapsed["cpu_seconds"],
+            "fine_tune_processes": elapsed["processes"]}
+
+
 def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teacher:
     task = task_of(cfg)
     ft = cfg.teacher.finetune
     print(f"rwkd: fine-tuning the teacher {cfg.teacher.name} on {task.name} ({ft.epochs} epochs) into {folder}", flush=True)
-    started, started_cpu = time.time(), cpu_seconds()
     pl.seed_everything(int(ft.seed), workers=True, verbose=False)
     model = instantiate(cfg.teacher.model, num_labels=task.num_labels, seed=int(ft.seed))
     dm.setup("fit")
@@ -203,7 +207,7 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     first_dev = task.dev_splits[0]
     majority = majority_metrics(task, [e.label for e in dm.dev_sets[first_dev].examples])
     record = {"key": key, "dev_metrics": best, "selected_on": selection or "last epoch", "history": module.history,
-              "fine_tune_seconds": time.time() - started, "fine_tune_cpu_seconds": cpu_seconds() - started_cpu,
+              **_fine_tune_cost(module.clock.elapsed()),
               "weights_sha256": weights_sha256,
               "majority": {f"val/{k}": v for k, v in majority.items()}}
     write_json(folder / TEACHER_RECORD, record)

@@ -95,23 +95,26 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     check_budget(cfg, weighting.describe())
     tokenizer = load_tokenizer(tokenizer_name(cfg))
     init = student_init(cfg)
-    teacher = ensure_teacher(cfg, tokenizer) if weighting.needs_teacher or init == "teacher" else None
-    # terms beyond label + teacher (rwkd/terms.py): further teachers, each fine-tuned and cached like the first
-    more_teachers = [ensure_teacher(with_teacher(cfg, patch), tokenizer) for patch in teacher_patches(cfg.kd)] \
-        if weighting.needs_teacher else []
+    with clock.teacher_stage():
+        teacher = ensure_teacher(cfg, tokenizer) if weighting.needs_teacher or init == "teacher" else None
+        # terms beyond label + teacher (rwkd/terms.py): further teachers, each fine-tuned and cached like the first
+        more_teachers = [ensure_teacher(with_teacher(cfg, patch), tokenizer) for patch in teacher_patches(cfg.kd)] \
+            if weighting.needs_teacher else []
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     student = build_student(cfg, task, teacher)
     datamodule = build_datamodule(cfg, tokenizer)
     teacher_source = None
     if teacher is not None and weighting.needs_teacher:
-        teacher_source = teacher_for_training(cfg, teacher.model, datamodule, tokenizer) if cfg.teacher.cache_logits \
-            else teacher.model
+        with clock.teacher_stage():  # the logit cache, filled by the first job that needs it
+            teacher_source = teacher_for_training(cfg, teacher.model, datamodule, tokenizer) \
+                if cfg.teacher.cache_logits else teacher.model
     teachers = [teacher, *more_teachers]
     extra_terms = resolve_layers(planned, student.config.num_hidden_layers,
                                  [t.model.config.num_hidden_layers for t in teachers] if planned else [])
     add_projections(student, extra_terms, [t.model.config.hidden_size for t in teachers] if extra_terms else [])
-    extra_sources = [term_source(cfg, term, teachers, datamodule, tokenizer) for term in extra_terms]
+    with clock.teacher_stage():
+        extra_sources = [term_source(cfg, term, teachers, datamodule, tokenizer) for term in extra_terms]
     # a K-term run is another comparison than the same scheme on two terms: tables keep them apart
     scheme_label = weighting.describe() + ("" if term_set is None else f" [{'+'.join(term_set.names)}]")
     run_info = {
@@ -175,8 +178,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         "history": module.history,
         "majority": dev_majority(datamodule),
         "teacher": None if teacher is None else
-        {"path": teacher.path, "origin": teacher.origin, "dev_metrics": teacher.dev_metrics,
-         "weights_sha256": teacher.weights_sha256,
+        {**teacher_record(teacher),
          "logits": "unused" if teacher_source is None else
          "cached" if isinstance(teacher_source, CachedTeacher) else "live"},
         "more_teachers": [teacher_record(t) for t in more_teachers],
@@ -186,7 +188,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         "data": {**datamodule.describe(), "dir": glue_dir(cfg)},
         "timing": {
             # every process that ran the job, up to its last checkpoint, and this one since the job began
-            # (teacher stage included)
+            # (teacher stage included, and also given apart where every process timed it)
             **clock.elapsed(),
             "fit_seconds": fit_seconds,
             "train_step_seconds": sum(module.step_seconds),

@@ -254,14 +254,14 @@ def test_cost_table_charges_the_teacher_stage_to_itself_and_counts_each_teacher_
     later = [job("none", 3600, stage=0.0, fine_tune=1700), job("meta", 7200, stage=0.0, fine_tune=1700)]
     table = cost_table([first, *later])
     assert "| none | 2 | 2.00 | 1.00 |" in table and "| meta | 1 | 2.00 | 2.00 |" in table
-    assert "| teacher stage (fine-tuning, logit and hidden-state caches), in the runs that did it | 1 | 0.50 | |" in table
+    assert "| teacher stage: fine-tuning or loading the teachers, filling their caches | 1 | 0.50 | |" in table
     assert "| all | 3 | 4.50 | |" in table  # the whole CPU time, each second counted once
     assert "The runs used 1 fine-tuned teacher; fine-tuning it cost 0.47 CPU-hours by the teachers' own records" in table
     assert "before the teacher stage was timed apart" not in table
     # a run from before the split that fine-tuned its teacher keeps the fine-tuning in its row, and says so
     old = job("none", 5400, origin="fine-tuned", sha="t2")
     table = cost_table([old, job("meta", 7200, stage=0.0)])
-    assert "| none | 1 | 1.50 | 1.50 |" in table and "teacher stage (" not in table
+    assert "| none | 1 | 1.50 | 1.50 |" in table and "| teacher stage:" not in table
     assert "1 run fine-tuned a teacher before the teacher stage was timed apart: that fine-tuning is in its " \
            "scheme's row." in table
     assert "The runs used 2 fine-tuned teachers; their records do not carry what fine-tuning them cost." in table

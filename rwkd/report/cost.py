@@ -64,7 +64,7 @@ def cost_table(results: list[dict]) -> str | None:
     for scheme in sorted(hours):
         lines.append(f"| {scheme} | {len(hours[scheme])} | {sum(hours[scheme]):.2f} | {statistics.fmean(hours[scheme]):.2f} |")
     if stage_runs:
-        lines.append(f"| teacher stage (fine-tuning, logit and hidden-state caches), in the runs that did it | "
+        lines.append(f"| teacher stage: fine-tuning or loading the teachers, filling their caches | "
                      f"{stage_runs} | {stage_hours:.2f} | |")
     runs = sum(map(len, hours.values()))
     lines.append(f"| all | {runs} | {sum(map(sum, hours.values())) + stage_hours:.2f} | |")

@@ -67,8 +67,9 @@ class JobClock:
     """A job's wall and CPU time over every process that ran it. A resumed job starts from what its
     checkpoint says the earlier processes had spent when they saved it (work after that save was lost and is
     not counted), so a study's cost table does not undercount the jobs that were interrupted. The part spent
-    in the teacher stage (fine-tuning a teacher, filling its logit and hidden-state caches) is kept apart:
-    whichever job comes first does it for all, and a cost per scheme should not charge it to that one."""
+    in the teacher stage (fine-tuning or loading the teachers, filling their logit and hidden-state caches) is
+    kept apart: whichever job comes first fine-tunes for all, and a cost per scheme should not charge it to
+    that one."""
 
     STAGE_KEYS = ("teacher_stage_wall_seconds", "teacher_stage_cpu_seconds")
 

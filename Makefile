@@ -49,6 +49,7 @@ STUDY_RESULTS := results/study_glue
 # (benchmarks/study_lanes.py): make install; OMP_NUM_THREADS=1 make study-jobs STUDY_TASKS="mrpc cola sst2" &
 #                                             OMP_NUM_THREADS=1 make study-jobs STUDY_TASKS="stsb rte"
 # and `make study-results` once both have ended: a page drawn while the other lane trains would dirty its commit
+# `touch outputs/STOP` ends both lanes between jobs (each finishes the job in hand); rm it and run again to go on
 STUDY_TASKS := mrpc stsb cola rte sst2
 # one tuning seed: every variant on a second seed would cost about 10% more. Cost, measured on MRPC's tuning seed
 # on the AMD EPYC machine (results.json timing): 9-10 CPU-min per `none`, fixed, annealed or heuristic job, 24 per
@@ -78,7 +79,8 @@ study-jobs: install study-restore
 # already there), so the sweep skips the jobs they record instead of training them again.
 study-restore:
 	mkdir -p $(STUDY_OUT) $(STUDY_RESULTS)
-	cd $(STUDY_RESULTS) && find . \( -name results.json -o -name not_applicable.json \) -exec cp -n --parents {} "$(CURDIR)/$(STUDY_OUT)/" \;
+	cd $(STUDY_RESULTS) && find . \( -name results.json -o -name not_applicable.json -o -name 'weight_summary*.json' \) \
+		-exec cp -n --parents {} "$(CURDIR)/$(STUDY_OUT)/" \;
 
 study-results: install
 	mkdir -p $(STUDY_RESULTS)

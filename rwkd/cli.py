@@ -36,6 +36,7 @@ commands:
 register_resolvers()  # the run and sweep folder names in conf/train.yaml use them
 
 FAILED_JOBS: list[str] = []  # multirun jobs that failed, reported once the sweep is over
+NOT_STARTED: list[str] = []  # jobs the stop file kept from starting (rwkd/run/preemption.py)
 
 
 def _guarded(fn, cfg: DictConfig):
@@ -45,10 +46,14 @@ def _guarded(fn, cfg: DictConfig):
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from rwkd.run.preemption import PREEMPTED_EXIT_CODE, Preempted
+    from rwkd.run.preemption import PREEMPTED_EXIT_CODE, Preempted, StopRequested
 
     try:
         return fn(cfg)
+    except StopRequested as exc:  # not a failure: the job is left as it was, for the same command to go on
+        print(f"rwkd: {exc}", file=sys.stderr, flush=True)
+        NOT_STARTED.append(str(exc.stop_file))
+        return float("nan")
     except Preempted as exc:  # the machine is going away: the whole sweep stops, nothing is recorded as failed
         print(f"rwkd: {exc}", file=sys.stderr, flush=True)
         sys.exit(PREEMPTED_EXIT_CODE)
@@ -219,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     entry = str(Path(__file__).with_name("_train_entry.py")) if command == "train" else f"rwkd-{command}"
     sys.argv = [entry, *rest, *EXTRA_ARGS.get(command, [])]
     COMMANDS[command]()
+    if NOT_STARTED:
+        from rwkd.run.preemption import PREEMPTED_EXIT_CODE
+
+        print(f"rwkd: {len(NOT_STARTED)} job(s) not started because {NOT_STARTED[0]} exists; remove it and run the "
+              "same command with resume=auto to go on", file=sys.stderr)
+        if not FAILED_JOBS:
+            return PREEMPTED_EXIT_CODE
     if FAILED_JOBS:
         print(f"rwkd: error: {len(FAILED_JOBS)} sweep job(s) failed (see failed.json in each): "
               + "; ".join(FAILED_JOBS), file=sys.stderr)

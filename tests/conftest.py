@@ -107,6 +107,7 @@ def run_rwkd_here(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         root.handlers[:] = handlers
         root.setLevel(level)
         cli.FAILED_JOBS.clear()
+        cli.NOT_STARTED.clear()
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 

@@ -270,6 +270,29 @@ def test_cost_table_charges_the_teacher_stage_to_itself_and_counts_each_teacher_
            "(the other 1: not carried by their runs' records)" in mixed
 
 
+def test_the_teachers_table_counts_each_set_of_weights_and_flags_a_task_whose_runs_mixed_two():
+    from rwkd.report.teachers import teachers_table
+
+    def job(task, sha, dev, more=None):
+        teacher = {"path": f"/t/{task}/minilm-abc/model", "weights_sha256": sha,
+                   "dev_metrics": {"val/headline": dev, "meta/headline": dev + 0.01}, "fine_tune_cpu_seconds": 600}
+        return {"task": task, "weighting": "none", "seed": 1, "teacher": teacher,
+                "more_teachers": [] if more is None else [{"path": "/t/2", "weights_sha256": more, "dev_metrics": {}}],
+                "best": {"metrics": {"val/headline": 0.5}}, "last": {"metrics": {"val/headline": 0.5}}}
+
+    same = teachers_table([job("mrpc", "a" * 64, 0.8), job("mrpc", "a" * 64, 0.8, more="c" * 64)])
+    assert "| mrpc | teacher | aaaaaaaaaaaa | 80.00 | 81.00 | 10.0 | 2 |" in same
+    assert "| mrpc | teacher 2 (kd.teachers[0]) | cccccccccccc |  |  |  | 1 |" in same
+    assert "Mixed teachers" not in same and "Every task's runs distilled one teacher" in same
+    # fine-tuned again elsewhere: the same folder name, other weights
+    mixed = teachers_table([job("mrpc", "a" * 64, 0.8), job("mrpc", "b" * 64, 0.78), job("rte", "d" * 64, 0.6)])
+    assert "| mrpc | teacher | bbbbbbbbbbbb | 78.00 | 79.00 | 10.0 | 1 |" in mixed
+    assert "**Mixed teachers**: the runs of mrpc (teacher: 2 different weights) did not all distil" in mixed
+    assert teachers_table([{"task": "mrpc", "weighting": "none"}]) is None
+    # the teacher row of the results table is the mean over the distinct teachers, not over folder names
+    assert summarise([job("mrpc", "a" * 64, 0.8), job("mrpc", "b" * 64, 0.7)])["teacher"]["mrpc"] == 75.0
+
+
 def test_a_job_clock_keeps_the_teacher_stage_apart_across_processes():
     from rwkd.run.records import JobClock
 

@@ -207,6 +207,26 @@ def test_resumed_sweep_skips_finished_jobs_and_reruns_failed_ones(tmp_path):
     assert (jobs[1] / "results.json").is_file()
 
 
+def test_a_stop_file_lets_a_sweep_count_its_finished_jobs_start_nothing_and_exit_75(tmp_path):
+    sweep = [*RUN, "trainer.max_epochs=1", f"paths.outputs={tmp_path / 'out'}", f"paths.teachers={tmp_path / 'teachers'}",
+             f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    first = run_rwkd(["train", "-m", *sweep, "seed=1"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    assert first.returncode == 0, first.stderr[-3000:]
+    (tmp_path / "out" / "STOP").touch()
+    stopped = run_rwkd(["train", "-m", *sweep, "seed=1,2"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    assert stopped.returncode == 75, stopped.stderr[-3000:]
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert len(jobs) == 2 and "has finished already" in stopped.stdout  # the finished job is still counted
+    assert f"rwkd: {jobs[1]} not started: {tmp_path / 'out' / 'STOP'} exists" in stopped.stderr
+    assert "1 job(s) not started because" in stopped.stderr
+    assert not (jobs[1] / "results.json").exists() and not (jobs[1] / "failed.json").exists()
+
+    (tmp_path / "out" / "STOP").unlink()
+    again = run_rwkd(["train", "-m", *sweep, "seed=1,2"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (jobs[1] / "results.json").is_file()
+
+
 def test_a_setting_added_later_at_a_neutral_default_does_not_block_a_resume():
     from rwkd.run.resume import first_difference
 

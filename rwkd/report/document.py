@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rwkd.report.cost import cost_table
 from rwkd.report.paired import cell, holm, paired
+from rwkd.report.teachers import teachers_table
 from rwkd.report.tuning import TUNED, choose_variants, terms_suffix, tuned_candidates, with_tuned_rows
 from rwkd.report.weight_summary import (
     by_task_and_scheme,
@@ -256,6 +257,8 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
         out.append("- versions: " + ", ".join(f"{k} {val}" for k, val in v))
     out += [f"- git commits: {', '.join(commits)}", ""]
     out += ["## Results", "", table_markdown.rstrip(), ""]
+    if (teachers := teachers_table(results)) is not None:
+        out += ["## Teachers", "", "The teachers the runs distilled, each set of weights once:", "", teachers, ""]
     if (choices := choices_table(results)) is not None:
         out += ["## Variants chosen on the meta split", "",
                 "Each family with several variants is one row in the comparisons below: per task, the variant with "

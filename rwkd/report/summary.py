@@ -42,6 +42,11 @@ def _stats(values: list[float]) -> dict:
             "std": statistics.stdev(values) if len(values) > 1 else None}
 
 
+def _identity(teacher: dict) -> str:
+    """One teacher: its weights' hash (a teacher fine-tuned again on another machine keeps its folder's name)."""
+    return teacher.get("weights_sha256") or teacher["path"]
+
+
 def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
     """{task: {scheme: {"best": stats, "last": stats, "seeds": [...]}}} plus each task's teacher (and those
     of kd.teachers, by position); a combination recorded as not applicable (and never run) is
@@ -55,9 +60,9 @@ def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
         cell["last"].append(100 * r["last"]["metrics"]["val/headline"])
         cell["seeds"].append(r["seed"])
         if r.get("teacher"):
-            teachers[r["task"]][r["teacher"]["path"]] = 100 * r["teacher"]["dev_metrics"]["val/headline"]
+            teachers[r["task"]][_identity(r["teacher"])] = 100 * r["teacher"]["dev_metrics"]["val/headline"]
         for i, more in enumerate(r.get("more_teachers") or []):  # kd.teachers: a row each, by position
-            further[i][r["task"]][more["path"]] = 100 * more["dev_metrics"]["val/headline"]
+            further[i][r["task"]][_identity(more)] = 100 * more["dev_metrics"]["val/headline"]
     table = {task: {scheme: {"best": _stats(c["best"]), "last": _stats(c["last"]), "seeds": sorted(c["seeds"])}
                     for scheme, c in sorted(schemes.items())} for task, schemes in sorted(cells.items())}
     teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}

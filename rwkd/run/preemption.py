@@ -21,6 +21,22 @@ PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: try again later; distinct from a user e
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
 
+class StopRequested(Exception):
+    """A job was not started because the stop file exists (`stop_file`): the jobs already running finish,
+    nothing new starts, and the same command after the file is removed goes on where the sweep stopped."""
+
+    def __init__(self, stop_file: Path, job: Path):
+        self.stop_file, self.job = Path(stop_file), Path(job)
+        super().__init__(f"{job} not started: {stop_file} exists (remove it and run the same command to go on)")
+
+
+def check_stop_file(cfg, job: Path) -> None:
+    """Raises StopRequested where the config's stop file exists; a config without `stop_file` never stops."""
+    stop_file = cfg.get("stop_file")
+    if stop_file and Path(stop_file).exists():
+        raise StopRequested(Path(stop_file), job)
+
+
 class Preempted(Exception):
     """The run was asked to stop; its last.ckpt holds the state after the last finished step."""
 

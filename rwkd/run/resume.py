@@ -21,7 +21,7 @@ RESULTS = "results.json"
 NOT_APPLICABLE = "not_applicable.json"  # a sweep job whose combination is undefined (errors.NotApplicable)
 # Settings that do not change what is trained: where files go, how progress is shown and logged.
 # `module` and data's target, task and order seed only repeat settings compared elsewhere (optim, kd, task, seed).
-NOT_COMPARED = ("paths", "resume", "ckpt_path", "logger", "callbacks", "checkpoint", "export",
+NOT_COMPARED = ("paths", "resume", "ckpt_path", "stop_file", "logger", "callbacks", "checkpoint", "export",
                 "data.dir", "data.num_workers", "trainer.enable_progress_bar", "trainer.log_every_n_steps",
                 "module", "data._target_", "data.task", "data.order_seed")
 

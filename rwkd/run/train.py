@@ -27,7 +27,7 @@ from rwkd.run.checkpointing import model_state, read_checkpoint
 from rwkd.run.diagnostics import SampleWeightLog
 from rwkd.run.export import save_classifier
 from rwkd.run.locks import job_lock
-from rwkd.run.preemption import Preempted
+from rwkd.run.preemption import Preempted, check_stop_file
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
 from rwkd.run.settings import STUDENT_INITS, check_settings
 from rwkd.run.teacher_logits import CachedTeacher
@@ -84,6 +84,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         print(f"rwkd: {output_dir} has finished already (best val/headline {best:.4f}); skipped. "
               "(resume=never trains it again)", flush=True)
         return best
+    check_stop_file(cfg, output_dir)  # after the finished check: a stopped sweep still counts what it has
     task = task_of(cfg)
     weighting: WeightingScheme = instantiate(cfg.weighting)
     if (reason := weighting.undefined_for(task)) is not None:

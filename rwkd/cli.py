@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -46,10 +47,16 @@ def _guarded(fn, cfg: DictConfig):
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from rwkd.run.preemption import PREEMPTED_EXIT_CODE, Preempted, StopRequested
+    from rwkd.run.preemption import PREEMPTED_EXIT_CODE, Preempted, StopRequested, take_late_signal
 
     try:
-        return fn(cfg)
+        result = fn(cfg)
+        if (signum := take_late_signal()) is not None:  # the job is whole; the sweep must not start another
+            print(f"rwkd: {signal.Signals(signum).name} arrived after the last training step: the job finished and "
+                  "recorded its results; nothing more starts (the same command with resume=auto goes on)",
+                  file=sys.stderr, flush=True)
+            sys.exit(PREEMPTED_EXIT_CODE)
+        return result
     except StopRequested as exc:  # not a failure: the job is left as it was, for the same command to go on
         print(f"rwkd: {exc}", file=sys.stderr, flush=True)
         NOT_STARTED.append(str(exc.stop_file))

@@ -23,6 +23,7 @@ class KillAtStep(pl.Callback):
 
 
 SIGNAL_ENV = "RWKD_TEST_SIGNAL_AT_STEP"  # "10:SIGTERM": that signal to this process at step 10; "10:SIGTERM:0": rank 0 only
+LAST_VALIDATION = "last-validation"  # "last-validation:SIGTERM": as the last epoch's validation starts, after every step
 
 
 class SignalAtStep(pl.Callback):
@@ -30,7 +31,13 @@ class SignalAtStep(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         spec = os.environ.get(SIGNAL_ENV)
-        if spec is not None:
+        if spec is not None and not spec.startswith(LAST_VALIDATION + ":"):
             step, name, *rank = spec.split(":")
             if trainer.global_step == int(step) and (not rank or trainer.global_rank == int(rank[0])):
                 os.kill(os.getpid(), getattr(signal, name))
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        spec = os.environ.get(SIGNAL_ENV)
+        if spec is not None and spec.startswith(LAST_VALIDATION + ":") and not trainer.sanity_checking \
+                and trainer.current_epoch == trainer.max_epochs - 1:
+            os.kill(os.getpid(), getattr(signal, spec.split(":")[1]))

@@ -146,6 +146,20 @@ def test_a_preempted_run_saves_its_step_exits_75_and_resumes_to_the_same_result(
     _assert_same_run(expected, _record(folder))
 
 
+def test_a_signal_in_the_last_validation_lets_the_job_finish_and_starts_no_next_job(tmp_path):
+    """After the last step there is no step to stop at: the job finishes and records itself, and the sweep
+    exits 75 instead of starting its next job (a signal noted there used to be dropped)."""
+    sweep = [*RUN, "trainer.max_epochs=1", f"paths.outputs={tmp_path / 'out'}", f"paths.teachers={tmp_path / 'teachers'}",
+             f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    env = {"PYTHONPATH": TESTS, "RWKD_TEST_SIGNAL_AT_STEP": "last-validation:SIGTERM"}
+    stopped = run_rwkd(["train", "-m", *sweep, "seed=1,2"], cwd=tmp_path, env=env)
+    assert stopped.returncode == 75, stopped.stderr[-3000:]
+    assert "rwkd: SIGTERM arrived after the last training step: the job finished and recorded its results" in stopped.stderr
+    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert jobs == ["0_rte_metanet_terms_seed1"]  # the second job never began
+    assert (tmp_path / "sweep" / jobs[0] / "results.json").is_file()
+
+
 def test_a_checkpoint_that_cannot_be_written_stops_in_one_line_and_leaves_the_previous_one(reference):
     tmp, expected = reference
     outputs = "no_space"

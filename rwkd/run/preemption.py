@@ -47,6 +47,16 @@ class Preempted(Exception):
                          "the same command with resume=auto continues it")
 
 
+_late_signal: int | None = None  # a signal the run noted after its last step: acted on once the job has finished
+
+
+def take_late_signal() -> int | None:
+    """The signal a finished job received after its last training step, once; None if there was none."""
+    global _late_signal
+    signum, _late_signal = _late_signal, None
+    return signum
+
+
 class Preemption(pl.Callback):
     def __init__(self, last_checkpoint: Path):
         self.last_checkpoint = Path(last_checkpoint)
@@ -84,6 +94,11 @@ class Preemption(pl.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._restore()  # before Lightning puts back what it found, so that its handlers do not outlive the fit
+        if self.received is not None:
+            # noted after the last step (in the last validation): no step is left to stop at, so the run
+            # finishes and records itself, and the sweep it belongs to starts nothing more
+            global _late_signal
+            _late_signal = self.received
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():

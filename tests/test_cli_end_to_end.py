@@ -107,6 +107,26 @@ def test_the_teacher_is_the_same_whether_or_not_the_run_scores_the_meta_split(tm
     assert scored["teacher"]["weights_sha256"] == teachers[0]["weights_sha256"]
 
 
+def test_a_teacher_pinned_to_one_thread_is_the_same_bits_from_a_one_or_a_two_thread_process(tmp_path):
+    """CPU kernels split their sums by thread: a teacher fine-tuned again on a fresh machine is the same
+    teacher only under the same thread count, which teacher.finetune.threads fixes whatever the process has."""
+    def fine_tune(folder: str, omp: str, *extra: str) -> dict:
+        _ok(run_rwkd(["teacher", "task=rte", *TINY, "teacher.model.config_overrides.hidden_size=64",
+                      "teacher.model.config_overrides.intermediate_size=256", *extra], cwd=tmp_path / folder,
+                     env={"OMP_NUM_THREADS": omp, "MKL_NUM_THREADS": omp}))
+        record, = (tmp_path / folder / "outputs" / "teachers" / "rte").glob("*/teacher.json")
+        return json.loads(record.read_text())
+
+    for folder in ("one", "two", "unpinned"):
+        (tmp_path / folder).mkdir()
+    one, two = fine_tune("one", "1", "teacher.finetune.threads=1"), fine_tune("two", "2", "teacher.finetune.threads=1")
+    unpinned = fine_tune("unpinned", "2")
+    assert one["fine_tune_threads"] == two["fine_tune_threads"] == 1 and unpinned["fine_tune_threads"] == 2
+    assert one["weights_sha256"] == two["weights_sha256"]
+    assert one["key"]["finetune"]["threads"] == 1
+    assert "threads" not in unpinned["key"]["finetune"]  # unpinned: the key of a teacher cached before the setting
+
+
 def test_no_meta_split_trains_on_every_train_row(tmp_path):
     # data.meta_size=0: fixed-alpha KD with every row of train; the teacher keeps its last epoch (nothing to
     # select on off dev) and the logit cache covers the train rows alone

@@ -161,6 +161,7 @@ RULES_BY_KEY = {
     "teacher.finetune.batch_size": COUNT,
     "teacher.finetune.select_on": OneOf(tuple(SELECTIONS)),
     "teacher.finetune.seed": INTEGER,
+    "teacher.finetune.threads": Number(integer=True, low=1, optional=True),
     "teacher.cache_logits": Flag(),
     "student.init": OneOf(STUDENT_INITS),
     "trainer.max_epochs": Number(integer=True, low=1, optional=True),

@@ -7,6 +7,7 @@ distils the same teacher and only the first one pays for it. `teacher.path=` ski
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -52,11 +53,18 @@ def _trainer_settings_that_shape_training(cfg: DictConfig) -> dict:
     return {k: t.get(k) for k in ("limit_train_batches", "max_steps", "precision")}
 
 
+def _finetune_key(cfg: DictConfig) -> dict:
+    finetune = OmegaConf.to_container(cfg.teacher.finetune, resolve=True)
+    if finetune.get("threads") is None:  # unpinned: the key (and folder) of a teacher cached before the setting
+        finetune.pop("threads", None)
+    return finetune
+
+
 def teacher_key(cfg: DictConfig, train_fingerprint: str, dev_fingerprint: str) -> dict:
     return {
         "task": cfg.task.name,
         "model": OmegaConf.to_container(cfg.teacher.model, resolve=True),
-        "finetune": OmegaConf.to_container(cfg.teacher.finetune, resolve=True),
+        "finetune": _finetune_key(cfg),
         "tokenizer": tokenizer_name(cfg),
         "data": {
             "train": train_fingerprint,
@@ -167,7 +175,25 @@ def _fine_tune_cost(elapsed: dict) -> dict:
             "fine_tune_processes": elapsed["processes"]}
 
 
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """The fine-tuning's thread count: CPU kernels split their sums by thread, so the same teacher on another
+    machine is the same bits only under the same count (seen: MiniLM on MRPC, 1 thread against 2)."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
 def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teacher:
+    with _torch_threads(cfg.teacher.finetune.get("threads")) as threads:
+        return _finetune_with(cfg, tokenizer, dm, key, folder, threads)
+
+
+def _finetune_with(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path, threads: int) -> Teacher:
     task = task_of(cfg)
     ft = cfg.teacher.finetune
     print(f"rwkd: fine-tuning the teacher {cfg.teacher.name} on {task.name} ({ft.epochs} epochs) into {folder}", flush=True)
@@ -207,7 +233,7 @@ def _finetune(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path) -> Teache
     first_dev = task.dev_splits[0]
     majority = majority_metrics(task, [e.label for e in dm.dev_sets[first_dev].examples])
     record = {"key": key, "dev_metrics": best, "selected_on": selection or "last epoch", "history": module.history,
-              **_fine_tune_cost(module.clock.elapsed()),
+              **_fine_tune_cost(module.clock.elapsed()), "fine_tune_threads": threads,
               "weights_sha256": weights_sha256,
               "majority": {f"val/{k}": v for k, v in majority.items()}}
     write_json(folder / TEACHER_RECORD, record)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench study study-jobs study-restore study-results study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -46,9 +46,8 @@ STUDY_OUT := outputs/studies/glue_v2
 STUDY_RESULTS := results/study_glue
 # cheapest per run first: a session that stops part-way has finished whole tasks, not a slice of every one.
 # On 2 cores, two lanes of one torch thread each finish 1.13-1.20x the samples per second of one two-thread lane
-# (benchmarks/study_lanes.py): make install; OMP_NUM_THREADS=1 make study-jobs STUDY_TASKS="mrpc cola sst2" &
-#                                             OMP_NUM_THREADS=1 make study-jobs STUDY_TASKS="stsb rte"
-# and `make study-results` once both have ended: a page drawn while the other lane trains would dirty its commit
+# (benchmarks/study_lanes.py): `make study-lanes` runs them (study-jobs with OMP_NUM_THREADS=1, tasks split by
+# STUDY_LANE_1/2) and draws the page once both have ended: a page drawn while a lane trains would dirty its commit
 # `touch outputs/STOP` ends both lanes between jobs (each finishes the job in hand); rm it and run again to go on
 STUDY_TASKS := mrpc stsb cola rte sst2
 # one tuning seed: every variant on a second seed would cost about 10% more. Cost, measured on MRPC's tuning seed
@@ -63,6 +62,17 @@ STUDY_K_SCHEMES := fixed_a25,fixed_a50,fixed_a75,heuristic_ca_mkd,meta,meta_mix,
 # rewrites committed files, and a job started after that would record its commit as "-dirty".
 study: study-jobs
 	$(MAKE) study-results
+
+# Two lanes of one torch thread each, their tasks split as below, each logging to its own file; the page once both end
+STUDY_LANE_1 := mrpc cola sst2
+STUDY_LANE_2 := stsb rte
+study-lanes: install study-restore
+	$(MAKE) -j2 study-lane-1 study-lane-2
+	$(MAKE) study-results
+
+study-lane-%: install
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(MAKE) study-jobs STUDY_TASKS="$(STUDY_LANE_$*)" > $(STUDY_OUT)/lane$*.log 2>&1 \
+		|| { echo "study lane $* stopped (exit $$?): see $(STUDY_OUT)/lane$*.log"; exit 1; }
 
 study-jobs: install study-restore
 	for task in $(STUDY_TASKS); do \

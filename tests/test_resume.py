@@ -241,6 +241,30 @@ def test_a_stop_file_lets_a_sweep_count_its_finished_jobs_start_nothing_and_exit
     assert (jobs[1] / "results.json").is_file()
 
 
+def test_a_sweep_job_whose_teacher_is_not_the_one_its_finished_jobs_distilled_stops_before_training(tmp_path):
+    sweep = [*RUN, "trainer.max_epochs=1", f"paths.outputs={tmp_path / 'out'}", f"paths.teachers={tmp_path / 'teachers'}",
+             f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    first = run_rwkd(["train", "-m", *sweep, "seed=1"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    assert first.returncode == 0, first.stderr[-3000:]
+    (done,) = [p for p in (tmp_path / "sweep").iterdir() if p.is_dir()]
+    record = json.loads((done / "results.json").read_text())
+    # as if the finished job had distilled a teacher fine-tuned elsewhere, with other weights
+    record["more_teachers"][0]["weights_sha256"] = "0" * 64
+    (done / "results.json").write_text(json.dumps(record))
+    again = run_rwkd(["train", "-m", *sweep, "seed=1,2"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
+    assert again.returncode == 2
+    assert "the kd.teachers[0] for rte here (tiny-bert-" in again.stderr
+    assert f"but {done} distilled 000000000000 from the same settings: the sweep's rows of rte would not share a " \
+           "teacher" in again.stderr
+    second = tmp_path / "sweep" / "1_rte_metanet_terms_seed2"
+    assert (second / "failed.json").is_file() and not (second / "checkpoints").exists()  # stopped before training
+    # a sweep over teacher settings is not concerned: another setting, another cache folder, another teacher
+    from rwkd.run.sweep_teachers import check_sweep_teachers
+
+    other = {"path": str(tmp_path / "teachers" / "rte" / "tiny-bert-0123456789ab" / "model"), "weights_sha256": "f" * 64}
+    check_sweep_teachers("rte", [None, other], tmp_path / "elsewhere", sweep_dir=tmp_path / "sweep")
+
+
 def test_a_setting_added_later_at_a_neutral_default_does_not_block_a_resume():
     from rwkd.run.resume import first_difference
 

@@ -30,6 +30,7 @@ from rwkd.run.locks import job_lock
 from rwkd.run.preemption import Preempted, check_stop_file
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS, comparable_config, plan_start
 from rwkd.run.settings import STUDENT_INITS, check_settings
+from rwkd.run.sweep_teachers import check_sweep_teachers
 from rwkd.run.teacher_logits import CachedTeacher
 from rwkd.run.teacher_sources import (
     teacher_for_training,
@@ -101,6 +102,8 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         # terms beyond label + teacher (rwkd/terms.py): further teachers, each fine-tuned and cached like the first
         more_teachers = [ensure_teacher(with_teacher(cfg, patch), tokenizer) for patch in teacher_patches(cfg.kd)] \
             if weighting.needs_teacher else []
+    check_sweep_teachers(task.name, [{"path": t.path, "weights_sha256": t.weights_sha256} if t else None
+                                     for t in (teacher, *more_teachers)], output_dir)
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     student = build_student(cfg, task, teacher)

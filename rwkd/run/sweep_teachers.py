@@ -1,0 +1,63 @@
+"""One teacher per task within a sweep folder.
+
+A sweep that runs in parts (`resume=auto`, records restored on a fresh machine) fine-tunes its teachers again
+wherever their cache is missing. If the new teacher's weights differ from the ones the sweep's finished jobs
+distilled (another thread count, another library build), the rows of that task would no longer share a teacher,
+and a difference between schemes could be the teachers' difference. A job checks this before it trains, so the
+sweep stops at once instead of spending hours on runs that cannot be compared.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rwkd.errors import RwkdError
+
+
+def _sweep_dir() -> Path | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir)
+
+
+def _role(position: int) -> str:
+    return "teacher" if position == 0 else f"kd.teachers[{position - 1}]"
+
+
+def _identity(teacher: dict | None) -> tuple[str, str] | None:
+    """(folder name, weights' SHA-256) of a fine-tuned teacher: the folder is named by the settings that shape it."""
+    if not teacher or not teacher.get("weights_sha256") or not teacher.get("path"):
+        return None
+    return Path(teacher["path"]).parent.name, teacher["weights_sha256"]
+
+
+def check_sweep_teachers(task: str, teachers: list[dict | None], output_dir: Path, sweep_dir: Path | None = None) -> None:
+    """Raises RwkdError where a finished job of `task` in this job's sweep folder recorded, in the same position, a
+    teacher fine-tuned with the same settings (the same cache folder name) whose weights' SHA-256 differs from this
+    job's. `teachers` are this job's teacher records (None where it has none); a sweep over teacher settings is
+    not concerned, its teachers having other folders."""
+    sweep_dir = sweep_dir if sweep_dir is not None else _sweep_dir()
+    mine = [_identity(t) for t in teachers]
+    if sweep_dir is None or not any(mine):
+        return
+    for path in sorted(sweep_dir.rglob("results.json")):
+        if path.parent.resolve() == output_dir.resolve():
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # not this check's business: the job's own resume reports a damaged record
+        if record.get("task") != task:
+            continue
+        recorded = [_identity(t) for t in [record.get("teacher"), *(record.get("more_teachers") or [])]]
+        for position, (here, there) in enumerate(zip(mine, recorded, strict=False)):
+            if here and there and here[0] == there[0] and here[1] != there[1]:
+                raise RwkdError(
+                    f"the {_role(position)} for {task} here ({here[0]}) has weights {here[1][:12]}, but {path.parent} "
+                    f"distilled {there[1][:12]} from the same settings: the sweep's rows of {task} would not share a "
+                    "teacher. Rebuild it as that job did (teacher.finetune.threads, the same library versions), give "
+                    "it with teacher.path=, or start another sweep folder")

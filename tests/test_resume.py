@@ -149,8 +149,7 @@ def test_a_preempted_run_saves_its_step_exits_75_and_resumes_to_the_same_result(
 def test_a_signal_in_the_last_validation_lets_the_job_finish_and_starts_no_next_job(tmp_path):
     """After the last step there is no step to stop at: the job finishes and records itself, and the sweep
     exits 75 instead of starting its next job (a signal noted there used to be dropped)."""
-    sweep = [*RUN, "trainer.max_epochs=1", f"paths.outputs={tmp_path / 'out'}", f"paths.teachers={tmp_path / 'teachers'}",
-             f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    sweep = _one_epoch_sweep(tmp_path)
     env = {"PYTHONPATH": TESTS, "RWKD_TEST_SIGNAL_AT_STEP": "last-validation:SIGTERM"}
     stopped = run_rwkd(["train", "-m", *sweep, "seed=1,2"], cwd=tmp_path, env=env)
     assert stopped.returncode == 75, stopped.stderr[-3000:]
@@ -221,11 +220,21 @@ def test_resumed_sweep_skips_finished_jobs_and_reruns_failed_ones(tmp_path):
     assert (jobs[1] / "results.json").is_file()
 
 
-def test_a_stop_file_lets_a_sweep_count_its_finished_jobs_start_nothing_and_exit_75(tmp_path):
-    sweep = [*RUN, "trainer.max_epochs=1", f"paths.outputs={tmp_path / 'out'}", f"paths.teachers={tmp_path / 'teachers'}",
-             f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+def _one_epoch_sweep(tmp_path: Path) -> list[str]:
+    """A one-epoch sweep's arguments, its folder fixed at tmp_path/sweep whatever the seeds given."""
+    return [*RUN, "trainer.max_epochs=1", f"paths.outputs={tmp_path / 'out'}", f"paths.teachers={tmp_path / 'teachers'}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+
+
+def _sweep_with_seed_1_finished(tmp_path: Path) -> list[str]:
+    sweep = _one_epoch_sweep(tmp_path)
     first = run_rwkd(["train", "-m", *sweep, "seed=1"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
     assert first.returncode == 0, first.stderr[-3000:]
+    return sweep
+
+
+def test_a_stop_file_lets_a_sweep_count_its_finished_jobs_start_nothing_and_exit_75(tmp_path):
+    sweep = _sweep_with_seed_1_finished(tmp_path)
     (tmp_path / "out" / "STOP").touch()
     stopped = run_rwkd(["train", "-m", *sweep, "seed=1,2"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
     assert stopped.returncode == 75, stopped.stderr[-3000:]
@@ -242,10 +251,7 @@ def test_a_stop_file_lets_a_sweep_count_its_finished_jobs_start_nothing_and_exit
 
 
 def test_a_sweep_job_whose_teacher_is_not_the_one_its_finished_jobs_distilled_stops_before_training(tmp_path):
-    sweep = [*RUN, "trainer.max_epochs=1", f"paths.outputs={tmp_path / 'out'}", f"paths.teachers={tmp_path / 'teachers'}",
-             f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    first = run_rwkd(["train", "-m", *sweep, "seed=1"], cwd=tmp_path, env={"PYTHONPATH": TESTS})
-    assert first.returncode == 0, first.stderr[-3000:]
+    sweep = _sweep_with_seed_1_finished(tmp_path)
     (done,) = [p for p in (tmp_path / "sweep").iterdir() if p.is_dir()]
     record = json.loads((done / "results.json").read_text())
     # as if the finished job had distilled a teacher fine-tuned elsewhere, with other weights

@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.errors import RwkdError
+from rwkd.report.teachers import teacher_identity
 from rwkd.report.tuning import choose_variants
 from rwkd.run.resume import NOT_APPLICABLE, RESULTS
 from rwkd.tasks import TASKS
@@ -42,11 +43,6 @@ def _stats(values: list[float]) -> dict:
             "std": statistics.stdev(values) if len(values) > 1 else None}
 
 
-def _identity(teacher: dict) -> str:
-    """One teacher: its weights' hash (a teacher fine-tuned again on another machine keeps its folder's name)."""
-    return teacher.get("weights_sha256") or teacher["path"]
-
-
 def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
     """{task: {scheme: {"best": stats, "last": stats, "seeds": [...]}}} plus each task's teacher (and those
     of kd.teachers, by position); a combination recorded as not applicable (and never run) is
@@ -60,9 +56,9 @@ def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
         cell["last"].append(100 * r["last"]["metrics"]["val/headline"])
         cell["seeds"].append(r["seed"])
         if r.get("teacher"):
-            teachers[r["task"]][_identity(r["teacher"])] = 100 * r["teacher"]["dev_metrics"]["val/headline"]
+            teachers[r["task"]][teacher_identity(r["teacher"])] = 100 * r["teacher"]["dev_metrics"]["val/headline"]
         for i, more in enumerate(r.get("more_teachers") or []):  # kd.teachers: a row each, by position
-            further[i][r["task"]][_identity(more)] = 100 * more["dev_metrics"]["val/headline"]
+            further[i][r["task"]][teacher_identity(more)] = 100 * more["dev_metrics"]["val/headline"]
     table = {task: {scheme: {"best": _stats(c["best"]), "last": _stats(c["last"]), "seeds": sorted(c["seeds"])}
                     for scheme, c in sorted(schemes.items())} for task, schemes in sorted(cells.items())}
     teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}

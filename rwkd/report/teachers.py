@@ -21,6 +21,12 @@ def _headline(metrics: dict, split: str) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
+def teacher_identity(teacher: dict) -> str:
+    """One teacher in a run's record: its weights' hash where recorded (a teacher fine-tuned again on another
+    machine keeps its folder's name), else its path."""
+    return teacher.get("weights_sha256") or teacher["path"]
+
+
 def teachers_by_task(results: list[dict]) -> dict:
     """{(task, position): {identity: {"record": teacher record, "runs": n}}}, identity the weights' SHA-256
     where the record has one, else the teacher's path."""
@@ -29,8 +35,7 @@ def teachers_by_task(results: list[dict]) -> dict:
         for position, t in enumerate([r.get("teacher"), *(r.get("more_teachers") or [])]):
             if not t:
                 continue
-            identity = t.get("weights_sha256") or t.get("path")
-            entry = found[(r["task"], position)].setdefault(identity, {"record": t, "runs": 0})
+            entry = found[(r["task"], position)].setdefault(teacher_identity(t), {"record": t, "runs": 0})
             entry["runs"] += 1
     return found
 

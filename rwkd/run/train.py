@@ -102,8 +102,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         # terms beyond label + teacher (rwkd/terms.py): further teachers, each fine-tuned and cached like the first
         more_teachers = [ensure_teacher(with_teacher(cfg, patch), tokenizer) for patch in teacher_patches(cfg.kd)] \
             if weighting.needs_teacher else []
-    check_sweep_teachers(task.name, [{"path": t.path, "weights_sha256": t.weights_sha256} if t else None
-                                     for t in (teacher, *more_teachers)], output_dir)
+    check_sweep_teachers(task.name, [teacher_record(t) if t else None for t in (teacher, *more_teachers)], output_dir)
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     student = build_student(cfg, task, teacher)

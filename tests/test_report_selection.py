@@ -97,7 +97,7 @@ def test_only_schemes_that_weigh_samples_differently_within_a_step_count_as_per_
 
 
 def test_paired_differences_subtract_the_same_seed_of_the_reference():
-    from rwkd.report.document import _paired_table
+    from rwkd.report.paired_tables import paired_table
 
     def job(scheme, seed, dev, meta=()):
         r = _run("mrpc", 0.5, seed, dev=dev, meta=list(meta))
@@ -108,11 +108,11 @@ def test_paired_differences_subtract_the_same_seed_of_the_reference():
                job("meta", 1, 0.71), job("meta", 2, 0.62), job("meta", 3, 0.64),
                *[job("fixed(alpha=0.5)", s, 0.66, meta=[0.7]) for s in (1, 2, 3)],
                *[job("fixed(alpha=0.25)", s, 0.50, meta=[0.6]) for s in (1, 2, 3)]]
-    against_none = _paired_table(results, "none")
+    against_none = paired_table(results, "none")
     # differences +1, +2, -1: mean +0.67, sample std 1.53, 95% half-width t(0.975, 2) * 1.53 / sqrt(3) = 3.79,
     # above on 2 of 3 seeds; raw p 0.53, Holm-adjusted over the table's two comparisons (meta, the tuned alpha); one task: no mean column
     assert "| meta | +0.67 [-3.13, +4.46], 2/3 above, p=1.000 |  |" in against_none
-    against_tuned = _paired_table(results, TUNED)  # alpha 0.5 wins on the meta split
+    against_tuned = paired_table(results, TUNED)  # alpha 0.5 wins on the meta split
     assert "| meta | -0.33 [-12.07, +11.41], 1/3 above, p=1.000 |  |" in against_tuned  # +5, -4, -2
     # the alphas are one row, the chosen one's runs: no comparison of a variant against its own family
     assert "fixed(alpha=" not in against_tuned
@@ -138,7 +138,8 @@ def test_a_page_generated_mid_study_names_the_short_and_empty_cells():
 
 
 def test_an_undefined_combination_is_na_in_every_table_and_does_not_make_the_study_incomplete():
-    from rwkd.report.document import _coverage, _paired_table
+    from rwkd.report.document import _coverage
+    from rwkd.report.paired_tables import paired_table
 
     def job(task, scheme, seed, dev):
         r = _run(task, 0.5, seed, dev=dev, meta=[])
@@ -156,7 +157,7 @@ def test_an_undefined_combination_is_na_in_every_table_and_does_not_make_the_stu
     assert _coverage(results, undefined) == (
         "Complete: all 3 defined task x scheme cells (the 2 tasks and 2 schemes found: mrpc, stsb) have 2 seeds. "
         "Not applicable, so not run: heuristic(student_entropy) on stsb (see the note under the table).")
-    assert "| heuristic(student_entropy) | +0.00 [+0.00, +0.00], 0/2 above | n/a |  |" in _paired_table(results, "none", undefined)
+    assert "| heuristic(student_entropy) | +0.00 [+0.00, +0.00], 0/2 above | n/a |  |" in paired_table(results, "none", undefined)
 
 
 def test_a_record_of_not_applicable_is_dropped_where_the_cell_has_results(tmp_path):
@@ -192,7 +193,8 @@ def _variant(task, weighting, choice, seed, dev, meta, families):
 
 
 def test_every_named_family_is_tuned_on_the_seeds_its_variants_share_and_becomes_one_row():
-    from rwkd.report.document import _paired_table, choices_table
+    from rwkd.report.document import choices_table
+    from rwkd.report.paired_tables import paired_table
 
     families = {"fixed": ["fixed_a25", "fixed_a75"], "meta": ["meta", "meta_mix"]}
     results = [
@@ -215,7 +217,7 @@ def test_every_named_family_is_tuned_on_the_seeds_its_variants_share_and_becomes
     assert set(chosen) == {TUNED, row}  # the K-term meta run has no second variant to choose against
     table = markdown(summarise(results), [])
     assert f"| {row} | 66.00 ± 0.00 (n=2, meta(mix)) |" in table
-    against_none = _paired_table(results, "none")
+    against_none = paired_table(results, "none")
     assert f"| {row} | +6.00 [+6.00, +6.00], 2/2 above |  |" in against_none
     assert "| meta(label) |" not in against_none and "| meta(label) [label+kd+hidden0] | +8.00" in against_none
     assert "| heuristic(teacher_correct) | +1.00" in against_none
@@ -361,12 +363,16 @@ def test_the_tuning_command_prints_a_sweep_value_and_refuses_an_unknown_task(tmp
 
 
 def test_a_scheme_run_with_more_terms_is_paired_with_the_same_scheme_with_two():
-    from rwkd.report.document import _more_terms_table
+    from rwkd.report.paired_tables import more_terms_table
 
-    families = {"fixed": ["fixed_a25", "fixed_a75"]}
+    families = {"fixed": ["fixed_a25", "fixed_a75"], "metanet": ["metanet", "metanet_lr1e-4"]}
     k = " [label+kd+kd1]"
     results = [
         *[_variant("mrpc", "meta(label)", "meta", s, 0.70, [0.5], families) for s in (1, 2)],
+        *[_variant("mrpc", "metanet(label_loss+kd_loss)", "metanet", s, 0.55, [0.4], families) for s in (1, 2)],
+        *[_variant("mrpc", "metanet(label_loss+kd_loss, lr=1e-4)", "metanet_lr1e-4", s, 0.57, [0.6], families)
+          for s in (1, 2)],
+        *[_variant("mrpc", "metanet(term_losses)" + k, "metanet_terms", s, 0.60, [0.5], families) for s in (1, 2)],
         *[_variant("mrpc", "meta(label)" + k, "meta", s, 0.70 + 0.01 * s, [0.5], families) for s in (1, 2)],
         *[_variant("mrpc", "fixed(alpha=0.25)", "fixed_a25", s, 0.60, [0.6], families) for s in (1, 2)],
         *[_variant("mrpc", "fixed(alpha=0.75)", "fixed_a75", s, 0.50, [0.5], families) for s in (1, 2)],
@@ -375,9 +381,11 @@ def test_a_scheme_run_with_more_terms_is_paired_with_the_same_scheme_with_two():
         *[_variant("mrpc", "heuristic(confidence_aware, alpha=0.5)" + k, "heuristic_ca_mkd", s, 0.6, [0.5], families)
           for s in (1, 2)],
     ]
-    table = _more_terms_table(results)
+    table = more_terms_table(results)
     assert f"| meta(label){k} | +1.50 [-4.85, +7.85], 2/2 above, p=" in table  # +1, +2
     # the tuned rows are paired with each other: alpha 0.75 with three terms (66) against 0.25 with two (60)
     assert f"| {TUNED}{k} | +6.00 [+6.00, +6.00], 2/2 above |" in table
     assert "fixed(alpha=" not in table and "confidence_aware" not in table  # no two-term run of its own
-    assert _more_terms_table([r for r in results if not r["weighting"].endswith(k)]) is None
+    # metanet's K-term form is a label of its own: paired with two-term metanet's chosen variant (lr 1e-4, 57)
+    assert f"| metanet(term_losses){k} | +3.00 [+3.00, +3.00], 2/2 above |" in table
+    assert more_terms_table([r for r in results if not r["weighting"].endswith(k)]) is None

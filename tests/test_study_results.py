@@ -12,7 +12,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from rwkd.report.command import document_text, parser
-from rwkd.report.document import _coverage, _paired_table, _timing_table, _weights_table, choices_table
+from rwkd.report.document import _coverage, _timing_table, _weights_table, choices_table
+from rwkd.report.paired_tables import paired_table
 from rwkd.report.summary import find_results, summarise
 from rwkd.report.tables import markdown
 from rwkd.report.tuning import TUNED
@@ -37,8 +38,8 @@ def test_the_page_holds_the_tables_rwkd_report_makes_of_the_committed_results():
     assert markdown(summarise(results, not_applicable), failed).rstrip() in page
     assert f"from {len(results)} results.json files" in page
     assert read_plan(RESULTS).describe({r["task"] for r in results} | {t for t, _ in undefined}) in page
-    for section in (_coverage(results, undefined), _paired_table(results, TUNED, undefined),
-                    _paired_table(results, "none", undefined), _timing_table(results), _weights_table(results),
+    for section in (_coverage(results, undefined), paired_table(results, TUNED, undefined),
+                    paired_table(results, "none", undefined), _timing_table(results), _weights_table(results),
                     choices_table(results)):
         assert section in page
 

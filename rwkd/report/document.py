@@ -14,9 +14,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.report.cost import cost_table
-from rwkd.report.paired import cell, holm, paired
+from rwkd.report.paired_tables import more_terms_table, paired_table
 from rwkd.report.teachers import teachers_table
-from rwkd.report.tuning import TUNED, choose_variants, terms_suffix, tuned_candidates, with_tuned_rows
+from rwkd.report.tuning import TUNED, choose_variants
 from rwkd.report.weight_summary import (
     by_task_and_scheme,
     floors_by_task_and_scheme,
@@ -69,66 +69,6 @@ def _timing_table(results: list[dict]) -> str:
             row.append(f"{cell} (n={len(runs)})")
         lines.append(f"| {scheme} | " + " | ".join(row) + " |")
     return "\n".join(lines)
-
-
-def _scores(results: list[dict]) -> dict:
-    """{(task, scheme, seed): dev headline x 100 at the best epoch}, tuned rows (report/tuning.py) included."""
-    return {(r["task"], r["weighting"], r["seed"]): 100 * r["best"]["metrics"]["val/headline"]
-            for r in with_tuned_rows(results)}
-
-
-def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset()) -> str:
-    """One row per comparison {row: (scheme, reference)}: the scheme minus the reference on the same task and
-    seed, per task and on the mean over tasks (per seed, over the seeds that have every task), Holm-adjusted
-    over every comparison in the table."""
-    tasks = sorted({task for task, _, _ in score})
-    cells: dict = {}  # (row, task or None for the mean) -> Paired
-    for row, (scheme, reference) in comparisons.items():
-        per_seed: dict = defaultdict(dict)
-        for task in tasks:
-            if (task, scheme) in undefined:
-                continue
-            diffs = {seed: score[(task, scheme, seed)] - score[(task, reference, seed)]
-                     for t, s, seed in score if t == task and s == scheme and (task, reference, seed) in score}
-            if diffs:
-                cells[(row, task)] = paired(list(diffs.values()))
-                for seed, d in diffs.items():
-                    per_seed[seed][task] = d
-        complete = [statistics.fmean(d.values()) for d in per_seed.values() if len(d) == len(tasks)]
-        if complete and len(tasks) > 1:
-            cells[(row, None)] = paired(complete)
-    keys = list(cells)
-    adjusted = dict(zip(keys, holm([cells[k].p for k in keys]), strict=True))
-    lines = ["| scheme | " + " | ".join(tasks) + " | mean over tasks |", "|---|" + "---|" * (len(tasks) + 1)]
-    for row, (scheme, _) in comparisons.items():
-        cols = ["n/a" if (task, scheme) in undefined else cell(cells[(row, task)], adjusted[(row, task)])
-                if (row, task) in cells else "" for task in tasks]
-        overall = cell(cells[(row, None)], adjusted[(row, None)]) if (row, None) in cells else ""
-        lines.append(f"| {row} | " + " | ".join(cols) + f" | {overall} |")
-    return "\n".join(lines)
-
-
-def _paired_table(results: list[dict], reference: str, undefined: set = frozenset()) -> str:
-    """Each scheme minus the reference on the same task and seed (same student start and batch order, so
-    the seed's own luck cancels), dev headline x 100 at the best epoch: the mean difference, its 95% interval,
-    the seeds won and the paired t-test's p-value (rwkd/report/paired.py). A tuned family (report/tuning.py)
-    is one row, its chosen variant's runs, and its variants are not compared one by one; `reference` may be
-    such a row (TUNED: the fixed alpha chosen per task). `undefined` holds the (task, scheme) pairs that are
-    not applicable, shown as n/a."""
-    score = _scores(results)
-    schemes = sorted(({scheme for _, scheme, _ in score} | {s for _, s in undefined}) - {reference}
-                     - tuned_candidates(results))
-    return _paired_lines(score, {s: (s, reference) for s in schemes}, undefined)
-
-
-def _more_terms_table(results: list[dict]) -> str | None:
-    """Each scheme run with more than two terms minus the same scheme (or tuned row) with two, by seed; None
-    where no scheme was run both ways."""
-    score, variants = _scores(results), tuned_candidates(results)
-    names = {scheme for _, scheme, _ in score}
-    pairs = {s: (s, s[:-len(terms_suffix(s))]) for s in sorted(names) if terms_suffix(s)
-             and s[:-len(terms_suffix(s))] in names and s not in variants}
-    return _paired_lines(score, pairs) if pairs else None
 
 
 def _table(header: list[str], rows: list[str]) -> str | None:
@@ -270,11 +210,12 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
             "(Student's t), on how many seeds the scheme scored above the reference, and the paired t-test's "
             "p-value, Holm-adjusted over every comparison in the table (none where the differences are all equal). "
             "The mean over tasks is taken per seed "
-            "(seeds with every task). Against the fixed alpha chosen on the meta split (per task):", "", _paired_table(results, TUNED, undefined), "",
-            "Against `none` (no teacher term):", "", _paired_table(results, "none", undefined), ""]
-    if (more := _more_terms_table(results)) is not None:
+            "(seeds with every task). Against the fixed alpha chosen on the meta split (per task):", "", paired_table(results, TUNED, undefined), "",
+            "Against `none` (no teacher term):", "", paired_table(results, "none", undefined), ""]
+    if (more := more_terms_table(results)) is not None:
         out += ["More terms against two: each scheme run with more than two terms minus the same scheme with two, "
-                "on the same task and seed, in the same form:", "", more, ""]
+                "on the same task and seed, in the same form; a scheme whose form with more terms has a label of its "
+                "own (metanet's reads each term's loss) against its kind's two-term row chosen on the meta split:", "", more, ""]
     out += ["## Wall time per scheme", "",
             "Mean training time of the student per job, as steps x median step time (validation and the "
             "teacher's fine-tuning, shared by all jobs of a task, not included), and the median step time "

@@ -1,0 +1,80 @@
+"""The tables of paired differences on a study's page: each scheme minus a reference (the tuned fixed alpha,
+`none`, or the same scheme with two terms) on the same task and seed, per task and on the mean over tasks,
+Holm-adjusted over each table (the statistics: rwkd/report/paired.py)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+from rwkd.report.paired import cell, holm, paired
+from rwkd.report.tuning import terms_suffix, tuned_candidates, tuned_row, with_tuned_rows
+
+
+def _scores(results: list[dict]) -> dict:
+    """{(task, scheme, seed): dev headline x 100 at the best epoch}, tuned rows (report/tuning.py) included."""
+    return {(r["task"], r["weighting"], r["seed"]): 100 * r["best"]["metrics"]["val/headline"]
+            for r in with_tuned_rows(results)}
+
+
+def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset()) -> str:
+    """One row per comparison {row: (scheme, reference)}: the scheme minus the reference on the same task and
+    seed, per task and on the mean over tasks (per seed, over the seeds that have every task), Holm-adjusted
+    over every comparison in the table."""
+    tasks = sorted({task for task, _, _ in score})
+    cells: dict = {}  # (row, task or None for the mean) -> Paired
+    for row, (scheme, reference) in comparisons.items():
+        per_seed: dict = defaultdict(dict)
+        for task in tasks:
+            if (task, scheme) in undefined:
+                continue
+            diffs = {seed: score[(task, scheme, seed)] - score[(task, reference, seed)]
+                     for t, s, seed in score if t == task and s == scheme and (task, reference, seed) in score}
+            if diffs:
+                cells[(row, task)] = paired(list(diffs.values()))
+                for seed, d in diffs.items():
+                    per_seed[seed][task] = d
+        complete = [statistics.fmean(d.values()) for d in per_seed.values() if len(d) == len(tasks)]
+        if complete and len(tasks) > 1:
+            cells[(row, None)] = paired(complete)
+    keys = list(cells)
+    adjusted = dict(zip(keys, holm([cells[k].p for k in keys]), strict=True))
+    lines = ["| scheme | " + " | ".join(tasks) + " | mean over tasks |", "|---|" + "---|" * (len(tasks) + 1)]
+    for row, (scheme, _) in comparisons.items():
+        cols = ["n/a" if (task, scheme) in undefined else cell(cells[(row, task)], adjusted[(row, task)])
+                if (row, task) in cells else "" for task in tasks]
+        overall = cell(cells[(row, None)], adjusted[(row, None)]) if (row, None) in cells else ""
+        lines.append(f"| {row} | " + " | ".join(cols) + f" | {overall} |")
+    return "\n".join(lines)
+
+
+def paired_table(results: list[dict], reference: str, undefined: set = frozenset()) -> str:
+    """Each scheme minus the reference on the same task and seed (same student start and batch order, so
+    the seed's own luck cancels), dev headline x 100 at the best epoch: the mean difference, its 95% interval,
+    the seeds won and the paired t-test's p-value (rwkd/report/paired.py). A tuned family (report/tuning.py)
+    is one row, its chosen variant's runs, and its variants are not compared one by one; `reference` may be
+    such a row (TUNED: the fixed alpha chosen per task). `undefined` holds the (task, scheme) pairs that are
+    not applicable, shown as n/a."""
+    score = _scores(results)
+    schemes = sorted(({scheme for _, scheme, _ in score} | {s for _, s in undefined}) - {reference}
+                     - tuned_candidates(results))
+    return _paired_lines(score, {s: (s, reference) for s in schemes}, undefined)
+
+
+def more_terms_table(results: list[dict]) -> str | None:
+    """Each scheme run with more than two terms minus the same scheme (or tuned row) with two, by seed; None
+    where no scheme was run both ways. A scheme whose K-term form has a label of its own (metanet reads each
+    term's loss there) is paired with its kind's two-term row chosen on the meta split, where the K-term runs
+    have no tuned row of that kind."""
+    score, variants = _scores(results), tuned_candidates(results)
+    names = {scheme for _, scheme, _ in score}
+    pairs = {}
+    for s in sorted(names):
+        if not (suffix := terms_suffix(s)) or s in variants:
+            continue
+        two_terms, kind = s[:-len(suffix)], s.split("(")[0].split(",")[0]
+        if two_terms in names:
+            pairs[s] = (s, two_terms)
+        elif tuned_row(kind) in names and tuned_row(kind, suffix) not in names:
+            pairs[s] = (s, tuned_row(kind))
+    return _paired_lines(score, pairs) if pairs else None

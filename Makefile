@@ -53,8 +53,8 @@ STUDY_TASKS := mrpc stsb cola rte sst2
 # one tuning seed: every variant on a second seed would cost about 10% more. Cost per job with one torch thread,
 # measured on the AMD EPYC machine (results.json timing): on MRPC 6 CPU-min per `none`, fixed, annealed or
 # heuristic job, 17 per RW-KD and 22 per metanet job (four terms: 7-8 and 19); on STS-B 4.3-5.5, 11 and 14.
-# At those rates about 13 CPU-hours for MRPC's whole plan, 8.5 for STS-B's: some 55 for the five tasks with their teachers,
-# about a tenth over the issue's budget of 50
+# At those rates about 13 CPU-hours for MRPC's whole plan, 8.5 for STS-B's: some 55 for the five tasks with
+# their teachers, about a tenth over the issue's budget of 50
 STUDY_TUNING_SEEDS := 1
 STUDY_LATER_SEEDS := 2,3,4,5
 STUDY_K_TERMS := terms=two_teachers_hidden

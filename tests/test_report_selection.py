@@ -290,7 +290,15 @@ def test_the_teachers_table_counts_each_set_of_weights_and_flags_a_task_whose_ru
     mixed = teachers_table([job("mrpc", "a" * 64, 0.8), job("mrpc", "b" * 64, 0.78), job("rte", "d" * 64, 0.6)])
     assert "| mrpc | teacher | bbbbbbbbbbbb | 78.00 | 79.00 | 10.0 | 1 |" in mixed
     assert "**Mixed teachers**: the runs of mrpc (teacher: 2 different weights) did not all distil" in mixed
+    assert "Rebuilt teachers" not in mixed
     assert teachers_table([{"task": "mrpc", "weighting": "none"}]) is None
+    # rebuilt on another kind of CPU with the same epoch and scores: said apart from a different teacher
+    amd, intel = job("rte", "a" * 64, 0.6), job("rte", "b" * 64, 0.6)
+    amd["hardware"], intel["hardware"] = {"cpu": "AMD EPYC"}, {"cpu": "Intel Xeon"}
+    rebuilt = teachers_table([amd, dict(amd), intel])
+    assert "**Rebuilt teachers**: the runs of rte (teacher: aaaaaaaaaaaa on AMD EPYC, 2 runs; bbbbbbbbbbbb on Intel " \
+           "Xeon, 1 runs) distilled builds of one teacher" in rebuilt
+    assert "Mixed teachers" not in rebuilt and "Every task's runs distilled one teacher" not in rebuilt
     # the teacher row of the results table is the mean over the distinct teachers, not over folder names
     assert summarise([job("mrpc", "a" * 64, 0.8), job("mrpc", "b" * 64, 0.7)])["teacher"]["mrpc"] == 75.0
 

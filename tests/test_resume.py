@@ -281,3 +281,32 @@ def test_a_setting_added_later_at_a_neutral_default_does_not_block_a_resume():
     assert first_difference(old, {"kd": {"temperature": 2.0, "teachers": [{"finetune": {"seed": 2}}]},
                                   "weighting": {"alpha": 0.5}}) == ("kd.teachers", "<unset>", [{"finetune": {"seed": 2}}])
     assert first_difference(old, {"kd": {"temperature": 2.0}, "weighting": {"alpha": 0.5, "term_weights": 0}}) is not None
+
+
+def test_a_rebuilt_teacher_with_the_same_epoch_and_scores_is_accepted_only_when_asked(tmp_path):
+    from rwkd.errors import RwkdError
+    from rwkd.run.sweep_teachers import check_sweep_teachers
+
+    folder = str(tmp_path / "teachers" / "rte" / "minilm-l6-0123456789ab" / "model")
+    scores = {"epoch": 2, "step": 213, "val/acc": 0.5559566617012024, "val/headline": 0.5559566617012024,
+              "meta/acc": 0.6104417443275452, "meta/headline": 0.6104417443275452}
+    done = tmp_path / "sweep" / "rte" / "fixed" / "seed1"
+    done.mkdir(parents=True)
+    (done / "results.json").write_text(json.dumps(
+        {"task": "rte", "teacher": {"path": folder, "weights_sha256": "a" * 64, "dev_metrics": scores}}))
+    rebuild = {"path": folder, "weights_sha256": "b" * 64, "dev_metrics": dict(scores)}
+    here, sweep = tmp_path / "sweep" / "rte" / "meta" / "seed1", tmp_path / "sweep"
+
+    with pytest.raises(RwkdError, match="teacher.accept_rebuild=same_scores accepts a rebuild"):
+        check_sweep_teachers("rte", [rebuild], here, sweep_dir=sweep)
+    (line,) = check_sweep_teachers("rte", [rebuild], here, sweep_dir=sweep, accept_rebuild="same_scores")
+    assert line.startswith("the teacher for rte here (minilm-l6-0123456789ab, weights bbbbbbbbbbbb) is a rebuild of")
+    assert check_sweep_teachers("rte", [{**rebuild, "weights_sha256": "a" * 64}], here, sweep_dir=sweep,
+                                accept_rebuild="same_scores") == []  # the same bits: nothing to accept
+    # a rebuild that kept another epoch, or scored one digit apart, is another teacher
+    for other in ({**scores, "epoch": 3}, {**scores, "meta/headline": 0.6104417443275453}):
+        with pytest.raises(RwkdError, match="not a rebuild with the same scores"):
+            check_sweep_teachers("rte", [{**rebuild, "dev_metrics": other}], here, sweep_dir=sweep,
+                                 accept_rebuild="same_scores")
+    with pytest.raises(RwkdError, match="teacher.accept_rebuild='always' is unknown; accepted: never, same_scores"):
+        check_sweep_teachers("rte", [rebuild], here, sweep_dir=sweep, accept_rebuild="always")

@@ -4,7 +4,9 @@ distinct set of weights (by SHA-256) with its scores and how many runs used it.
 A fine-tuned teacher lives in a cache that a fresh machine does not have, so a study run over several
 machines fine-tunes it again. Its folder name comes from its settings and is the same each time; only the
 weights' hash tells whether the new one is the same teacher. Where a task's runs distilled two different
-teachers, a difference between schemes can be the teachers' difference: the page says so.
+teachers, a difference between schemes can be the teachers' difference: the page says so, and says apart
+the milder case of a rebuild on another kind of CPU that kept the same epoch and scores
+(`teacher.accept_rebuild=same_scores`): the same training, rounded differently.
 """
 
 from __future__ import annotations
@@ -35,9 +37,15 @@ def teachers_by_task(results: list[dict]) -> dict:
         for position, t in enumerate([r.get("teacher"), *(r.get("more_teachers") or [])]):
             if not t:
                 continue
-            entry = found[(r["task"], position)].setdefault(teacher_identity(t), {"record": t, "runs": 0})
+            entry = found[(r["task"], position)].setdefault(teacher_identity(t), {"record": t, "runs": 0, "cpus": set()})
             entry["runs"] += 1
+            entry["cpus"].add((r.get("hardware") or {}).get("cpu") or "an unrecorded CPU")
     return found
+
+
+def _same_scores(versions: dict) -> bool:
+    scores = [entry["record"].get("dev_metrics") for entry in versions.values()]
+    return bool(scores[0]) and all(s == scores[0] for s in scores)
 
 
 def teachers_table(results: list[dict]) -> str | None:
@@ -48,7 +56,7 @@ def teachers_table(results: list[dict]) -> str | None:
         return None
     lines = ["| task | teacher | weights (SHA-256, first 12) | dev headline | meta headline | fine-tuning, CPU-min "
              "| runs |", "|---|---|---|---|---|---|---|"]
-    mixed = []
+    mixed, rebuilt = [], []
     for (task, position), versions in sorted(found.items()):
         for entry in versions.values():
             t = entry["record"]
@@ -57,11 +65,20 @@ def teachers_table(results: list[dict]) -> str | None:
             lines.append(f"| {task} | {_role(position)} | {sha} | {_headline(t.get('dev_metrics'), 'val')} "
                          f"| {_headline(t.get('dev_metrics'), 'meta')} | {'' if cost is None else f'{cost / 60:.1f}'} "
                          f"| {entry['runs']} |")
-        if len(versions) > 1:
+        if len(versions) > 1 and _same_scores(versions):
+            builds = "; ".join(f"{(sha or '')[:12]} on {', '.join(sorted(e['cpus']))}, {e['runs']} runs"
+                               for sha, e in versions.items())
+            rebuilt.append(f"{task} ({_role(position)}: {builds})")
+        elif len(versions) > 1:
             mixed.append(f"{task} ({_role(position)}: {len(versions)} different weights)")
+    if rebuilt:
+        lines.append(f"\n**Rebuilt teachers**: the runs of {'; and '.join(rebuilt)} distilled builds of one teacher "
+                     "fine-tuned with the same settings on different kinds of CPU, which round differently; every "
+                     "build kept the same epoch with the same dev and meta scores, so they differ in rounding, but a "
+                     "difference between schemes can still be partly the builds' difference.")
     if mixed:
         lines.append(f"\n**Mixed teachers**: the runs of {', '.join(mixed)} did not all distil the same teacher; "
                      "a difference between their schemes can be the teachers' difference.")
-    else:
+    if not mixed and not rebuilt:
         lines.append("\nEvery task's runs distilled one teacher in each position (the same weights, by their hash).")
     return "\n".join(lines)

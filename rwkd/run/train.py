@@ -102,7 +102,9 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         # terms beyond label + teacher (rwkd/terms.py): further teachers, each fine-tuned and cached like the first
         more_teachers = [ensure_teacher(with_teacher(cfg, patch), tokenizer) for patch in teacher_patches(cfg.kd)] \
             if weighting.needs_teacher else []
-    check_sweep_teachers(task.name, [teacher_record(t) if t else None for t in (teacher, *more_teachers)], output_dir)
+    for line in check_sweep_teachers(task.name, [teacher_record(t) if t else None for t in (teacher, *more_teachers)],
+                                     output_dir, accept_rebuild=str(cfg.teacher.get("accept_rebuild", "never"))):
+        print(f"rwkd: {line}", flush=True)
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     student = build_student(cfg, task, teacher)

@@ -124,12 +124,21 @@ def test_every_committed_record_of_the_study_is_a_job_of_its_design_from_a_clean
         assert record["task"] == "stsb", record  # a rule on the teacher's class probabilities, not a score
 
 
-def test_all_jobs_of_a_task_distilled_the_same_teachers():
+def test_all_jobs_of_a_task_distilled_one_teacher_or_its_same_score_rebuilds_on_other_cpus():
     results, _, _ = find_results([str(STUDY)])
-    teachers: dict = {}
+    builds: dict = {}
     for r in results:
-        # by the weights' hash: a teacher fine-tuned again with the pinned thread count is the same bytes, though its
-        # cache folder may be named by a key from before the pin
+        # by the weights' hash: a teacher fine-tuned again with the pinned thread count on the same kind of CPU is
+        # the same bytes, though its cache folder may be named by a key from before the pin
         for position, teacher in enumerate([r["teacher"], *(r.get("more_teachers") or [])] if r.get("teacher") else []):
-            teachers.setdefault((r["task"], position), set()).add(teacher["weights_sha256"])
-    assert teachers and all(len(names) == 1 for names in teachers.values()), teachers
+            build = builds.setdefault((r["task"], position), {}).setdefault(
+                teacher["weights_sha256"], {"scores": teacher["dev_metrics"], "cpus": set()})
+            assert build["scores"] == teacher["dev_metrics"]
+            build["cpus"].add(r["hardware"]["cpu"])
+    assert builds
+    for (task, position), by_hash in builds.items():
+        # more than one build: teacher.accept_rebuild=same_scores, each build the same epoch and scores ...
+        assert all(b["scores"] == next(iter(by_hash.values()))["scores"] for b in by_hash.values()), (task, position)
+        # ... and made on another kind of CPU than the others (one kind rebuilds the same bytes)
+        cpus = [c for b in by_hash.values() for c in b["cpus"]]
+        assert len(cpus) == len(set(cpus)), (task, position, by_hash)

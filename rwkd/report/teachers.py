@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from rwkd.run.sweep_teachers import same_scores
+
 
 def _role(position: int) -> str:
     return "teacher" if position == 0 else f"teacher {position + 1} (kd.teachers[{position - 1}])"
@@ -43,11 +45,6 @@ def teachers_by_task(results: list[dict]) -> dict:
     return found
 
 
-def _same_scores(versions: dict) -> bool:
-    scores = [entry["record"].get("dev_metrics") for entry in versions.values()]
-    return bool(scores[0]) and all(s == scores[0] for s in scores)
-
-
 def teachers_table(results: list[dict]) -> str | None:
     """Markdown: a row per distinct teacher, and a warning under the table for each task whose runs distilled
     more than one teacher in the same position; None where no run recorded a teacher."""
@@ -65,11 +62,12 @@ def teachers_table(results: list[dict]) -> str | None:
             lines.append(f"| {task} | {_role(position)} | {sha} | {_headline(t.get('dev_metrics'), 'val')} "
                          f"| {_headline(t.get('dev_metrics'), 'meta')} | {'' if cost is None else f'{cost / 60:.1f}'} "
                          f"| {entry['runs']} |")
-        if len(versions) > 1 and _same_scores(versions):
+        first, *others = (entry["record"] for entry in versions.values())
+        if others and all(same_scores(first, other) for other in others):
             builds = "; ".join(f"{(sha or '')[:12]} on {', '.join(sorted(e['cpus']))}, {e['runs']} runs"
                                for sha, e in versions.items())
             rebuilt.append(f"{task} ({_role(position)}: {builds})")
-        elif len(versions) > 1:
+        elif others:
             mixed.append(f"{task} ({_role(position)}: {len(versions)} different weights)")
     if rebuilt:
         lines.append(f"\n**Rebuilt teachers**: the runs of {'; and '.join(rebuilt)} distilled builds of one teacher "

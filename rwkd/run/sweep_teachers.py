@@ -43,8 +43,9 @@ def _identity(teacher: dict | None) -> tuple[str, str] | None:
     return Path(teacher["path"]).parent.name, teacher["weights_sha256"]
 
 
-def _same_scores(here: dict | None, there: dict | None) -> bool:
-    """The two builds kept the same epoch and step with the same dev and meta scores (every recorded digit)."""
+def same_scores(here: dict | None, there: dict | None) -> bool:
+    """Two teacher records whose builds kept the same epoch and step with the same dev and meta scores (every
+    recorded digit): what `teacher.accept_rebuild=same_scores` accepts, and what the report calls a rebuild."""
     here, there = (here or {}).get("dev_metrics"), (there or {}).get("dev_metrics")
     return bool(here) and here == there
 
@@ -75,23 +76,23 @@ def check_sweep_teachers(task: str, teachers: list[dict | None], output_dir: Pat
         theirs = [record.get("teacher"), *(record.get("more_teachers") or [])]
         for position, (here, there) in enumerate(zip(mine, [_identity(t) for t in theirs], strict=False)):
             if here and there and here[0] == there[0] and here[1] != there[1]:
-                if accept_rebuild == "same_scores" and _same_scores(teachers[position], theirs[position]):
-                    accepted[(position, there[1])] = (
-                        f"the {_role(position)} for {task} here ({here[0]}, weights {here[1][:12]}) is a rebuild of "
-                        f"the one {path.parent} distilled ({there[1][:12]}) with the same selected epoch and scores: "
-                        "accepted (teacher.accept_rebuild=same_scores); the report lists both builds")
-                    continue
-                if accept_rebuild == "same_scores":
+                if accept_rebuild == "never":
+                    raise RwkdError(
+                        f"the {_role(position)} for {task} here ({here[0]}) has weights {here[1][:12]}, but "
+                        f"{path.parent} distilled {there[1][:12]} from the same settings: the sweep's rows of {task} "
+                        "would not share a teacher. Rebuild it as that job did (teacher.finetune.threads, the same "
+                        "library versions), give it with teacher.path=, or start another sweep folder (another kind "
+                        "of CPU rounds differently: teacher.accept_rebuild=same_scores accepts a rebuild that kept the "
+                        "same epoch and scores)")
+                if not same_scores(teachers[position], theirs[position]):
                     raise RwkdError(
                         f"the {_role(position)} for {task} here ({here[0]}) has weights {here[1][:12]} and dev "
                         f"metrics {(teachers[position] or {}).get('dev_metrics')}, but {path.parent} distilled "
                         f"{there[1][:12]} with {theirs[position].get('dev_metrics')}: not a rebuild with the same "
                         f"scores, so the sweep's rows of {task} would not share a teacher; rebuild it on a machine like "
                         "that job's, give it with teacher.path=, or start another sweep folder")
-                raise RwkdError(
-                    f"the {_role(position)} for {task} here ({here[0]}) has weights {here[1][:12]}, but {path.parent} "
-                    f"distilled {there[1][:12]} from the same settings: the sweep's rows of {task} would not share a "
-                    "teacher. Rebuild it as that job did (teacher.finetune.threads, the same library versions), give "
-                    "it with teacher.path=, or start another sweep folder (another kind of CPU rounds differently: "
-                    "teacher.accept_rebuild=same_scores accepts a rebuild that kept the same epoch and scores)")
+                accepted[(position, there[1])] = (
+                    f"the {_role(position)} for {task} here ({here[0]}, weights {here[1][:12]}) is a rebuild of the "
+                    f"one {path.parent} distilled ({there[1][:12]}) with the same selected epoch and scores: accepted "
+                    "(teacher.accept_rebuild=same_scores); the report lists both builds")
     return list(accepted.values())

@@ -64,9 +64,11 @@ STUDY_K_SCHEMES := fixed_a25,fixed_a50,fixed_a75,heuristic_ca_mkd,meta,meta_mix,
 study: study-jobs
 	$(MAKE) study-results
 
-# Two lanes of one torch thread each, their tasks split as below, each logging to its own file; the page once both end
+# Two lanes of one torch thread each, their tasks split as below, each logging to its own file; the page once both end.
+# SST-2, the last task and the largest, is in both: the lanes share its sweeps (a job folder's lock lets one lane
+# train it while the other skips it), and each waits for the other's tuning jobs before it chooses the variants
 STUDY_LANE_1 := mrpc cola sst2
-STUDY_LANE_2 := stsb rte
+STUDY_LANE_2 := stsb rte sst2
 study-lanes: install study-restore
 	$(MAKE) -j2 study-lane-1 study-lane-2
 	$(MAKE) study-results
@@ -81,9 +83,11 @@ study-jobs: install study-restore
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
 			weighting=$(STUDY_K_SCHEMES) || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_OUT)/terms2 --task $$task) || exit 1; \
+			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_OUT)/terms2 --task $$task \
+				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task) || exit 1; \
+			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task \
+				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
 	done
 
 # A fresh checkout has no outputs/: the committed records go back into the study folder (never over a file

@@ -370,6 +370,54 @@ def test_the_tuning_command_prints_a_sweep_value_and_refuses_an_unknown_task(tmp
         main([str(tmp_path), "--task", "rte"])
 
 
+def test_the_choice_waits_for_a_tuning_job_another_lane_is_training_and_not_for_later_seeds(tmp_path, capsys):
+    import json
+    import threading
+    import time
+
+    from rwkd.report.tuning import main
+    from rwkd.run.locks import job_lock
+
+    sweep = tmp_path / "terms2"
+    families = {"fixed": ["fixed_a25", "fixed_a75"]}
+    tuning_job, later_job = sweep / "rte" / "fixed_a75" / "seed1", sweep / "rte" / "none" / "seed2"
+    for name, label, meta in [("fixed_a25", "fixed(alpha=0.25)", 0.5), ("none", "none", 0.1)]:
+        (sweep / "rte" / name / "seed1").mkdir(parents=True)
+        (sweep / "rte" / name / "seed1" / "results.json").write_text(
+            json.dumps(_variant("rte", label, name, 1, 0.5, [meta], families)))
+    held, done = threading.Barrier(3), threading.Event()
+
+    def tuning_lane():  # records the better variant just before it lets go of the job
+        with job_lock(tuning_job) as holder:
+            assert holder is None
+            held.wait()
+            time.sleep(0.5)
+            (tuning_job / "results.json").write_text(
+                json.dumps(_variant("rte", "fixed(alpha=0.75)", "fixed_a75", 1, 0.5, [0.7], families)))
+
+    def later_lane():  # a later seed's job stays in training until the choice is made
+        with job_lock(later_job) as holder:
+            assert holder is None
+            held.wait()
+            done.wait(timeout=30)
+
+    lanes = [threading.Thread(target=tuning_lane), threading.Thread(target=later_lane)]
+    for lane in lanes:
+        lane.start()
+    held.wait()
+    chooser = threading.Thread(target=main, args=([str(sweep), "--task", "rte", "--wait-seeds", "1"],))
+    chooser.start()
+    chooser.join(timeout=20)
+    finished_before_the_later_job = not chooser.is_alive()
+    done.set()
+    for lane in lanes:
+        lane.join()
+    assert finished_before_the_later_job
+    out, err = capsys.readouterr()
+    assert sorted(out.strip().split(",")) == ["fixed_a75", "none"]  # the sweep value alone: waiting goes to stderr
+    assert "rwkd: waiting for pid" in err and "fixed_a75/seed1" in err
+
+
 def test_a_scheme_run_with_more_terms_is_paired_with_the_same_scheme_with_two():
     from rwkd.report.paired_tables import more_terms_table
 

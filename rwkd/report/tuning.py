@@ -100,17 +100,39 @@ def weightings_to_run(results: list[dict], task: str) -> list[str]:
     return names
 
 
+def wait_for_jobs_in_training(paths: list[str], task: str, seeds: list[str]) -> None:
+    """Returns once no other process trains a job of `task` on `seeds` under `paths` (the job folders
+    `TASK/WEIGHTING/seedN` of a study's sweep, whose lock a training process holds). Two study lanes may share
+    a task: the lane that ends its part of the tuning seeds first must not choose before the other's
+    tuning jobs have written their records."""
+    from pathlib import Path
+
+    from rwkd.run.locks import LOCK_NAME, waiting_lock
+
+    for path in paths:
+        for seed in seeds:
+            for lock in sorted(Path(path).glob(f"{task}/*/seed{seed}/{LOCK_NAME}")):
+                with waiting_lock(lock, f"training {lock.parent}"):
+                    pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m rwkd.report.tuning RESULTS... --task T`: prints the weighting configs to run on the seeds
     after the tuning seeds, comma-separated (a Hydra sweep value): `make study` uses it."""
     import argparse
+    import contextlib
+    import sys
 
     from rwkd.report.summary import find_results
 
     parser = argparse.ArgumentParser(prog="python -m rwkd.report.tuning", description=main.__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="folders of a study's results.json files (its tuning seeds)")
     parser.add_argument("--task", required=True)
+    parser.add_argument("--wait-seeds", default="", help="comma-separated tuning seeds: first wait for their jobs "
+                        "that another process is training (folders TASK/WEIGHTING/seedN under the paths)")
     args = parser.parse_args(argv)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the sweep value alone
+        wait_for_jobs_in_training(args.paths, args.task, [s for s in args.wait_seeds.split(",") if s.strip()])
     results, _, _ = find_results(args.paths)
     names = weightings_to_run(results, args.task)
     if not names:

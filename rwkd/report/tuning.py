@@ -109,11 +109,10 @@ def wait_for_jobs_in_training(paths: list[str], task: str, seeds: list[str]) -> 
 
     from rwkd.run.locks import LOCK_NAME, waiting_lock
 
-    for path in paths:
-        for seed in seeds:
-            for lock in sorted(Path(path).glob(f"{task}/*/seed{seed}/{LOCK_NAME}")):
-                with waiting_lock(lock, f"training {lock.parent}"):
-                    pass
+    locks = sorted(lock for path in paths for seed in seeds for lock in Path(path).glob(f"{task}/*/seed{seed}/{LOCK_NAME}"))
+    for lock in locks:
+        with waiting_lock(lock, f"training {lock.parent}"):
+            pass  # taken once the other process lets go, then released: its record is written by then
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rwkd.report.cost import cost_table
 from rwkd.report.paired_tables import more_terms_table, paired_table
+from rwkd.report.power import power_table
 from rwkd.report.teachers import teachers_table
 from rwkd.report.tuning import TUNED, choose_variants
 from rwkd.report.weight_summary import (
@@ -216,6 +217,12 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
         out += ["More terms against two: each scheme run with more than two terms minus the same scheme with two, "
                 "on the same task and seed, in the same form; a scheme whose form with more terms has a label of its "
                 "own (metanet's reads each term's loss) against its kind's two-term row chosen on the meta split:", "", more, ""]
+    if (power := power_table(results, TUNED, undefined)) is not None:
+        out += ["How large a difference these comparisons could find: the standard deviation of the per-seed "
+                "differences against the tuned fixed alpha, pooled over its table's schemes; from it, the smallest "
+                "true difference the paired t-test finds with 80% probability over the seeds, for one comparison "
+                "alone (p < 0.05) and for the first that Holm rejects among the table's tests (the spread taken "
+                "as known); and the seeds a difference of one point would need in each case:", "", power, ""]
     out += ["## Wall time per scheme", "",
             "Mean training time of the student per job, as steps x median step time (validation and the "
             "teacher's fine-tuning, shared by all jobs of a task, not included), and the median step time "

@@ -25,6 +25,7 @@ class Paired:
     above: int  # seeds on which the scheme scored above the reference
     n: int
     p: float  # two-sided paired t-test of mean 0; NaN with fewer than 2 seeds or equal differences
+    sd: float = math.nan  # of the per-seed differences; NaN with fewer than 2 seeds
 
 
 def paired(differences: list[float]) -> Paired:
@@ -40,7 +41,7 @@ def paired(differences: list[float]) -> Paired:
     # equal differences (scores are counts of right answers, so this happens) leave the t-test undefined;
     # the float32 metrics leave a spread of about 1e-5 points, which would pass for certainty
     p = math.nan if sd < EQUAL else float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
-    return Paired(mean, float(mean - half), float(mean + half), above, n, p)
+    return Paired(mean, float(mean - half), float(mean + half), above, n, p, sd)
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -17,12 +17,12 @@ def _scores(results: list[dict]) -> dict:
             for r in with_tuned_rows(results)}
 
 
-def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset()) -> str:
-    """One row per comparison {row: (scheme, reference)}: the scheme minus the reference on the same task and
-    seed, per task and on the mean over tasks (per seed, over the seeds that have every task), Holm-adjusted
-    over every comparison in the table."""
+def paired_cells(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset()) -> dict:
+    """{(row, task, or None for the mean over tasks): Paired} for each comparison {row: (scheme, reference)}: the
+    scheme minus the reference on the same task and seed, per task and on the mean over tasks (per seed, over the
+    seeds that have every task)."""
     tasks = sorted({task for task, _, _ in score})
-    cells: dict = {}  # (row, task or None for the mean) -> Paired
+    cells: dict = {}
     for row, (scheme, reference) in comparisons.items():
         per_seed: dict = defaultdict(dict)
         for task in tasks:
@@ -37,6 +37,13 @@ def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefine
         complete = [statistics.fmean(d.values()) for d in per_seed.values() if len(d) == len(tasks)]
         if complete and len(tasks) > 1:
             cells[(row, None)] = paired(complete)
+    return cells
+
+
+def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset()) -> str:
+    """One row per comparison (paired_cells), Holm-adjusted over every comparison in the table."""
+    tasks = sorted({task for task, _, _ in score})
+    cells = paired_cells(score, comparisons, undefined)
     keys = list(cells)
     adjusted = dict(zip(keys, holm([cells[k].p for k in keys]), strict=True))
     lines = ["| scheme | " + " | ".join(tasks) + " | mean over tasks |", "|---|" + "---|" * (len(tasks) + 1)]
@@ -48,6 +55,14 @@ def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefine
     return "\n".join(lines)
 
 
+def against_reference(results: list[dict], reference: str, undefined: set = frozenset()) -> tuple[dict, dict]:
+    """The scores (_scores) and the comparisons {scheme: (scheme, reference)} of paired_table."""
+    score = _scores(results)
+    schemes = sorted(({scheme for _, scheme, _ in score} | {s for _, s in undefined}) - {reference}
+                     - tuned_candidates(results))
+    return score, {s: (s, reference) for s in schemes}
+
+
 def paired_table(results: list[dict], reference: str, undefined: set = frozenset()) -> str:
     """Each scheme minus the reference on the same task and seed (same student start and batch order, so
     the seed's own luck cancels), dev headline x 100 at the best epoch: the mean difference, its 95% interval,
@@ -55,10 +70,7 @@ def paired_table(results: list[dict], reference: str, undefined: set = frozenset
     is one row, its chosen variant's runs, and its variants are not compared one by one; `reference` may be
     such a row (TUNED: the fixed alpha chosen per task). `undefined` holds the (task, scheme) pairs that are
     not applicable, shown as n/a."""
-    score = _scores(results)
-    schemes = sorted(({scheme for _, scheme, _ in score} | {s for _, s in undefined}) - {reference}
-                     - tuned_candidates(results))
-    return _paired_lines(score, {s: (s, reference) for s in schemes}, undefined)
+    return _paired_lines(*against_reference(results, reference, undefined), undefined)
 
 
 def more_terms_table(results: list[dict]) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from rwkd.report.paired import EQUAL
 from rwkd.report.paired_tables import against_reference, paired_cells
 
 POWER = 0.8
@@ -51,7 +52,8 @@ def pooled_sd(stats) -> tuple[float, int] | None:
     """The standard deviation of per-seed differences pooled over comparisons (weighted by degrees of freedom)
     and the fewest seeds among them; None without a comparison of two or more seeds that vary."""
     usable = [s for s in stats if s.n >= 2 and not math.isnan(s.sd)]
-    if not usable or not any(s.sd > 0 for s in usable):
+    # differences that vary by less than EQUAL are equal (float noise), as for the t-test itself
+    if not any(s.sd >= EQUAL for s in usable):
         return None
     variance = sum((s.n - 1) * s.sd ** 2 for s in usable) / sum(s.n - 1 for s in usable)
     return math.sqrt(variance), min(s.n for s in usable)

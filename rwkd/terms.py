@@ -29,7 +29,7 @@ from rwkd.errors import RwkdError
 
 PROJECTIONS = "rwkd_projections"  # the student's submodule holding the hidden-state projections
 HIDDEN_KEYS = ("student_layer", "teacher_layer", "teacher")
-TEACHER_PATCH_KEYS = ("name", "path", "model", "finetune", "cache_logits")
+TEACHER_PATCH_KEYS = ("name", "path", "outputs", "model", "finetune", "cache_logits")
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,25 @@ from rwkd.errors import RwkdError
 from rwkd.tasks import TaskSpec, get_task
 
 
+def _encode(examples: list[Example], tokenizer, max_len: int) -> tuple[list, list | None]:
+    enc = tokenizer(
+        [e.text_a for e in examples],
+        [e.text_b for e in examples] if examples and examples[0].text_b is not None else None,
+        truncation=True,
+        max_length=max_len,
+    )
+    return enc["input_ids"], enc.get("token_type_ids")
+
+
 class TokenizedSplit(Dataset):
-    def __init__(self, examples: list[Example], tokenizer, max_len: int):
+    """One split's rows tokenized by the student's tokenizer, and, for each live teacher with a tokenizer of its
+    own (`views`: name -> tokenizer), by that one too, each with its own truncation: a model only ever reads
+    ids from its own vocabulary."""
+
+    def __init__(self, examples: list[Example], tokenizer, max_len: int, views: dict | None = None):
         self.examples = examples
-        enc = tokenizer(
-            [e.text_a for e in examples],
-            [e.text_b for e in examples] if examples and examples[0].text_b is not None else None,
-            truncation=True,
-            max_length=max_len,
-        )
-        self.input_ids = enc["input_ids"]
-        self.token_type_ids = enc.get("token_type_ids")
+        self.input_ids, self.token_type_ids = _encode(examples, tokenizer, max_len)
+        self.views = {name: _encode(examples, tok, max_len) for name, tok in (views or {}).items()}
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -42,37 +50,49 @@ class TokenizedSplit(Dataset):
         item = {"input_ids": self.input_ids[i], "idx": self.examples[i].idx, "labels": self.examples[i].label}
         if self.token_type_ids is not None:
             item["token_type_ids"] = self.token_type_ids[i]
+        if self.views:
+            item["teacher_inputs"] = {name: {"input_ids": ids[i], **({"token_type_ids": types[i]} if types else {})}
+                                      for name, (ids, types) in self.views.items()}
         return item
+
+
+def pad_inputs(rows: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """input_ids (and token_type_ids) padded to the longest row, with the attention mask."""
+    width = max(len(r["input_ids"]) for r in rows)
+    n = len(rows)
+    input_ids = torch.full((n, width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((n, width), dtype=torch.long)
+    has_types = "token_type_ids" in rows[0]
+    token_type_ids = torch.zeros((n, width), dtype=torch.long) if has_types else None
+    for row, r in enumerate(rows):
+        length = len(r["input_ids"])
+        input_ids[row, :length] = torch.tensor(r["input_ids"])
+        attention_mask[row, :length] = 1
+        if has_types:
+            token_type_ids[row, :length] = torch.tensor(r["token_type_ids"])
+    padded = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if has_types:
+        padded["token_type_ids"] = token_type_ids
+    return padded
 
 
 @dataclass
 class PadCollator:
-    """Pads each batch to its own longest sequence (dynamic padding)."""
+    """Pads each batch to its own longest sequence (dynamic padding); each teacher view with its own pad id."""
 
     pad_token_id: int
     regression: bool
+    view_pad_ids: dict | None = None
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
-        width = max(len(it["input_ids"]) for it in items)
-        n = len(items)
-        input_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((n, width), dtype=torch.long)
-        has_types = "token_type_ids" in items[0]
-        token_type_ids = torch.zeros((n, width), dtype=torch.long) if has_types else None
-        for row, it in enumerate(items):
-            length = len(it["input_ids"])
-            input_ids[row, :length] = torch.tensor(it["input_ids"])
-            attention_mask[row, :length] = 1
-            if has_types:
-                token_type_ids[row, :length] = torch.tensor(it["token_type_ids"])
         batch = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
+            **pad_inputs(items, self.pad_token_id),
             "labels": torch.tensor([it["labels"] for it in items], dtype=torch.float if self.regression else torch.long),
             "idx": torch.tensor([it["idx"] for it in items], dtype=torch.long),
         }
-        if has_types:
-            batch["token_type_ids"] = token_type_ids
+        if "teacher_inputs" in items[0]:
+            batch["teacher_inputs"] = {name: pad_inputs([it["teacher_inputs"][name] for it in items], pad)
+                                       for name, pad in self.view_pad_ids.items()}
         return batch
 
 
@@ -122,6 +142,7 @@ class GlueDataModule(pl.LightningDataModule):
         order_seed: int = 0,
         eval_meta_split: bool = False,
         group_by_length: bool = False,
+        teacher_tokenizers: dict | None = None,
     ):
         super().__init__()
         self.task: TaskSpec = get_task(task)
@@ -146,7 +167,10 @@ class GlueDataModule(pl.LightningDataModule):
         self._meta_iter = None
         self._meta_done = 0  # batches of the current meta pass handed out
         self._resume: dict | None = None
-        self.collate = PadCollator(tokenizer.pad_token_id, self.task.is_regression)
+        # live teachers that read other tokens than the student: name -> tokenizer (rwkd/run/teacher_sources.py)
+        self.teacher_tokenizers = dict(teacher_tokenizers or {})
+        self.collate = PadCollator(tokenizer.pad_token_id, self.task.is_regression,
+                                   {name: tok.pad_token_id for name, tok in self.teacher_tokenizers.items()})
         self.train_set: TokenizedSplit | None = None
         self.meta_set: TokenizedSplit | None = None
         self.dev_sets: dict[str, TokenizedSplit] = {}
@@ -156,15 +180,23 @@ class GlueDataModule(pl.LightningDataModule):
             train, meta = carve_meta_split(
                 self.source.read("train"), self.meta_size, self.max_train_samples, self.split_seed
             )
-            self.train_set = TokenizedSplit(train, self.tokenizer, self.max_len)
+            self.train_set = self._tokenized(train)
             # data.meta_size=0: no meta split (every train row is trained on); schemes that need one refuse
-            self.meta_set = TokenizedSplit(meta, self.tokenizer, self.max_len) if meta else None
+            self.meta_set = self._tokenized(meta) if meta else None
         if not self.dev_sets:
             for split in self.task.dev_splits:
                 examples = self.source.read(split)
                 if self.max_eval_samples is not None:
                     examples = examples[: self.max_eval_samples]
+                # dev is scored by the student alone: no teacher views
                 self.dev_sets[split] = TokenizedSplit(examples, self.tokenizer, self.max_len)
+
+    def _tokenized(self, examples: list[Example]) -> TokenizedSplit:
+        return TokenizedSplit(examples, self.tokenizer, self.max_len, self.teacher_tokenizers)
+
+    def retokenized(self, split: TokenizedSplit, tokenizer) -> TokenizedSplit:
+        """The same rows read by another model's tokenizer (a teacher's, for its cached outputs)."""
+        return TokenizedSplit(split.examples, tokenizer, self.max_len)
 
     def _batch_loader(self, ds: Dataset, batch_size: int, stream: int, epoch_fn=None) -> tuple[DataLoader, EpochBatchSampler]:
         """A loader over this process's shard of `ds`, in an order fixed by (run seed, stream, pass).

@@ -25,10 +25,20 @@ def task_of(cfg: DictConfig) -> TaskSpec:
     return get_task(cfg.task.name)
 
 
-def tokenizer_name(cfg: DictConfig) -> str:
+def teacher_tokenizer_name(cfg: DictConfig) -> str:
+    """The teacher reads text through its own tokenizer: that of the model it is (or was fine-tuned) from."""
+    return cfg.teacher.path or cfg.teacher.model.name_or_path
+
+
+def student_tokenizer_name(cfg: DictConfig) -> str:
+    """The student's own tokenizer: `data.tokenizer` where set, else that of the model its weights come from
+    (the fine-tuned teacher's under student.init=teacher), never the teacher's by default: the two may have
+    different vocabularies (MPNet teacher, MiniLM students)."""
     if cfg.data.get("tokenizer"):
         return cfg.data.tokenizer
-    return cfg.teacher.path or cfg.teacher.model.name_or_path
+    if (cfg.student.get("init") or "pretrained") == "teacher":
+        return teacher_tokenizer_name(cfg)
+    return cfg.student.model.name_or_path
 
 
 def glue_dir(cfg: DictConfig) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -114,6 +115,19 @@ class SubsetOf:
         return None
 
 
+@dataclass(frozen=True)
+class WrittenFolder:
+    """null, or a folder holding `record` (a folder some rwkd command wrote)."""
+
+    record: str
+    writer: str
+
+    def problem(self, key: str, value) -> str | None:
+        if value is None or (Path(str(value)) / self.record).is_file():
+            return None
+        return f"{key}={value!r} is not a folder with {self.record}; accepted: null, or a folder written by {self.writer}"
+
+
 def _show(value) -> str:
     return str(OmegaConf.to_container(value)) if isinstance(value, ListConfig | DictConfig) else repr(value)
 
@@ -163,6 +177,8 @@ RULES_BY_KEY = {
     "teacher.finetune.seed": INTEGER,
     "teacher.finetune.threads": Number(integer=True, low=1, optional=True),
     "teacher.cache_logits": Flag(),
+    "teacher.outputs": WrittenFolder("outputs.json", "`rwkd teacher`"),
+    "teacher_outputs.write": Flag(),
     "student.init": OneOf(STUDENT_INITS),
     "trainer.max_epochs": Number(integer=True, low=1, optional=True),
     "trainer.max_steps": Number(integer=True, low=-1),

@@ -15,7 +15,7 @@ def check_against_the_models(cfg: DictConfig) -> None:
     from rwkd.models import architecture
 
     max_len = OmegaConf.select(cfg, "data.max_len")
-    depths = {}
+    depths, configs = {}, {}
     for role in ("teacher", "student"):
         model = OmegaConf.select(cfg, f"{role}.model")
         if not isinstance(model, DictConfig) or not model.get("name_or_path"):
@@ -27,6 +27,7 @@ def check_against_the_models(cfg: DictConfig) -> None:
         config = architecture(model.name_or_path, overrides, bool(model.get("trust_remote_code", False)))
         if config is None:
             continue
+        configs[role] = config
         positions = getattr(config, "max_position_embeddings", None)
         if max_len and positions and max_len > positions:
             raise RwkdError(f"data.max_len={max_len} is longer than the {role} model's {positions} positions; "
@@ -40,6 +41,23 @@ def check_against_the_models(cfg: DictConfig) -> None:
                 raise RwkdError(f"student.model.layers={indices} is not a non-empty list of layer indices of the "
                                 f"{depth}-layer model it is cut from; accepted: indices in [0, {depth - 1}]")
     _check_hidden_layers(cfg, depths)
+    from_teacher = (OmegaConf.select(cfg, "student.init") or "pretrained") == "teacher"
+    _check_student_tokens(cfg, configs.get("teacher" if from_teacher else "student"))
+
+
+def _check_student_tokens(cfg: DictConfig, student_config) -> None:
+    """A tokenizer forced on the student (data.tokenizer) must not make ids past its embedding table: each
+    model reads its own tokenizer's ids, and a student fed another vocabulary's would fail, or worse, not."""
+    forced = OmegaConf.select(cfg, "data.tokenizer")
+    vocab = getattr(student_config, "vocab_size", None)
+    if not forced or not vocab:
+        return
+    from rwkd.models import load_tokenizer
+
+    size = len(load_tokenizer(str(forced)))
+    if size > vocab:
+        raise RwkdError(f"data.tokenizer={forced} makes ids up to {size - 1}, past the student's {vocab}-entry "
+                        "vocabulary; accepted: null (the student's own tokenizer) or a tokenizer of its vocabulary")
 
 
 def check_trainer(cfg: DictConfig) -> None:

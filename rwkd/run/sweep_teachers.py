@@ -40,7 +40,9 @@ def _identity(teacher: dict | None) -> tuple[str, str] | None:
     """(folder name, weights' SHA-256) of a fine-tuned teacher: the folder is named by the settings that shape it."""
     if not teacher or not teacher.get("weights_sha256") or not teacher.get("path"):
         return None
-    return Path(teacher["path"]).parent.name, teacher["weights_sha256"]
+    # teacher outputs are named like the teacher folder they were written from (rwkd/run/teacher_outputs.py)
+    folder = Path(teacher["path"]) if teacher.get("origin") == "outputs" else Path(teacher["path"]).parent
+    return folder.name, teacher["weights_sha256"]
 
 
 def same_scores(here: dict | None, there: dict | None) -> bool:

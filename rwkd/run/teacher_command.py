@@ -11,8 +11,9 @@ from rwkd.atomic import write_json
 from rwkd.models import load_tokenizer
 from rwkd.report.recipe import TEACHER_TRIAL
 from rwkd.run import records
-from rwkd.run.assemble import tokenizer_name
+from rwkd.run.assemble import teacher_tokenizer_name
 from rwkd.run.settings import check_settings
+from rwkd.run.teacher_outputs import write_teacher_outputs
 from rwkd.run.teacher_sources import with_teacher
 from rwkd.run.teacher_stage import ensure_teacher
 from rwkd.terms import teacher_patches
@@ -39,12 +40,19 @@ def teacher_only(cfg: DictConfig) -> float:
         done = json.loads(trial_path.read_text())["selected"]
         print(f"rwkd: {trial_path.parent} has finished already; skipped. (resume=never fine-tunes it again)", flush=True)
         return done.get("meta/headline", done["val/headline"])
-    tokenizer = load_tokenizer(tokenizer_name(cfg))
-    teacher = ensure_teacher(cfg, tokenizer)
-    _show(cfg.task.name, teacher)
+    written = None
     # kd.teachers too: a multi-process launch needs every teacher fine-tuned beforehand
-    for patch in teacher_patches(cfg.kd):
-        _show(cfg.task.name, ensure_teacher(with_teacher(cfg, patch), tokenizer))
+    for position, teacher_cfg in enumerate((cfg, *(with_teacher(cfg, patch) for patch in teacher_patches(cfg.kd)))):
+        tokenizer = load_tokenizer(teacher_tokenizer_name(teacher_cfg))  # each teacher reads its own tokens
+        found = ensure_teacher(teacher_cfg, tokenizer)
+        _show(cfg.task.name, found)
+        if cfg.teacher_outputs.write:
+            folder, record = write_teacher_outputs(teacher_cfg, found, tokenizer, list(cfg.teacher_outputs.states))
+            print(f"rwkd: teacher outputs in {folder} (id {record['id'][:12]}); distil them with "
+                  f"teacher.outputs={folder}", flush=True)
+            written = written or {"folder": str(folder), "id": record["id"]}
+        if position == 0:
+            teacher = found
     if sweeping:
         record = teacher.record or {}
         write_json(trial_path, {
@@ -56,7 +64,7 @@ def teacher_only(cfg: DictConfig) -> float:
             "data": {k: cfg.data.get(k) for k in ("max_train_samples", "meta_size", "split_seed", "max_len")},
             "selected": teacher.dev_metrics, "history": record.get("history"),
             "fine_tune_seconds": record.get("fine_tune_seconds"), "fine_tune_cpu_seconds": record.get("fine_tune_cpu_seconds"),
-            "majority": record.get("majority"),
+            "majority": record.get("majority"), "outputs": written,
             "hardware": records.hardware(), "versions": records.package_versions(), "git_commit": records.git_commit(),
         })
     return teacher.dev_metrics.get("meta/headline", teacher.dev_metrics["val/headline"])

@@ -34,19 +34,30 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def teacher_output(model, batch: dict, layer: int | None = None) -> torch.Tensor:
+def teacher_output(model, inputs: dict, layer: int | None = None) -> torch.Tensor:
     """The teacher's logits, or with `layer` its [CLS] hidden state after that layer (0: the embeddings)."""
     if layer is None:
-        return model(**model_inputs(batch)).logits.float()
-    return model(**model_inputs(batch), output_hidden_states=True).hidden_states[layer][:, 0].float()
+        return model(**inputs).logits.float()
+    return model(**inputs, output_hidden_states=True).hidden_states[layer][:, 0].float()
 
 
 class LiveTeacher:
-    """Runs the frozen teacher on every batch (the reference the cache must agree with)."""
+    """Runs the frozen teacher on every batch (the reference the cache must agree with). With `view`, the teacher
+    reads the batch's ids of its own tokenizer (batch["teacher_inputs"][view]), never the student's."""
 
-    def __init__(self, model: torch.nn.Module, layer: int | None = None):
+    def __init__(self, model: torch.nn.Module, layer: int | None = None, view: str | None = None):
         self.model = model.eval().requires_grad_(False)
         self.layer = layer
+        self.view = view
+
+    def inputs(self, batch: dict) -> dict:
+        if self.view is None:
+            return model_inputs(batch)
+        views = batch.get("teacher_inputs") or {}
+        if self.view not in views:
+            raise RwkdError(f"the batch has no ids of the teacher's tokenizer {self.view!r} (it has {sorted(views)}); "
+                            "the data module must be built with that teacher tokenizer")
+        return views[self.view]
 
     def to(self, device) -> LiveTeacher:
         self.model.to(device)
@@ -54,7 +65,7 @@ class LiveTeacher:
 
     @torch.no_grad()
     def __call__(self, batch: dict) -> torch.Tensor:
-        return teacher_output(self.model, batch, self.layer)
+        return teacher_output(self.model, self.inputs(batch), self.layer)
 
 
 class CachedTeacher:
@@ -90,7 +101,7 @@ def compute_logits(model, split: TokenizedSplit, pad_token_id: int, batch_size: 
         for it in items:
             it["labels"] = 0
         batch = {k: v.to(device) for k, v in collate(items).items()}
-        logits = teacher_output(model, batch, layer).cpu()
+        logits = teacher_output(model, model_inputs(batch), layer).cpu()
         for i, row in zip(batch["idx"].tolist(), logits.tolist(), strict=True):
             out[i] = row
     return out

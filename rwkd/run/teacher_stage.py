@@ -26,7 +26,7 @@ from rwkd.atomic import write_json
 from rwkd.baselines import majority_metrics
 from rwkd.errors import RwkdError
 from rwkd.models import load_finetuned
-from rwkd.run.assemble import build_datamodule, build_trainer, task_of, tokenizer_name
+from rwkd.run.assemble import build_datamodule, build_trainer, task_of, teacher_tokenizer_name
 from rwkd.run.checkpointing import LAST, model_state, read_checkpoint
 from rwkd.run.evaluate import score
 from rwkd.run.export import save_classifier
@@ -40,12 +40,21 @@ WEIGHTS = "model.safetensors"  # what save_pretrained writes
 
 @dataclass
 class Teacher:
-    model: torch.nn.Module
+    model: torch.nn.Module | None  # None: only its outputs are at hand (teacher.outputs)
     path: str
     dev_metrics: dict
-    origin: str  # "given", "cache" or "fine-tuned"
+    origin: str  # "given", "cache", "fine-tuned" or "outputs"
     weights_sha256: str | None = None  # of the fine-tuned weights: runs that share a teacher share this
-    record: dict | None = None  # teacher.json of a fine-tuned teacher: its history, timing and key
+    record: dict | None = None  # teacher.json of a fine-tuned teacher (or outputs.json): history, timing, key
+    outputs: object | None = None  # the TeacherOutputs read instead of the model (rwkd/run/teacher_outputs.py)
+
+    @property
+    def shape(self) -> dict:
+        """num_hidden_layers, hidden_size and num_labels, from the model or the outputs' record."""
+        if self.model is not None:
+            c = self.model.config
+            return {"num_hidden_layers": c.num_hidden_layers, "hidden_size": c.hidden_size, "num_labels": c.num_labels}
+        return self.record["shape"]
 
 
 def _trainer_settings_that_shape_training(cfg: DictConfig) -> dict:
@@ -65,7 +74,7 @@ def teacher_key(cfg: DictConfig, train_fingerprint: str, dev_fingerprint: str) -
         "task": cfg.task.name,
         "model": OmegaConf.to_container(cfg.teacher.model, resolve=True),
         "finetune": _finetune_key(cfg),
-        "tokenizer": tokenizer_name(cfg),
+        "tokenizer": teacher_tokenizer_name(cfg),
         "data": {
             "train": train_fingerprint,
             "dev": dev_fingerprint,
@@ -203,7 +212,7 @@ def _finetune_with(cfg: DictConfig, tokenizer, dm, key: dict, folder: Path, thre
     selection = _selection(cfg, dm)
     module = TeacherFineTuning(
         model, task, optim=OmegaConf.to_container(ft, resolve=True), nan_policy=cfg.nan_policy,
-        run_info={"role": "teacher", "tokenizer": tokenizer_name(cfg), "max_len": cfg.data.max_len},
+        run_info={"role": "teacher", "tokenizer": teacher_tokenizer_name(cfg), "max_len": cfg.data.max_len},
         score_meta_split=dm.meta_set is not None, selection=selection,
     )
     # The work folder is named by the teacher's key: an interrupted fine-tuning resumes from its last.ckpt

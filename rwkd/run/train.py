@@ -22,7 +22,15 @@ from rwkd.errors import NotApplicable, RwkdError
 from rwkd.models import count_parameters, load_tokenizer
 from rwkd.report.recipe import check_budget
 from rwkd.run import records
-from rwkd.run.assemble import build_datamodule, build_module, build_trainer, glue_dir, task_of, tokenizer_name
+from rwkd.run.assemble import (
+    build_datamodule,
+    build_module,
+    build_trainer,
+    glue_dir,
+    student_tokenizer_name,
+    task_of,
+    teacher_tokenizer_name,
+)
 from rwkd.run.checkpointing import model_state, read_checkpoint
 from rwkd.run.diagnostics import SampleWeightLog
 from rwkd.run.export import save_classifier
@@ -33,20 +41,20 @@ from rwkd.run.settings import STUDENT_INITS, check_settings
 from rwkd.run.sweep_teachers import check_sweep_teachers
 from rwkd.run.teacher_logits import CachedTeacher
 from rwkd.run.teacher_sources import (
-    teacher_for_training,
+    live_views,
+    obtain_teacher,
+    output_source,
     teacher_record,
+    teacher_slots,
     term_record,
     term_source,
-    with_teacher,
 )
-from rwkd.run.teacher_stage import ensure_teacher
 from rwkd.terms import (
     TermSet,
     add_projections,
     drop_projection_weights,
     plan_extra_terms,
     resolve_layers,
-    teacher_patches,
     without_projections,
 )
 from rwkd.weighting.base import WeightingScheme
@@ -95,36 +103,40 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     # a scheme that cannot weigh these terms says so before any teacher is fine-tuned (the module asks again)
     weighting.configure_terms(term_set)
     check_budget(cfg, weighting.describe())
-    tokenizer = load_tokenizer(tokenizer_name(cfg))
+    tokenizer = load_tokenizer(student_tokenizer_name(cfg))  # the student's: each teacher reads its own
+    slots = teacher_slots(cfg)
     init = student_init(cfg)
     with clock.teacher_stage():
-        teacher = ensure_teacher(cfg, tokenizer) if weighting.needs_teacher or init == "teacher" else None
+        if weighting.needs_teacher or init == "teacher":
+            slots[0].teacher = obtain_teacher(slots[0])
         # terms beyond label + teacher (rwkd/terms.py): further teachers, each fine-tuned and cached like the first
-        more_teachers = [ensure_teacher(with_teacher(cfg, patch), tokenizer) for patch in teacher_patches(cfg.kd)] \
-            if weighting.needs_teacher else []
+        for slot in slots[1:] if weighting.needs_teacher else []:
+            slot.teacher = obtain_teacher(slot)
+    teacher = slots[0].teacher
+    more_teachers = [slot.teacher for slot in slots[1:]] if weighting.needs_teacher else []
     for line in check_sweep_teachers(task.name, [teacher_record(t) if t else None for t in (teacher, *more_teachers)],
                                      output_dir, accept_rebuild=str(cfg.teacher.get("accept_rebuild", "never"))):
         print(f"rwkd: {line}", flush=True)
 
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     student = build_student(cfg, task, teacher)
-    datamodule = build_datamodule(cfg, tokenizer)
+    datamodule = build_datamodule(cfg, tokenizer, teacher_tokenizers=live_views(slots) if weighting.needs_teacher else None)
     teacher_source = None
     if teacher is not None and weighting.needs_teacher:
         with clock.teacher_stage():  # the logit cache, filled by the first job that needs it
-            teacher_source = teacher_for_training(cfg, teacher.model, datamodule, tokenizer) \
-                if cfg.teacher.cache_logits else teacher.model
+            teacher_source = output_source(slots[0], datamodule)
     teachers = [teacher, *more_teachers]
     extra_terms = resolve_layers(planned, student.config.num_hidden_layers,
-                                 [t.model.config.num_hidden_layers for t in teachers] if planned else [])
-    add_projections(student, extra_terms, [t.model.config.hidden_size for t in teachers] if extra_terms else [])
+                                 [t.shape["num_hidden_layers"] for t in teachers] if planned else [])
+    add_projections(student, extra_terms, [t.shape["hidden_size"] for t in teachers] if extra_terms else [])
     with clock.teacher_stage():
-        extra_sources = [term_source(cfg, term, teachers, datamodule, tokenizer) for term in extra_terms]
+        extra_sources = [term_source(term, slots, datamodule) for term in extra_terms]
     # a K-term run is another comparison than the same scheme on two terms: tables keep them apart
     scheme_label = weighting.describe() + ("" if term_set is None else f" [{'+'.join(term_set.names)}]")
     run_info = {
         "role": "student",
-        "tokenizer": tokenizer_name(cfg),
+        "tokenizer": student_tokenizer_name(cfg),
+        "teacher_tokenizers": [teacher_tokenizer_name(slot.cfg) for slot in slots],
         "max_len": cfg.data.max_len,
         "max_eval_samples": cfg.data.max_eval_samples,
         "seed": int(cfg.seed),

@@ -268,12 +268,12 @@ def test_report_tables_the_runs_and_plots_the_weights(rte_runs, workdir):
     assert bad.returncode == 2 and "does not exist" in bad.stderr
 
 
-def test_optuna_search_maximises_the_returned_dev_headline(rte_runs, workdir):
+def test_optuna_search_maximises_the_meta_split_headline_not_dev(rte_runs, workdir):
     proc = _ok(run_rwkd(["train", "-m", "hparams_search=optuna", "task=rte", *TINY, "trainer.max_epochs=1",
                          "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1",
                          "hydra.sweep.dir=optuna"], cwd=workdir))
     best = (workdir / "optuna" / "optimization_results.yaml").read_text()
-    values = [json.loads(p.read_text())["best"]["metrics"]["val/headline"]
+    values = [json.loads(p.read_text())["best"]["metrics"]["meta/headline"]
               for p in (workdir / "optuna").glob("*/results.json")]
     assert len(values) == 2 and "best_value" in best
     assert f"best_value: {max(values)}" in best, (best, values, proc.stdout[-500:])
@@ -361,3 +361,21 @@ def test_the_study_tunes_on_its_first_seed_and_runs_only_the_chosen_variant_on_t
     assert "Complete: all 3 defined task x scheme cells (the 1 task and 3 schemes found: rte) have 2 seeds (the " \
            "variants not chosen: their tuning seeds)." in page
     assert "## Variants chosen on the meta split" in page and "| fixed, alpha chosen on meta split |" in report.stdout
+
+
+@pytest.mark.parametrize("select_on", ["meta", "dev", "last"])
+def test_the_reported_and_exported_epoch_is_chosen_where_checkpoint_select_on_says(workdir, select_on):
+    run = workdir / "runs" / f"select_{select_on}"
+    _ok(run_rwkd(["train", "task=rte", *TINY, "trainer.max_epochs=3", "weighting=fixed", f"checkpoint.select_on={select_on}",
+                  f"hydra.run.dir={run}"], cwd=workdir))
+    results = _results(run)
+    history = results["history"]
+    metric = {"meta": "meta/headline", "dev": "val/headline", "last": None}[select_on]
+    expected = history[-1] if metric is None else max(history, key=lambda h: h[metric])
+    assert results["best"]["epoch"] == expected["epoch"]
+    assert results["best"]["selected_on"] == (metric or "last epoch")
+    # choosing on the meta split scores it every epoch (data.eval_meta_split is false in TINY)
+    assert all(("meta/headline" in h) == (select_on == "meta") for h in history)
+    # the exported checkpoint is that epoch: eval scores it to the recorded dev headline
+    proc = _ok(run_rwkd(["eval", f"ckpt={run / 'checkpoints' / 'best.ckpt'}"], cwd=workdir))
+    assert _printed_headline(proc.stdout) == pytest.approx(expected["val/headline"], abs=5e-5)

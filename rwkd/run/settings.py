@@ -20,7 +20,7 @@ from rwkd.errors import RwkdError
 from rwkd.losses import KD_LOSSES
 from rwkd.run.resume import RESUME_CHOICES
 from rwkd.run.settings_in_context import check_against_the_models, check_trainer
-from rwkd.run.teacher_stage import SELECTIONS
+from rwkd.selection import SELECTIONS
 from rwkd.terms import plan_extra_terms
 from rwkd.weighting.annealed import SCHEDULES
 from rwkd.weighting.features import FEATURES
@@ -153,6 +153,7 @@ RULES_BY_KEY = {
     "checkpoint.every_n_steps": COUNT,
     "checkpoint.keep_last": Flag(),
     "checkpoint.keep_best": Flag(),
+    "checkpoint.select_on": OneOf(tuple(SELECTIONS)),
     "data.max_len": Number(integer=True, low=8),
     "data.batch_size": COUNT,
     "data.eval_batch_size": COUNT,

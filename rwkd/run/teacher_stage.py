@@ -32,6 +32,7 @@ from rwkd.run.evaluate import score
 from rwkd.run.export import save_classifier
 from rwkd.run.locks import waiting_lock
 from rwkd.run.records import file_sha256
+from rwkd.selection import selection_metric
 from rwkd.teacher_finetuning import TeacherFineTuning
 
 TEACHER_RECORD = "teacher.json"
@@ -101,19 +102,10 @@ def _teacher_settings(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-# teacher.finetune.select_on: which epoch of the fine-tuning becomes the teacher
-SELECTIONS = {"meta": "meta/headline", "dev": "val/headline", "last": None}
-
-
 def _selection(cfg: DictConfig, dm) -> str | None:
-    """The metric that picks the teacher's epoch: by default the held-out meta split's headline (with no
-    meta split, data.meta_size=0, the last epoch); `dev` is the earlier behaviour, kept to reproduce it."""
-    choice = cfg.teacher.finetune.get("select_on", "meta")
-    if choice not in SELECTIONS:
-        raise RwkdError(f"teacher.finetune.select_on={choice!r} is unknown; accepted: {', '.join(SELECTIONS)}")
-    if choice == "meta" and dm.meta_set is None:  # dm is set up for fit
-        return None
-    return SELECTIONS[choice]
+    """The metric that picks the teacher's epoch (rwkd/selection.py); dm is set up for fit."""
+    return selection_metric("teacher.finetune.select_on", cfg.teacher.finetune.get("select_on", "meta"),
+                            dm.meta_set is not None)
 
 
 def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu") -> Teacher:

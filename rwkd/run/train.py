@@ -49,6 +49,7 @@ from rwkd.run.teacher_sources import (
     term_record,
     term_source,
 )
+from rwkd.selection import describe, selection_metric
 from rwkd.terms import (
     TermSet,
     add_projections,
@@ -63,7 +64,8 @@ SAMPLE_WEIGHTS = "sample_weights.parquet"
 
 
 def train(cfg: DictConfig) -> float:
-    """Runs one configuration; returns the best dev headline (what a hyper-parameter sweep optimises)."""
+    """Runs one configuration; returns the reported epoch's meta-split headline where the run scored it, else its
+    dev headline: what a hyper-parameter sweep (hparams_search=optuna) maximises, so that it tunes off dev."""
     check_settings(cfg)  # the CLI checked the command line; this also covers sampled sweeps and API callers
     output_dir = Path(cfg.paths.output_dir)
     # the lock before anything else: a second sweep on the same folder must not see a job as unfinished
@@ -89,10 +91,10 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     clock = records.JobClock()
     start = plan_start(cfg, output_dir)
     if start.kind == "finished":
-        best = start.results["best"]["metrics"]["val/headline"]
-        print(f"rwkd: {output_dir} has finished already (best val/headline {best:.4f}); skipped. "
+        best = start.results["best"]["metrics"]
+        print(f"rwkd: {output_dir} has finished already (best val/headline {best['val/headline']:.4f}); skipped. "
               "(resume=never trains it again)", flush=True)
-        return best
+        return sweep_objective(best)
     check_stop_file(cfg, output_dir)  # after the finished check: a stopped sweep still counts what it has
     task = task_of(cfg)
     weighting: WeightingScheme = instantiate(cfg.weighting)
@@ -143,11 +145,13 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         "weighting": scheme_label,
         "config": comparable_config(cfg),
     }
+    selection = student_selection(cfg, datamodule)
     module = build_module(cfg, student=student, weighting=weighting, task=task, teacher=teacher_source,
                           run_info=run_info, sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS),
-                          extra_terms=extra_terms, extra_sources=extra_sources)
+                          extra_terms=extra_terms, extra_sources=extra_sources,
+                          score_meta_split=datamodule.eval_meta_split, selection=selection)
     module.clock = clock
-    trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir)
+    trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir, monitor=selection)
     pin_relaunch_to_this_job()
     env_before = distributed.launch_env()
     if start.kind == "resume":
@@ -171,7 +175,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     best = module.best_epoch()
     last = module.history[-1]
     if not trainer.is_global_zero:
-        return best["val/headline"]
+        return sweep_objective(best)
 
     export_dir = None
     if cfg.export and checkpoint.best_model_path:
@@ -188,7 +192,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
         "weighting": scheme_label,
         "seed": int(cfg.seed),
         "headline": {"metric": "val/headline", "definition": " + ".join(task.headline) + f" / {len(task.headline)}"},
-        "best": {"epoch": best["epoch"], "step": best["step"], "metrics": best,
+        "best": {"epoch": best["epoch"], "step": best["step"], "metrics": best, "selected_on": describe(selection),
                  "checkpoint": checkpoint.best_model_path if cfg.checkpoint.keep_best else None, "export": str(export_dir) if export_dir else None},
         "last": {"epoch": last["epoch"], "step": last["step"], "metrics": last},
         "resumed_from": str(start.checkpoint) if start.checkpoint else None,
@@ -229,7 +233,22 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     print(f"rwkd: {task.name} {scheme_label} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
     print(side_by_side(task, results), flush=True)
-    return best["val/headline"]
+    return sweep_objective(best)
+
+
+def sweep_objective(metrics: dict) -> float:
+    return metrics.get("meta/headline", metrics["val/headline"])
+
+
+def student_selection(cfg: DictConfig, datamodule) -> str | None:
+    """The metric whose best epoch the run reports and exports (checkpoint.select_on, rwkd/selection.py); choosing
+    on the meta split scores it every epoch whatever data.eval_meta_split says."""
+    datamodule.setup("fit")
+    choice = (cfg.get("checkpoint") or {}).get("select_on", "meta")
+    metric = selection_metric("checkpoint.select_on", choice, datamodule.meta_set is not None)
+    if metric == "meta/headline":
+        datamodule.eval_meta_split = True
+    return metric
 
 
 def dev_majority(datamodule) -> dict:
@@ -244,7 +263,8 @@ def side_by_side(task, results: dict) -> str:
     """The student's dev scores next to the teacher's and the majority answer's (x 100), as the run's
     last lines: whether the student learned anything is the first thing to see."""
     names = ["headline", *[m for m in task.metrics if m != "headline"]]
-    rows = [(f"student, best epoch ({results['best']['epoch']})", results["best"]["metrics"]),
+    chosen = {"meta/headline": "best on meta", "val/headline": "best on dev"}.get(results["best"].get("selected_on"), "last")
+    rows = [(f"student, epoch {results['best']['epoch']} ({chosen})", results["best"]["metrics"]),
             (f"student, last epoch ({results['last']['epoch']})", results["last"]["metrics"])]
     if results.get("teacher"):
         rows.append(("teacher", results["teacher"]["dev_metrics"]))

@@ -125,10 +125,17 @@ def _train_subset(trial: Trial) -> int | None:
     return (data or {}).get("max_train_samples")
 
 
-def recipe_config(task: str, chosen: dict[str, Trial], command: str) -> str:
+def recipe_config(task: str, chosen: dict[str, Trial], command: str, outputs_root: str | None = None) -> str:
     """The defaults file for one task: the chosen teacher's and student's swept settings, and the train
-    subset the search ran on where it used one (SST-2), so the defaults train on what was searched."""
+    subset the search ran on where it used one (SST-2), so the defaults train on what was searched. With
+    `outputs_root` (results/teacher_outputs), the chosen teacher's committed outputs where they are there:
+    the defaults then distil them instead of fine-tuning the teacher again."""
     dotlist = [f"{k}={v}" for role in ("teacher", "student") if role in chosen for k, v in sorted(chosen[role].settings.items())]
+    written = (chosen["teacher"].record.get("outputs") or {}) if "teacher" in chosen else {}
+    if outputs_root and written.get("folder"):
+        committed = Path(outputs_root) / task / Path(written["folder"]).name
+        if (committed / "outputs.json").is_file():
+            dotlist.append(f"teacher.outputs={committed}")
     subsets = {_train_subset(t) for t in chosen.values()} - {None}
     if len(subsets) > 1:
         raise RwkdError(f"the chosen {task} teacher and student were searched on different train subsets: {sorted(subsets)}")
@@ -139,7 +146,8 @@ def recipe_config(task: str, chosen: dict[str, Trial], command: str) -> str:
             "(docs/recipe.md).\n# Generated: change the search, not this file. `recipe=null` drops it.\n" + body)
 
 
-def write_configs(trials: list[Trial], folder: Path, command: str, gap: float = TEACHER_GAP) -> list[Path]:
+def write_configs(trials: list[Trial], folder: Path, command: str, gap: float = TEACHER_GAP,
+                  outputs_root: str | None = None) -> list[Path]:
     """conf/recipe/<task>_<teacher>_<student>.yaml for every task with a chosen trial: the file that
     conf/train.yaml composes for that teacher and student on that task."""
     written = []
@@ -151,7 +159,7 @@ def write_configs(trials: list[Trial], folder: Path, command: str, gap: float = 
             raise RwkdError(f"the {task} trial records name no single teacher and student config "
                             f"(teacher {sorted(map(str, teacher))}, student {sorted(map(str, student))})")
         path = folder / f"{task}_{teacher.pop()}_{student.pop()}.yaml"
-        write_text(path, recipe_config(task, chosen, command))
+        write_text(path, recipe_config(task, chosen, command, outputs_root))
         written.append(path)
     return written
 
@@ -164,12 +172,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="meta headline points (x 100) the chosen student must stay below the teacher")
     parser.add_argument("--write-conf", help="also write each task's chosen settings as defaults into this "
                                              "folder (conf/recipe: <task>_<teacher>_<student>.yaml)")
+    parser.add_argument("--outputs-dir", help="committed teacher outputs (results/teacher_outputs): a chosen teacher "
+                                              "whose outputs are there is distilled from them by default")
     args = parser.parse_args(argv)
     trials, plans, skipped = load_trials(args.paths)
     command = shlex.join(["rwkd", "recipe", *(sys.argv[2:] if argv is None else argv)])
     write_text(args.doc, recipe_document(trials, plans, skipped, command, args.teacher_gap))
     written = [args.doc]
     if args.write_conf:
-        written += write_configs(trials, Path(args.write_conf), command, args.teacher_gap)
+        written += write_configs(trials, Path(args.write_conf), command, args.teacher_gap, args.outputs_dir)
     print(f"rwkd: wrote {', '.join(map(str, written))} ({len(trials)} trials)", file=sys.stderr)
     return 0

@@ -23,7 +23,7 @@ NOT_APPLICABLE = "not_applicable.json"  # a sweep job whose combination is undef
 # `module` and data's target, task and order seed only repeat settings compared elsewhere (optim, kd, task, seed).
 NOT_COMPARED = ("paths", "resume", "ckpt_path", "stop_file", "logger", "callbacks", "checkpoint", "export",
                 "data.dir", "data.num_workers", "trainer.enable_progress_bar", "trainer.log_every_n_steps",
-                "module", "data._target_", "data.task", "data.order_seed", "teacher.accept_rebuild", "teacher_outputs")
+                "module", "data._target_", "data.task", "data.order_seed", "teacher.accept_rebuild", "teacher_outputs", "compare_with")
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -117,13 +116,15 @@ class SubsetOf:
 
 @dataclass(frozen=True)
 class WrittenFolder:
-    """null, or a folder holding `record` (a folder some rwkd command wrote)."""
+    """null, or a folder holding `record` (a folder some rwkd command wrote); relative: here, else in the checkout."""
 
     record: str
     writer: str
 
     def problem(self, key: str, value) -> str | None:
-        if value is None or (Path(str(value)) / self.record).is_file():
+        from rwkd.run.teacher_outputs import locate
+
+        if value is None or (locate(str(value)) / self.record).is_file():
             return None
         return f"{key}={value!r} is not a folder with {self.record}; accepted: null, or a folder written by {self.writer}"
 

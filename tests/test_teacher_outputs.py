@@ -141,3 +141,17 @@ def test_a_rebuild_reproduces_the_predictions_scores_and_logits(written, tmp_pat
         held = ~torch.isnan(b).any(-1)
         assert torch.equal(a[held].argmax(-1), b[held].argmax(-1))
         assert (a[held] - b[held]).abs().max().item() <= 1e-6
+
+
+def test_the_teacher_command_run_again_keeps_outputs_already_written_and_rewrites_damaged_ones(written, tmp_path):
+    folder = written["folder"]
+    before = json.loads((folder / OUTPUTS_RECORD).read_text())
+    proc = _ok(run_rwkd(["teacher", "task=rte", *TINY, f"paths.outputs={written['root']}/out",
+                         "teacher_outputs.states=[-1]"], cwd=written["root"]))
+    assert "are those of this teacher and data already; kept" in proc.stdout
+    assert json.loads((folder / OUTPUTS_RECORD).read_text()) == before
+    (folder / LOGITS).write_bytes(b"damaged")
+    proc = _ok(run_rwkd(["teacher", "task=rte", *TINY, f"paths.outputs={written['root']}/out",
+                         "teacher_outputs.states=[-1]"], cwd=written["root"]))
+    assert "kept" not in proc.stdout
+    assert json.loads((folder / OUTPUTS_RECORD).read_text())["id"] == before["id"]  # the same bytes, written again

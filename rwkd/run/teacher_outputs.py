@@ -221,4 +221,20 @@ def write_teacher_outputs(cfg, teacher, tokenizer, states: list[int] = ()) -> tu
         raise RwkdError(f"teacher_outputs.states={list(states)}: layer {bad[0]} is not one of the teacher's "
                         f"{depth} hidden states; accepted: indices in [{-depth}, {depth - 1}] (0: the embeddings)")
     states = sorted({layer % depth for layer in states})  # as the terms resolve them: -1 is the last layer
+    if (found := _written_already(folder, record, states)) is not None:
+        print(f"rwkd: the teacher outputs in {folder} are those of this teacher and data already; kept", flush=True)
+        return folder, found
     return folder, write_outputs(folder, teacher.model.eval(), dm, record, states)
+
+
+def _written_already(folder: Path, record: dict, states: list[int]) -> dict | None:
+    """The folder's record, where it is intact and was written from the same teacher weights, task, tokenization
+    and data, with every state asked for: `rwkd teacher` run again does not compute the same outputs twice."""
+    if not (folder / OUTPUTS_RECORD).is_file():
+        return None
+    try:
+        found = TeacherOutputs.open(folder).record
+    except RwkdError:
+        return None  # damaged: written again
+    same = all(found.get(k) == record[k] for k in ("task", "weights_sha256", "tokenizer", "max_len", "data", "shape"))
+    return found if same and record["weights_sha256"] and set(states) <= set(found.get("states", [])) else None

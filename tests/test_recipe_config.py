@@ -14,7 +14,6 @@ from rwkd.report.recipe_page import recipe_config
 from rwkd.run.run_folders import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDS = ROOT / "results" / "recipe_search"
 RECIPES = Path(CONF_DIR) / "recipe"
 
 
@@ -45,16 +44,25 @@ def test_a_recipe_applies_only_to_the_teacher_and_student_it_was_searched_for():
         assert OmegaConf.select(tiny, "student.model.layers") is None  # nothing of the searched recipe leaked in
 
 
+# each committed search, the teacher config it searched, and where its chosen teachers' outputs are committed
+SEARCHES = [(ROOT / "results" / "recipe_search", "minilm", None),
+            (ROOT / "results" / "recipe_search_mpnet", "mpnet", str(ROOT / "results" / "teacher_outputs"))]
+
+
 def test_the_recipe_files_are_what_the_committed_search_chooses():
     generated = {p.name for p in RECIPES.glob("*.yaml")} - {"v1.yaml"}
-    if not RECORDS.is_dir():
-        assert generated == set(), "recipe files without committed search records"
-        return
-    trials, _, _ = load_trials([str(RECORDS)])
-    for task, chosen in summary(trials).items():
-        path = RECIPES / f"{task}_minilm_minilm.yaml"
-        assert path.is_file(), f"no default recipe for {task} though the search chose one"
-        expected = OmegaConf.create(recipe_config(task, chosen, "x"))
-        assert OmegaConf.to_container(OmegaConf.load(path)) == OmegaConf.to_container(expected), path.name
-        generated.discard(path.name)
+    for records, teacher, outputs in SEARCHES:
+        if not records.is_dir():
+            continue
+        trials, _, _ = load_trials([str(records)])
+        for task, chosen in summary(trials).items():
+            path = RECIPES / f"{task}_{teacher}_minilm.yaml"
+            assert path.is_file(), f"no default recipe for {task} though the search chose one"
+            expected = OmegaConf.to_container(OmegaConf.create(recipe_config(task, chosen, "x", outputs)))
+            written = OmegaConf.to_container(OmegaConf.load(path))
+            if outputs:  # the committed file names the outputs relative to the checkout
+                assert (ROOT / written["teacher"]["outputs"]).resolve() == Path(expected["teacher"]["outputs"])
+                written["teacher"]["outputs"] = expected["teacher"]["outputs"]
+            assert written == expected, path.name
+            generated.discard(path.name)
     assert generated == set(), f"recipe files with no search records behind them: {sorted(generated)}"

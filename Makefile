@@ -178,7 +178,7 @@ recipe-check-mpnet: install
 	$(BIN)/rwkd train -m experiment=recipe_check_mpnet task=$(TASK)
 	mkdir -p $(MPNET_CHECK_RESULTS)
 	cd $(MPNET_CHECK_OUT) && find . -name results.json -exec cp --parents {} "$(CURDIR)/$(MPNET_CHECK_RESULTS)/" \;
-	$(BIN)/rwkd report $(MPNET_CHECK_RESULTS) --out docs/recipe_check_mpnet --no-plots
+	$(BIN)/rwkd report $(MPNET_CHECK_RESULTS)/*/minilm-layers0-1-2-3 --out docs/recipe_check_mpnet --no-plots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

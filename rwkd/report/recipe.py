@@ -25,7 +25,8 @@ SELECT = "meta/headline"
 # overrides that do not shape what a trial trains, never part of a recipe: group choices and run controls
 # (bare keys), and settings under these prefixes
 CONTROL_KEYS = {"task", "experiment", "resume", "seed", "recipe", "ckpt_path", "teacher", "student", "weighting",
-                "trainer", "logger", "scheme", "hparams_search", "trainer.enable_progress_bar"}
+                "trainer", "logger", "scheme", "hparams_search", "trainer.enable_progress_bar",
+                "teacher.outputs"}  # where a teacher's outputs are read from, not how it trains
 CONTROL_PREFIXES = ("paths.", "hydra.", "recipe_search.", "logger.")
 
 
@@ -198,7 +199,8 @@ def load_trials(paths: list[str]) -> tuple[list[Trial], list[dict], list[dict]]:
             for _, record in beside:
                 for k, v in swept_params(record.get("overrides") or [], swept_by_dir.get(f.parent)).items():
                     space[k] = _with_value(space.get(k, v), v)
-            role = "teacher" if any(kind == "teacher" for kind, _ in beside) else "student"
+            # a teacher sweep still at its first trial has no record yet: its folder says what it is (<task>/teacher)
+            role = "teacher" if f.parent.name == "teacher" or any(kind == "teacher" for kind, _ in beside) else "student"
             # a student sweep sits under the teacher it was made with (student/teacher-lr..._ep..._wu.../)
             label = f"{role} ({f.parent.name})" if f.parent.name.startswith("teacher-") else role
             plans.append({"file": str(f), "task": OmegaConf.select(plan, "task.name"), "role": role, "label": label,

@@ -38,7 +38,7 @@ bench: install
 
 # The comparison study (conf/experiment/study_glue.yaml), two terms and four; days on a CPU, in parts: run it
 # again to go on where it stopped. One task at a time, whole: the tuning seeds with every variant of every family,
-# then the later seeds with the variant each family chose on the meta split (python -m rwkd.report.tuning) and
+# then the later seeds with the variant each family chose on the meta split (python -m rwkd.study.tuning) and
 # every other scheme. study-results copies every finished job's results.json, weight summary and not-applicable
 # record into results/, then draws the tables, the weight plots and docs/results.md from those committed files
 # alone (docs/results_reading.md: the hand-written reading the page includes).
@@ -83,10 +83,10 @@ study-jobs: install study-restore
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
 			weighting=$(STUDY_K_SCHEMES) || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_OUT)/terms2 --task $$task \
+			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms2 --task $$task \
 				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
 		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.report.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task \
+			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task \
 				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
 	done
 

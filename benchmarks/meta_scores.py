@@ -34,8 +34,8 @@ def collect_scores(task: str, seed: int, batches: int):
 
     from rwkd.models import load_tokenizer
     from rwkd.run.assemble import build_datamodule, student_tokenizer_name, task_of
-    from rwkd.run.teacher_sources import output_source, teacher_slots
-    from rwkd.run.teacher_stage import ensure_teacher
+    from rwkd.teacher.finetune import ensure_teacher
+    from rwkd.teacher.sources import output_source, teacher_slots
     from rwkd.weighting.meta import fast_scores
     from rwkd.weighting.meta_context import MetaContext
 

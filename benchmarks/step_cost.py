@@ -74,8 +74,8 @@ def _cache_logits(args, path: str) -> None:
     """The teacher's logits for the train and meta rows, as the logit cache would hold them."""
     import torch
 
-    from rwkd.run.teacher_logits import compute_logits
     from rwkd.tasks import get_task
+    from rwkd.teacher.cache import compute_logits
 
     torch.set_num_threads(args.threads)
     cfg = _task_config(args.task)
@@ -110,9 +110,9 @@ def _run_variant(args, kind: str, opts: dict, logits_path: str, queue) -> None:
     import torch
 
     from rwkd.models import build_classifier
-    from rwkd.module import DistillationModule
-    from rwkd.run.teacher_logits import CachedTeacher
     from rwkd.tasks import get_task
+    from rwkd.training.module import DistillationModule
+    from rwkd.training.teacher_signal import CachedTeacher
 
     torch.set_num_threads(args.threads)
     cfg = _task_config(args.task)

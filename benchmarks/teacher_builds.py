@@ -23,7 +23,7 @@ from rwkd.data.glue_tsv import read_split
 from rwkd.data.sources import default_glue_dir
 from rwkd.errors import RwkdError
 from rwkd.models import load_finetuned, load_tokenizer
-from rwkd.run.records import file_sha256, hardware
+from rwkd.records.provenance import file_sha256, hardware
 from rwkd.tasks import get_task
 
 

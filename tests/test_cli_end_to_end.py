@@ -348,7 +348,7 @@ def test_the_study_tunes_on_its_first_seed_and_runs_only_the_chosen_variant_on_t
     assert records["fixed_a25"]["config"]["study"]["families"]["fixed"] == ["fixed_a25", "fixed_a50", "fixed_a75"]
     chosen = max(("fixed_a25", "fixed_a75"),  # the meta split decides, as the report does (first label on a tie)
                  key=lambda k: (max(h["meta/headline"] for h in records[k]["history"] if "meta/headline" in h), k == "fixed_a25"))
-    printed = subprocess.run([sys.executable, "-m", "rwkd.report.tuning", str(sweep), "--task", "rte", "--wait-seeds", "1"], cwd=workdir,
+    printed = subprocess.run([sys.executable, "-m", "rwkd.study.tuning", str(sweep), "--task", "rte", "--wait-seeds", "1"], cwd=workdir,
                              capture_output=True, text=True, timeout=120)
     assert printed.returncode == 0, printed.stderr
     later = printed.stdout.strip()

@@ -235,7 +235,7 @@ def test_projections_start_as_the_identity_and_are_left_out_of_the_model():
 
 
 def test_rwkd_reports_how_many_scores_the_floor_replaced_and_the_summary_counts_them():
-    from rwkd.report.weight_summary import pool, summarise_log
+    from rwkd.records.weight_summary import pool, summarise_log
 
     _, s = _setup()
     scheme = RWKD(impl="fast", virtual_lr=0.5)

@@ -168,8 +168,8 @@ def test_sdpa_student_gives_the_eager_scores(scores):
 
 
 def test_training_module_keeps_sdpa_for_a_meta_scheme():
-    from rwkd.module import DistillationModule
     from rwkd.tasks import get_task
+    from rwkd.training.module import DistillationModule
 
     module = DistillationModule(tiny_student(attn_implementation="sdpa"), RWKD(), get_task("mrpc"),
                                 teacher=tiny_student(seed=1))

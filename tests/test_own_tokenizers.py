@@ -18,7 +18,8 @@ from conftest import TINY, run_rwkd
 
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.models import build_classifier, load_tokenizer, model_inputs
-from rwkd.run.teacher_logits import LiveTeacher, cached_teacher
+from rwkd.teacher.cache import cached_teacher
+from rwkd.training.teacher_signal import LiveTeacher
 
 CHARS = list(string.ascii_lowercase + string.digits)
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *CHARS, *[f"##{c}" for c in CHARS[:30]]]

@@ -11,10 +11,10 @@ import pytorch_lightning as pl
 
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.models import build_classifier, load_tokenizer
-from rwkd.module import DistillationModule
-from rwkd.run.checkpointing import read_checkpoint
 from rwkd.run.preemption import Preempted, Preemption
 from rwkd.tasks import get_task
+from rwkd.training.checkpointing import read_checkpoint
+from rwkd.training.module import DistillationModule
 from rwkd.weighting.none import NoKD
 
 SMALL = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)

@@ -6,8 +6,9 @@ import json
 
 from omegaconf import OmegaConf
 
-from rwkd.report.recipe import check_budget, load_trials, summary
-from rwkd.report.recipe_page import main
+from rwkd.recipe.page import main
+from rwkd.recipe.search import load_trials, summary
+from rwkd.run.budget import check_budget
 
 
 def _student(folder, lr: str, dev: list[float], meta: list[float], minutes: float, teacher_sha: str | None = None,
@@ -87,8 +88,8 @@ def test_a_student_over_the_layer_epoch_budget_is_not_applicable():
 
 
 def test_the_defaults_keep_the_train_subset_the_search_ran_on(tmp_path):
-    from rwkd.report.recipe import Trial
-    from rwkd.report.recipe_page import recipe_config
+    from rwkd.recipe.page import recipe_config
+    from rwkd.recipe.search import Trial
 
     def trial(role, record):
         return Trial(role, "sst2", {"optim.lr": "3e-4"} if role == "student" else {"teacher.finetune.lr": "1e-4"},
@@ -121,7 +122,7 @@ def test_the_student_must_leave_the_teacher_a_gap_on_the_meta_split(tmp_path):
 
 
 def test_settings_the_sweep_fixed_go_into_the_recipe_but_run_controls_do_not(tmp_path):
-    from rwkd.report.recipe_page import recipe_config
+    from rwkd.recipe.page import recipe_config
 
     sweep = tmp_path / "student"
     _student(sweep / "a", "1e-4", dev=[0.7], meta=[0.7], minutes=1)
@@ -203,8 +204,8 @@ def test_a_sweep_continued_with_other_fixed_values_keeps_them_as_trial_settings(
 
 
 def test_a_chosen_teacher_with_committed_outputs_is_distilled_from_them_by_default(tmp_path):
-    from rwkd.report.recipe import Trial
-    from rwkd.report.recipe_page import recipe_config
+    from rwkd.recipe.page import recipe_config
+    from rwkd.recipe.search import Trial
 
     committed = tmp_path / "teacher_outputs" / "mrpc" / "mpnet-base-abc"
     record = {"outputs": {"folder": "/elsewhere/outputs/teacher_outputs/mrpc/mpnet-base-abc", "id": "f00"}}

@@ -9,8 +9,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from rwkd.cli import CONF_DIR
-from rwkd.report.recipe import load_trials, summary
-from rwkd.report.recipe_page import recipe_config
+from rwkd.recipe.page import recipe_config
+from rwkd.recipe.search import load_trials, summary
 from rwkd.run.run_folders import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]

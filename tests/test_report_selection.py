@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rwkd.report.summary import summarise
 from rwkd.report.tables import markdown
-from rwkd.report.tuning import TUNED, choose_variants
+from rwkd.study.tuning import TUNED, choose_variants
 
 
 def _run(task: str, alpha: float, seed: int, dev: float, meta: list[float]) -> dict:
@@ -40,8 +40,8 @@ def test_runs_without_meta_scores_take_no_part():
 def test_results_page_holds_the_exact_table_commands_timings_and_reading(tmp_path, capsys):
     import json
 
+    from rwkd.records.reading import find_results
     from rwkd.report.command import main as report_main
-    from rwkd.report.summary import find_results
 
     for i, (alpha, seed) in enumerate([(0.25, 1), (0.25, 2), (0.75, 1), (0.75, 2)]):
         r = _run("mrpc", alpha, seed, dev=0.7 + 0.01 * i, meta=[0.6 + 0.01 * i])
@@ -86,7 +86,7 @@ def test_timing_table_compares_median_step_times_with_none_on_the_same_task():
 
 
 def test_only_schemes_that_weigh_samples_differently_within_a_step_count_as_per_sample():
-    from rwkd.report.weight_summary import summarise_log, varies_per_sample
+    from rwkd.records.weight_summary import summarise_log, varies_per_sample
 
     def log(weight):
         return {"epoch": [0, 0, 0, 0], "step": [1, 1, 2, 2], "weight": weight, "teacher_correct": [1.0] * 4,
@@ -163,7 +163,7 @@ def test_an_undefined_combination_is_na_in_every_table_and_does_not_make_the_stu
 def test_a_record_of_not_applicable_is_dropped_where_the_cell_has_results(tmp_path):
     import json
 
-    from rwkd.report.summary import find_results
+    from rwkd.records.reading import find_results
 
     for name, record in (("ran", {**_run("mrpc", 0.5, 1, dev=0.6, meta=[]), "weighting": "meta"}),
                          ("old", {"task": "mrpc", "weighting": "meta", "reason": "an old record"}),
@@ -304,7 +304,7 @@ def test_the_teachers_table_counts_each_set_of_weights_and_flags_a_task_whose_ru
 
 
 def test_a_job_clock_keeps_the_teacher_stage_apart_across_processes():
-    from rwkd.run.records import JobClock
+    from rwkd.records.provenance import JobClock
 
     clock = JobClock()
     with clock.teacher_stage():
@@ -325,7 +325,7 @@ def test_a_job_clock_keeps_the_teacher_stage_apart_across_processes():
 
 def test_after_the_tuning_seeds_a_study_runs_only_the_chosen_variants_and_the_page_counts_them_complete():
     from rwkd.report.document import _coverage
-    from rwkd.report.tuning import weightings_to_run
+    from rwkd.study.tuning import weightings_to_run
 
     families = {"fixed": ["fixed_a25", "fixed_a75"]}
     tuning = [
@@ -357,7 +357,7 @@ def test_the_tuning_command_prints_a_sweep_value_and_refuses_an_unknown_task(tmp
     import pytest
 
     from rwkd.errors import RwkdError
-    from rwkd.report.tuning import main
+    from rwkd.study.tuning import main
 
     families = {"fixed": ["fixed_a25", "fixed_a75"]}
     for i, (label, name, meta) in enumerate([("fixed(alpha=0.25)", "fixed_a25", 0.5), ("fixed(alpha=0.75)", "fixed_a75", 0.7),
@@ -375,8 +375,8 @@ def test_the_choice_waits_for_a_tuning_job_another_lane_is_training_and_not_for_
     import threading
     import time
 
-    from rwkd.report.tuning import main
-    from rwkd.run.locks import job_lock
+    from rwkd.locks import job_lock
+    from rwkd.study.tuning import main
 
     sweep = tmp_path / "terms2"
     families = {"fixed": ["fixed_a25", "fixed_a75"]}

@@ -265,7 +265,7 @@ def test_a_sweep_job_whose_teacher_is_not_the_one_its_finished_jobs_distilled_st
     second = tmp_path / "sweep" / "1_rte_metanet_terms_seed2"
     assert (second / "failed.json").is_file() and not (second / "checkpoints").exists()  # stopped before training
     # a sweep over teacher settings is not concerned: another setting, another cache folder, another teacher
-    from rwkd.run.sweep_teachers import check_sweep_teachers
+    from rwkd.teacher.sweep_check import check_sweep_teachers
 
     other = {"path": str(tmp_path / "teachers" / "rte" / "tiny-bert-0123456789ab" / "model"), "weights_sha256": "f" * 64}
     check_sweep_teachers("rte", [None, other], tmp_path / "elsewhere", sweep_dir=tmp_path / "sweep")
@@ -285,7 +285,7 @@ def test_a_setting_added_later_at_a_neutral_default_does_not_block_a_resume():
 
 def test_a_rebuilt_teacher_with_the_same_epoch_and_scores_is_accepted_only_when_asked(tmp_path):
     from rwkd.errors import RwkdError
-    from rwkd.run.sweep_teachers import check_sweep_teachers
+    from rwkd.teacher.sweep_check import check_sweep_teachers
 
     folder = str(tmp_path / "teachers" / "rte" / "minilm-l6-0123456789ab" / "model")
     scores = {"epoch": 2, "step": 213, "val/acc": 0.5559566617012024, "val/headline": 0.5559566617012024,

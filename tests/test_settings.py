@@ -1,4 +1,4 @@
-"""rwkd/run/settings.py: each rule accepts what it promises and refuses the rest in one line, on configs
+"""rwkd/config/settings.py: each rule accepts what it promises and refuses the rest in one line, on configs
 composed as `rwkd train` composes them."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from rwkd.cli import compose_train
+from rwkd.config.settings import RULES_BY_KEY, Number, check_settings
 from rwkd.errors import RwkdError
-from rwkd.run.settings import RULES_BY_KEY, Number, check_settings
 
 
 def _check(*overrides: str) -> None:

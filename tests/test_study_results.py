@@ -11,14 +11,15 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from rwkd.records.reading import find_results
+from rwkd.records.sweep_plan import read_plan
 from rwkd.report.command import document_text, parser
 from rwkd.report.document import _coverage, _timing_table, _weights_table, choices_table
 from rwkd.report.paired_tables import paired_table
-from rwkd.report.summary import find_results, summarise
+from rwkd.report.summary import summarise
 from rwkd.report.tables import markdown
-from rwkd.report.tuning import TUNED
 from rwkd.report.weight_summary import by_task_and_scheme
-from rwkd.run.sweep_plan import read_plan
+from rwkd.study.tuning import TUNED
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "study_glue_v1"

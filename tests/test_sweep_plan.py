@@ -6,7 +6,7 @@ import json
 
 from omegaconf import OmegaConf
 
-from rwkd.run.sweep_plan import read_plan
+from rwkd.records.sweep_plan import read_plan
 
 
 def _sweep(folder, params: dict, overrides: list[str]):

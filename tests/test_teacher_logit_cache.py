@@ -9,7 +9,8 @@ import torch
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.errors import RwkdError
 from rwkd.models import build_classifier, load_tokenizer
-from rwkd.run.teacher_logits import CachedTeacher, LiveTeacher, TeacherLogitCache, cached_teacher
+from rwkd.teacher.cache import TeacherLogitCache, cached_teacher
+from rwkd.training.teacher_signal import CachedTeacher, LiveTeacher
 
 SMALL = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
 

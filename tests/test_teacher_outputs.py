@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import TINY, run_rwkd, run_rwkd_here
 
-from rwkd.run.teacher_outputs import LOGITS, OUTPUTS_RECORD, TeacherOutputs
+from rwkd.teacher.outputs import LOGITS, OUTPUTS_RECORD, TeacherOutputs
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ from rwkd import losses
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.errors import RwkdError
 from rwkd.models import build_classifier, load_tokenizer, model_inputs
-from rwkd.module import DistillationModule
 from rwkd.tasks import get_task
-from rwkd.teacher_finetuning import TeacherFineTuning
+from rwkd.training.module import DistillationModule
+from rwkd.training.teacher_finetuning import TeacherFineTuning
 from rwkd.weighting.fixed import FixedWeight
 from rwkd.weighting.meta import RWKD
 from rwkd.weighting.metanet import MetaWeightNet

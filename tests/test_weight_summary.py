@@ -9,8 +9,9 @@ import math
 import pytest
 import torch
 
-from rwkd.report.weight_summary import SUMMARY, load_run, mean_std, pool, summarise_log, varies_per_sample
-from rwkd.run.diagnostics import SampleWeightLog
+from rwkd.records.weight_summary import SUMMARY, mean_std, pool, summarise_log, varies_per_sample
+from rwkd.report.weight_summary import load_run
+from rwkd.training.weight_log import SampleWeightLog
 
 NAN = float("nan")
 

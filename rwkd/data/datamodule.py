@@ -167,7 +167,7 @@ class GlueDataModule(pl.LightningDataModule):
         self._meta_iter = None
         self._meta_done = 0  # batches of the current meta pass handed out
         self._resume: dict | None = None
-        # live teachers that read other tokens than the student: name -> tokenizer (rwkd/run/teacher_sources.py)
+        # live teachers that read other tokens than the student: name -> tokenizer (rwkd/teacher/sources.py)
         self.teacher_tokenizers = dict(teacher_tokenizers or {})
         self.collate = PadCollator(tokenizer.pad_token_id, self.task.is_regression,
                                    {name: tok.pad_token_id for name, tok in self.teacher_tokenizers.items()})

@@ -1,2 +1,2 @@
-"""Reading what runs recorded: `rwkd report` (summary, tables, the results page, weight plots) and
-`rwkd recipe` (the recipe search's page and defaults)."""
+"""Reading what runs recorded: `rwkd report` (summary, tables, the results page, weight plots). Reads records
+only (rwkd/records/); nothing below imports it."""

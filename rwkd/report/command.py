@@ -14,7 +14,8 @@ from pathlib import Path
 
 from rwkd.atomic import write_text
 from rwkd.errors import RwkdError
-from rwkd.report.summary import find_results, summarise
+from rwkd.records.reading import find_results
+from rwkd.report.summary import summarise
 from rwkd.report.tables import markdown, write_csv
 
 
@@ -22,8 +23,8 @@ def document_text(args: argparse.Namespace, results: list[dict], not_applicable:
                   command: str, plots: list[Path] | None) -> str:
     """The --doc page, from the parsed arguments and what was read and drawn: its own function so that a test
     can regenerate a committed page from its committed records and compare them whole."""
+    from rwkd.records.sweep_plan import read_plan
     from rwkd.report.document import study_document
-    from rwkd.run.sweep_plan import read_plan
 
     doc = Path(args.doc)
     if plots is None:  # --no-plots: link those an earlier call drew

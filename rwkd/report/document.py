@@ -13,18 +13,14 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from rwkd.records.sweep_plan import SweepPlan
+from rwkd.records.weight_summary import mean_std
 from rwkd.report.cost import cost_table
 from rwkd.report.paired_tables import more_terms_table, paired_table
 from rwkd.report.power import power_table
 from rwkd.report.teachers import teachers_table
-from rwkd.report.tuning import TUNED, choose_variants
-from rwkd.report.weight_summary import (
-    by_task_and_scheme,
-    floors_by_task_and_scheme,
-    mean_std,
-    terms_by_task_and_scheme,
-)
-from rwkd.run.sweep_plan import SweepPlan
+from rwkd.report.weight_summary import by_task_and_scheme, floors_by_task_and_scheme, terms_by_task_and_scheme
+from rwkd.study.tuning import TUNED, choose_variants
 
 
 def _unique(values) -> list:

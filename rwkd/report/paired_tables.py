@@ -8,7 +8,7 @@ import statistics
 from collections import defaultdict
 
 from rwkd.report.paired import cell, holm, paired
-from rwkd.report.tuning import terms_suffix, tuned_candidates, tuned_row, with_tuned_rows
+from rwkd.study.tuning import terms_suffix, tuned_candidates, tuned_row, with_tuned_rows
 
 
 def _scores(results: list[dict]) -> dict:

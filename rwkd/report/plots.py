@@ -7,13 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rwkd.report.weight_summary import (
-    CONFIDENCE_BINS,
-    WEIGHT_BINS,
-    by_task_and_scheme,
-    mean_std,
-    terms_by_task_and_scheme,
-)
+from rwkd.records.weight_summary import CONFIDENCE_BINS, WEIGHT_BINS, mean_std
+from rwkd.report.weight_summary import by_task_and_scheme, terms_by_task_and_scheme
 
 
 def plot_weights(results: list[dict], out: Path) -> list[Path]:

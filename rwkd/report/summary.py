@@ -3,39 +3,15 @@ over seeds, the majority answer per task, and each family's variant chosen on th
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from rwkd.errors import RwkdError
-from rwkd.report.teachers import teacher_identity
-from rwkd.report.tuning import choose_variants
-from rwkd.run.resume import NOT_APPLICABLE, RESULTS
+from rwkd.report.teachers import teacher_key
+from rwkd.study.tuning import choose_variants
 from rwkd.tasks import TASKS
 
 NA = "n/a"  # a cell with no defined value (the majority answer of a regression task)
-
-
-def find_results(paths: list[str]) -> tuple[list[dict], list[Path], list[dict]]:
-    """The results.json records under `paths`, the folders of failed jobs, and the not_applicable.json
-    records of jobs whose combination is undefined."""
-    results, failed, not_applicable = [], [], []
-    for root in map(Path, paths):
-        if not root.exists():
-            raise RwkdError(f"{root} does not exist; give run or multirun folders holding results.json files")
-        files = [root] if root.is_file() else sorted(root.rglob(RESULTS))
-        for f in files:
-            record = json.loads(f.read_text())
-            record["_path"] = str(f.parent)
-            results.append(record)
-        if root.is_dir():
-            failed += sorted(p.parent for p in root.rglob("failed.json"))
-            not_applicable += [json.loads(p.read_text()) for p in sorted(root.rglob(NOT_APPLICABLE))]
-    if not results:
-        raise RwkdError(f"no results.json under {', '.join(paths)}")
-    ran = {(r["task"], r["weighting"]) for r in results}
-    return results, failed, [r for r in not_applicable if (r["task"], r["weighting"]) not in ran]
 
 
 def _stats(values: list[float]) -> dict:
@@ -56,9 +32,9 @@ def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
         cell["last"].append(100 * r["last"]["metrics"]["val/headline"])
         cell["seeds"].append(r["seed"])
         if r.get("teacher"):
-            teachers[r["task"]][teacher_identity(r["teacher"])] = 100 * r["teacher"]["dev_metrics"]["val/headline"]
+            teachers[r["task"]][teacher_key(r["teacher"])] = 100 * r["teacher"]["dev_metrics"]["val/headline"]
         for i, more in enumerate(r.get("more_teachers") or []):  # kd.teachers: a row each, by position
-            further[i][r["task"]][teacher_identity(more)] = 100 * more["dev_metrics"]["val/headline"]
+            further[i][r["task"]][teacher_key(more)] = 100 * more["dev_metrics"]["val/headline"]
     table = {task: {scheme: {"best": _stats(c["best"]), "last": _stats(c["last"]), "seeds": sorted(c["seeds"])}
                     for scheme, c in sorted(schemes.items())} for task, schemes in sorted(cells.items())}
     teacher = {task: statistics.fmean(v.values()) for task, v in teachers.items()}

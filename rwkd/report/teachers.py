@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from rwkd.run.sweep_teachers import same_scores
+from rwkd.records.format import same_scores, teacher_identity
 
 
 def _role(position: int) -> str:
@@ -25,10 +25,11 @@ def _headline(metrics: dict, split: str) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
-def teacher_identity(teacher: dict) -> str:
-    """One teacher in a run's record: its weights' hash where recorded (a teacher fine-tuned again on another
-    machine keeps its folder's name), else its path."""
-    return teacher.get("weights_sha256") or teacher["path"]
+def teacher_key(teacher: dict) -> str:
+    """A teacher's key in the report: its bits where recorded (a teacher fine-tuned again on another machine
+    keeps its folder's name but not its weights), else its folder."""
+    found = teacher_identity(teacher)
+    return found.weights or found.settings
 
 
 def teachers_by_task(results: list[dict]) -> dict:
@@ -39,7 +40,7 @@ def teachers_by_task(results: list[dict]) -> dict:
         for position, t in enumerate([r.get("teacher"), *(r.get("more_teachers") or [])]):
             if not t:
                 continue
-            entry = found[(r["task"], position)].setdefault(teacher_identity(t), {"record": t, "runs": 0, "cpus": set()})
+            entry = found[(r["task"], position)].setdefault(teacher_key(t), {"record": t, "runs": 0, "cpus": set()})
             entry["runs"] += 1
             entry["cpus"].add((r.get("hardware") or {}).get("cpu") or "an unrecorded CPU")
     return found

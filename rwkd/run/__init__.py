@@ -1,2 +1,2 @@
-"""A run's life: compose the objects a run needs (assemble), get a fine-tuned teacher and its logits, train
-with resumable checkpoints in resumable folders, record what happened, export and evaluate."""
+"""The parts a run is built from: config to objects (assemble), resumable starts and folders, preemption,
+export, evaluation of a student, sweep plans."""

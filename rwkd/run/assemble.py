@@ -9,16 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
-from rwkd.module import DistillationModule
-from rwkd.run.checkpointing import AtomicCheckpointIO, ResumeCheckpoint
+from rwkd.errors import RwkdError
 from rwkd.run.preemption import Preemption
 from rwkd.tasks import TaskSpec, get_task
+from rwkd.training.checkpointing import AtomicCheckpointIO, ResumeCheckpoint
+from rwkd.training.module import DistillationModule
 
 
 def task_of(cfg: DictConfig) -> TaskSpec:
@@ -94,3 +96,23 @@ def build_trainer(
         plugins=[AtomicCheckpointIO()],
     )
     return trainer, best, last
+
+
+STUDENT_INITS = ("pretrained", "teacher")  # student.init: the pretrained model's layers, or the fine-tuned teacher's
+
+
+def student_init(cfg: DictConfig) -> str:
+    """student.init, checked by the settings (rwkd/config/settings.py) before any run starts."""
+    return cfg.student.get("init") or "pretrained"
+
+
+def build_student(cfg: DictConfig, task, teacher) -> torch.nn.Module:
+    """The student as configured; with student.init=teacher its layers (and head) are copied from the
+    fine-tuned teacher instead of the pretrained model (as in patient KD), so it starts from what the
+    teacher learned on the task."""
+    if student_init(cfg) == "teacher":
+        if cfg.student.model.get("random_init"):
+            raise RwkdError("student.init=teacher copies the fine-tuned teacher's layers, so it cannot be combined "
+                            "with student.model.random_init=true; accepted: one or the other")
+        return instantiate(cfg.student.model, name_or_path=teacher.path, num_labels=task.num_labels, seed=int(cfg.seed))
+    return instantiate(cfg.student.model, num_labels=task.num_labels, seed=int(cfg.seed))

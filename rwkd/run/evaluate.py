@@ -11,9 +11,9 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 from rwkd.errors import RwkdError
 from rwkd.metrics import GlueMetrics
 from rwkd.models import model_inputs
-from rwkd.run.checkpointing import model_state, read_checkpoint
 from rwkd.run.export import EXPORT_INFO
 from rwkd.terms import drop_projection_weights
+from rwkd.training.checkpointing import model_state, read_checkpoint
 
 
 @torch.no_grad()

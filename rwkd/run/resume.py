@@ -14,11 +14,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from rwkd.errors import RwkdError
-from rwkd.run.checkpointing import LAST, read_checkpoint
+from rwkd.records.format import RESULTS
+from rwkd.training.checkpointing import LAST, read_checkpoint
 
 RESUME_CHOICES = ("never", "auto")
-RESULTS = "results.json"
-NOT_APPLICABLE = "not_applicable.json"  # a sweep job whose combination is undefined (errors.NotApplicable)
 # Settings that do not change what is trained: where files go, how progress is shown and logged.
 # `module` and data's target, task and order seed only repeat settings compared elsewhere (optim, kd, task, seed).
 NOT_COMPARED = ("paths", "resume", "ckpt_path", "stop_file", "logger", "callbacks", "checkpoint", "export",

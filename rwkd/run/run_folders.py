@@ -14,8 +14,8 @@ from pathlib import Path
 
 from omegaconf import ListConfig, OmegaConf
 
-from rwkd.run.checkpointing import LAST
-from rwkd.run.resume import RESULTS
+from rwkd.records.format import PLAN_FILE, RESULTS
+from rwkd.training.checkpointing import LAST
 
 NOT_MATCHED = ("resume", "ckpt_path")
 
@@ -45,7 +45,7 @@ def find_sweep(root: str, overrides: list[str]) -> Path | None:
     if not root_path.is_dir():
         return None
     for folder in sorted(root_path.iterdir(), reverse=True):
-        saved = folder / "multirun.yaml"
+        saved = folder / PLAN_FILE
         if saved.is_file() and _key(OmegaConf.load(saved).hydra.overrides.task) == overrides:
             return folder
     return None

@@ -2,7 +2,7 @@
 together. A bad value stops the run with one line naming the key, the value and what is accepted.
 
 `check_settings` runs on the composed config at the start of `rwkd train` and `rwkd teacher`, and the CLI
-runs it on every value of a sweep before the first job starts (rwkd.run.preflight).
+runs it on every value of a sweep before the first job starts (rwkd.config.preflight).
 """
 
 from __future__ import annotations
@@ -14,20 +14,19 @@ from dataclasses import dataclass
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from rwkd.classifier_module import NAN_POLICIES
+from rwkd.config.in_context import check_against_the_models, check_trainer
 from rwkd.errors import RwkdError
 from rwkd.losses import KD_LOSSES
+from rwkd.run.assemble import STUDENT_INITS
 from rwkd.run.resume import RESUME_CHOICES
-from rwkd.run.settings_in_context import check_against_the_models, check_trainer
 from rwkd.selection import SELECTIONS
 from rwkd.terms import plan_extra_terms
+from rwkd.training.classifier_module import NAN_POLICIES
 from rwkd.weighting.annealed import SCHEDULES
 from rwkd.weighting.features import FEATURES
 from rwkd.weighting.heuristic import RULES
 from rwkd.weighting.meta import IMPLS
 from rwkd.weighting.meta_context import META_LOSSES
-
-STUDENT_INITS = ("pretrained", "teacher")  # student.init: the pretrained model's layers, or the fine-tuned teacher's
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,7 @@ class WrittenFolder:
     writer: str
 
     def problem(self, key: str, value) -> str | None:
-        from rwkd.run.teacher_outputs import locate
+        from rwkd.teacher.outputs import locate
 
         if value is None or (locate(str(value)) / self.record).is_file():
             return None

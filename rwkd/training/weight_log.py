@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from rwkd.atomic import write_with
-from rwkd.report.weight_summary import SUMMARY, write_summary
+from rwkd.records.weight_summary import SUMMARY, write_summary
 
 COLUMNS = ("epoch", "step", "idx", "weight", "label_loss", "kd_loss", "teacher_correct", "teacher_confidence")
 

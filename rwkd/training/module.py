@@ -11,14 +11,14 @@ from lightning_fabric.utilities.apply_func import move_data_to_device
 from torch.nn.parallel import DistributedDataParallel
 
 from rwkd import losses
-from rwkd.classifier_module import ClassifierModule
 from rwkd.errors import RwkdError
 from rwkd.models import model_inputs
 from rwkd.optim import OptimSettings
-from rwkd.run.diagnostics import SampleWeightLog
-from rwkd.run.teacher_logits import CachedTeacher, LiveTeacher
 from rwkd.tasks import TaskSpec
 from rwkd.terms import ExtraTerm, TermSet, projector
+from rwkd.training.classifier_module import ClassifierModule
+from rwkd.training.teacher_signal import CachedTeacher, LiveTeacher
+from rwkd.training.weight_log import SampleWeightLog
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import MetaContext

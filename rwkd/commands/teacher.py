@@ -8,14 +8,14 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from rwkd.atomic import write_json
+from rwkd.config.settings import check_settings
 from rwkd.models import load_tokenizer
-from rwkd.report.recipe import TEACHER_TRIAL
-from rwkd.run import records
+from rwkd.records import provenance
+from rwkd.records.format import TEACHER_TRIAL
 from rwkd.run.assemble import teacher_tokenizer_name
-from rwkd.run.settings import check_settings
-from rwkd.run.teacher_outputs import write_teacher_outputs
-from rwkd.run.teacher_sources import with_teacher
-from rwkd.run.teacher_stage import ensure_teacher
+from rwkd.teacher.finetune import ensure_teacher
+from rwkd.teacher.outputs import write_teacher_outputs
+from rwkd.teacher.sources import with_teacher
 from rwkd.terms import teacher_patches
 
 
@@ -56,15 +56,15 @@ def teacher_only(cfg: DictConfig) -> float:
     if sweeping:
         record = teacher.record or {}
         write_json(trial_path, {
-            "command": records.command_line(), "role": "teacher", "task": cfg.task.name,
+            "command": provenance.command_line(), "role": "teacher", "task": cfg.task.name,
             "overrides": list(HydraConfig.get().overrides.task), "teacher": cfg.teacher.name,
-            "choices": records.config_choices(),
+            "choices": provenance.config_choices(),
             "path": teacher.path, "origin": teacher.origin, "weights_sha256": teacher.weights_sha256,
             "finetune": OmegaConf.to_container(cfg.teacher.finetune, resolve=True),
             "data": {k: cfg.data.get(k) for k in ("max_train_samples", "meta_size", "split_seed", "max_len")},
             "selected": teacher.dev_metrics, "history": record.get("history"),
             "fine_tune_seconds": record.get("fine_tune_seconds"), "fine_tune_cpu_seconds": record.get("fine_tune_cpu_seconds"),
             "majority": record.get("majority"), "outputs": written,
-            "hardware": records.hardware(), "versions": records.package_versions(), "git_commit": records.git_commit(),
+            "hardware": provenance.hardware(), "versions": provenance.package_versions(), "git_commit": provenance.git_commit(),
         })
     return teacher.dev_metrics.get("meta/headline", teacher.dev_metrics["val/headline"])

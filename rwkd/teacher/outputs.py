@@ -27,8 +27,9 @@ import torch
 
 from rwkd.atomic import write_json, write_with
 from rwkd.errors import RwkdError
-from rwkd.run.records import file_sha256
-from rwkd.run.teacher_logits import CachedTeacher, compute_logits
+from rwkd.records.provenance import file_sha256
+from rwkd.teacher.cache import compute_logits
+from rwkd.training.teacher_signal import CachedTeacher
 
 OUTPUTS_RECORD = "outputs.json"
 LOGITS = "logits.parquet"
@@ -169,7 +170,7 @@ class TeacherOutputs:
 
 def outputs_teacher(folder: str | Path, task: str):
     """A Teacher with no model: the outputs stand in for it (their record holds its scores and shape)."""
-    from rwkd.run.teacher_stage import Teacher
+    from rwkd.teacher.finetune import Teacher
 
     outputs = TeacherOutputs.open(folder)
     record = outputs.record
@@ -193,7 +194,7 @@ def outputs_folder(root: str | Path, task: str, teacher) -> Path:
 
 def write_teacher_outputs(cfg, teacher, tokenizer, states: list[int] = ()) -> tuple[Path, dict]:
     """`rwkd teacher`'s outputs for the configured teacher (cfg.teacher), into paths.teacher_outputs."""
-    from rwkd.run import records
+    from rwkd.records import provenance
     from rwkd.run.assemble import build_datamodule, teacher_tokenizer_name
 
     dm = build_datamodule(cfg, tokenizer)
@@ -212,8 +213,8 @@ def write_teacher_outputs(cfg, teacher, tokenizer, states: list[int] = ()) -> tu
         "data": {"train": dm.source.fingerprint("train"),
                  **{split: dm.source.fingerprint(split) for split in dm.task.dev_splits},
                  **{k: cfg.data.get(k) for k in ("max_train_samples", "meta_size", "split_seed")}},
-        "command": records.command_line(), "git_commit": records.git_commit(), "hardware": records.hardware(),
-        "versions": records.package_versions(),
+        "command": provenance.command_line(), "git_commit": provenance.git_commit(), "hardware": provenance.hardware(),
+        "versions": provenance.package_versions(),
     }
     depth = shape["num_hidden_layers"] + 1  # hidden states: the embeddings, then one per layer
     bad = [layer for layer in states if not -depth <= layer < depth]

@@ -13,13 +13,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from rwkd.errors import NotApplicable, RwkdError
-from rwkd.run.resume import NOT_APPLICABLE, RESULTS
-from rwkd.run.sweep_plan import PLAN_FILE
-
-TEACHER_TRIAL = "teacher_trial.json"
+from rwkd.errors import RwkdError
+from rwkd.records.format import NOT_APPLICABLE, PLAN_FILE, RESULTS, TEACHER_TRIAL, teacher_identity
 
 SELECT = "meta/headline"
 # overrides that do not shape what a trial trains, never part of a recipe: group choices and run controls
@@ -28,21 +25,6 @@ CONTROL_KEYS = {"task", "experiment", "resume", "seed", "recipe", "ckpt_path", "
                 "trainer", "logger", "scheme", "hparams_search", "trainer.enable_progress_bar",
                 "teacher.outputs"}  # where a teacher's outputs are read from, not how it trains
 CONTROL_PREFIXES = ("paths.", "hydra.", "recipe_search.", "logger.")
-
-
-def check_budget(cfg: DictConfig, scheme: str) -> None:
-    """A student trial whose cost (layers x epochs) is over `recipe_search.max_layer_epochs` is not run: the
-    search keeps the student affordable (a study multiplies its cost by schemes x tasks x seeds), and
-    a grid over layers and epochs would otherwise hold combinations no default may have."""
-    limit = OmegaConf.select(cfg, "recipe_search.max_layer_epochs")
-    layers = OmegaConf.select(cfg, "student.model.layers")
-    if limit is None or layers is None:
-        return
-    cost = len(layers) * int(cfg.trainer.max_epochs)
-    if cost > int(limit):
-        raise NotApplicable(f"over the search's cost budget: {len(layers)} layers x {cfg.trainer.max_epochs} epochs "
-                            f"= {cost} layer-epochs > recipe_search.max_layer_epochs={limit}",
-                            task=cfg.task.name, scheme=scheme)
 
 
 @dataclass
@@ -222,21 +204,11 @@ def leaves_gap(student: Trial, teacher: Trial | None, gap: float) -> bool:
     return teacher is None or student.meta <= teacher.meta - gap
 
 
-def teacher_identity(record: dict) -> str | None:
-    """The fine-tuning a teacher came from: its cache folder, named by the digest of everything that shapes
-    its training (task, model, fine-tuning settings, data). The weights' hash is not an identity across
-    machines: the same fine-tuning run again in a fresh checkout gives the same scores but other bytes.
-    Records without a path (a hub teacher) fall back to the hash."""
-    if record.get("path"):
-        return Path(record["path"]).parent.name
-    return record.get("weights_sha256")
-
-
 def made_with_another_teacher(student: Trial, teacher: Trial | None) -> bool:
     """A student trial that distilled or copied a teacher other than the chosen one (the teacher search was
     extended after it ran): its score says nothing about the recipe's teacher, so it cannot be chosen."""
-    used = teacher_identity(student.record.get("teacher") or {})
-    return bool(teacher and used and used != teacher_identity(teacher.record))
+    used = teacher_identity(student.record.get("teacher"))
+    return bool(teacher and used and used.name != teacher_identity(teacher.record).name)
 
 
 def summary(trials: list[Trial], gap: float = TEACHER_GAP) -> dict:

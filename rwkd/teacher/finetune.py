@@ -25,15 +25,15 @@ from rwkd import distributed
 from rwkd.atomic import write_json
 from rwkd.baselines import majority_metrics
 from rwkd.errors import RwkdError
+from rwkd.locks import waiting_lock
 from rwkd.models import load_finetuned
+from rwkd.records.provenance import file_sha256
 from rwkd.run.assemble import build_datamodule, build_trainer, task_of, teacher_tokenizer_name
-from rwkd.run.checkpointing import LAST, model_state, read_checkpoint
 from rwkd.run.evaluate import score
 from rwkd.run.export import save_classifier
-from rwkd.run.locks import waiting_lock
-from rwkd.run.records import file_sha256
 from rwkd.selection import selection_metric
-from rwkd.teacher_finetuning import TeacherFineTuning
+from rwkd.training.checkpointing import LAST, model_state, read_checkpoint
+from rwkd.training.teacher_finetuning import TeacherFineTuning
 
 TEACHER_RECORD = "teacher.json"
 WEIGHTS = "model.safetensors"  # what save_pretrained writes
@@ -47,7 +47,7 @@ class Teacher:
     origin: str  # "given", "cache", "fine-tuned" or "outputs"
     weights_sha256: str | None = None  # of the fine-tuned weights: runs that share a teacher share this
     record: dict | None = None  # teacher.json of a fine-tuned teacher (or outputs.json): history, timing, key
-    outputs: object | None = None  # the TeacherOutputs read instead of the model (rwkd/run/teacher_outputs.py)
+    outputs: object | None = None  # the TeacherOutputs read instead of the model (rwkd/teacher/outputs.py)
 
     @property
     def shape(self) -> dict:

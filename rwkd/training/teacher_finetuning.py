@@ -1,12 +1,12 @@
 """The teacher's fine-tuning on the task's labels: the plain supervised objective, with no teacher of its
-own and no weighting. The teacher stage (rwkd/run/teacher_stage.py) runs it once per task and caches the
+own and no weighting. The teacher stage (rwkd/teacher/finetune.py) runs it once per task and caches the
 result."""
 
 from __future__ import annotations
 
 from rwkd import losses
-from rwkd.classifier_module import ClassifierModule
 from rwkd.models import model_inputs
+from rwkd.training.classifier_module import ClassifierModule
 
 
 class TeacherFineTuning(ClassifierModule):

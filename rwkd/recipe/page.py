@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from rwkd.atomic import write_text
 from rwkd.errors import RwkdError
-from rwkd.report.recipe import (
+from rwkd.recipe.search import (
     TEACHER_GAP,
     Trial,
     leaves_gap,

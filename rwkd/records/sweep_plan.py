@@ -9,9 +9,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rwkd.run.resume import NOT_APPLICABLE, RESULTS
+from rwkd.records.format import NOT_APPLICABLE, PLAN_FILE, RESULTS
 
-PLAN_FILE = "multirun.yaml"
 # how a swept key reads in the progress line (`+scheme` is the weighting group's name in older sweeps)
 DIMENSION_NAMES = {"weighting": "scheme", "scheme": "scheme"}
 

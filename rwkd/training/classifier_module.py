@@ -19,9 +19,9 @@ from rwkd.errors import RwkdError
 from rwkd.metrics import GlueMetrics
 from rwkd.models import model_inputs
 from rwkd.optim import OptimSettings, adamw_with_warmup
-from rwkd.run.checkpointing import ResumeCheckpoint, capture_rng, restore_rng
-from rwkd.run.records import JobClock
+from rwkd.records.provenance import JobClock
 from rwkd.tasks import TaskSpec
+from rwkd.training.checkpointing import ResumeCheckpoint, capture_rng, restore_rng
 
 NAN_POLICIES = ("stop", "skip")
 

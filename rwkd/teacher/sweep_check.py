@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from rwkd.errors import RwkdError
+from rwkd.records.format import RESULTS, same_scores, teacher_identity
 
 ACCEPT_REBUILD = ("never", "same_scores")
 
@@ -37,19 +38,9 @@ def _role(position: int) -> str:
 
 
 def _identity(teacher: dict | None) -> tuple[str, str] | None:
-    """(folder name, weights' SHA-256) of a fine-tuned teacher: the folder is named by the settings that shape it."""
-    if not teacher or not teacher.get("weights_sha256") or not teacher.get("path"):
-        return None
-    # teacher outputs are named like the teacher folder they were written from (rwkd/run/teacher_outputs.py)
-    folder = Path(teacher["path"]) if teacher.get("origin") == "outputs" else Path(teacher["path"]).parent
-    return folder.name, teacher["weights_sha256"]
-
-
-def same_scores(here: dict | None, there: dict | None) -> bool:
-    """Two teacher records whose builds kept the same epoch and step with the same dev and meta scores (every
-    recorded digit): what `teacher.accept_rebuild=same_scores` accepts, and what the report calls a rebuild."""
-    here, there = (here or {}).get("dev_metrics"), (there or {}).get("dev_metrics")
-    return bool(here) and here == there
+    """(folder name, weights' SHA-256) of a fine-tuned teacher, where the record has both."""
+    found = teacher_identity(teacher)
+    return (found.settings, found.weights) if found and found.settings and found.weights else None
 
 
 def check_sweep_teachers(task: str, teachers: list[dict | None], output_dir: Path, sweep_dir: Path | None = None,
@@ -66,7 +57,7 @@ def check_sweep_teachers(task: str, teachers: list[dict | None], output_dir: Pat
     if sweep_dir is None or not any(mine):
         return []
     accepted: dict[tuple[int, str], str] = {}
-    for path in sorted(sweep_dir.rglob("results.json")):
+    for path in sorted(sweep_dir.rglob(RESULTS)):
         if path.parent.resolve() == output_dir.resolve():
             continue
         try:

@@ -7,12 +7,12 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rwkd.atomic import write_json
+from rwkd.config.settings import check_eval_settings
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
 from rwkd.errors import RwkdError
 from rwkd.models import load_tokenizer
 from rwkd.run.evaluate import load_for_eval, score
-from rwkd.run.settings import check_eval_settings
 from rwkd.tasks import get_task
 
 

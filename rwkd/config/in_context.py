@@ -1,6 +1,6 @@
 """The settings checks that need more than the config: the models' shapes, read from their configs (no
 weights), and what Lightning makes of the trainer settings on this machine. Part of
-rwkd.run.settings.check_settings, before any work."""
+rwkd.config.settings.check_settings, before any work."""
 
 from __future__ import annotations
 

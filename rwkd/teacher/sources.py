@@ -13,10 +13,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rwkd.errors import RwkdError
 from rwkd.models import load_tokenizer
 from rwkd.run.assemble import student_tokenizer_name, task_of, teacher_tokenizer_name
-from rwkd.run.teacher_logits import CachedTeacher, LiveTeacher, cached_teacher
-from rwkd.run.teacher_outputs import outputs_teacher
-from rwkd.run.teacher_stage import Teacher, ensure_teacher
+from rwkd.teacher.cache import cached_teacher
+from rwkd.teacher.finetune import Teacher, ensure_teacher
+from rwkd.teacher.outputs import outputs_teacher
 from rwkd.terms import ExtraTerm, teacher_patches
+from rwkd.training.teacher_signal import CachedTeacher, LiveTeacher
 
 
 def with_teacher(cfg: DictConfig, patch: dict) -> DictConfig:

@@ -107,7 +107,7 @@ def wait_for_jobs_in_training(paths: list[str], task: str, seeds: list[str]) -> 
     tuning jobs have written their records."""
     from pathlib import Path
 
-    from rwkd.run.locks import LOCK_NAME, waiting_lock
+    from rwkd.locks import LOCK_NAME, waiting_lock
 
     locks = sorted(lock for path in paths for seed in seeds for lock in Path(path).glob(f"{task}/*/seed{seed}/{LOCK_NAME}"))
     for lock in locks:
@@ -116,15 +116,15 @@ def wait_for_jobs_in_training(paths: list[str], task: str, seeds: list[str]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m rwkd.report.tuning RESULTS... --task T`: prints the weighting configs to run on the seeds
+    """`python -m rwkd.study.tuning RESULTS... --task T`: prints the weighting configs to run on the seeds
     after the tuning seeds, comma-separated (a Hydra sweep value): `make study` uses it."""
     import argparse
     import contextlib
     import sys
 
-    from rwkd.report.summary import find_results
+    from rwkd.records.reading import find_results
 
-    parser = argparse.ArgumentParser(prog="python -m rwkd.report.tuning", description=main.__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rwkd.study.tuning", description=main.__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="folders of a study's results.json files (its tuning seeds)")
     parser.add_argument("--task", required=True)
     parser.add_argument("--wait-seeds", default="", help="comma-separated tuning seeds: first wait for their jobs "

@@ -1,5 +1,5 @@
 """A command line checked before its first job: every value it gives, swept or not, and every value the
-sweep of an experiment config will try, composed and passed through rwkd.run.settings. A sweep with one
+sweep of an experiment config will try, composed and passed through rwkd.config.settings. A sweep with one
 bad value is refused whole, in one line, instead of failing on that job hours in."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from rwkd.config.settings import check_settings
 from rwkd.errors import RwkdError
-from rwkd.run.settings import check_settings
 
 # Hydra flags that take the next argument as their value, or change what is composed: not pre-checked
 UNCHECKED_FLAGS = {"--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd", "--info", "-i",

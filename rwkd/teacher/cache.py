@@ -1,11 +1,7 @@
-"""Teacher logits (or [CLS] hidden states, for hidden-state terms: rwkd/terms.py) for a batch: from the live
-teacher, or from an on-disk cache keyed by sample index.
-
-The teacher is frozen, so its outputs for a sample never change: they are computed once per
-(teacher weights, task, split file, tokenization, sample set), stored as Parquet (one row per sample
-index) with a JSON record holding the file's SHA-256, and looked up by each batch's `idx`, so
-shuffling, meta batches and distributed samplers all stay aligned. A different teacher, data file or
-tokenization gives a different key; a file whose hash does not match its record is rebuilt.
+"""The teacher-output cache: the teacher is frozen, so its outputs for a sample never change. They are computed once
+per (teacher weights, task, split file, tokenization, sample set), stored as Parquet (one row per sample index)
+with a JSON record holding the file's SHA-256, and served as a CachedTeacher table. A different teacher, data
+file or tokenization gives a different key; a file whose hash does not match its record is rebuilt.
 """
 
 from __future__ import annotations
@@ -20,9 +16,9 @@ import torch
 from rwkd.atomic import write_json, write_with
 from rwkd.data.datamodule import PadCollator, TokenizedSplit
 from rwkd.distributed import launch_rank, wait_for
-from rwkd.errors import RwkdError
 from rwkd.models import model_inputs
-from rwkd.run.records import file_sha256
+from rwkd.records.provenance import file_sha256
+from rwkd.training.teacher_signal import CachedTeacher, teacher_output
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -32,58 +28,6 @@ def model_fingerprint(model: torch.nn.Module) -> str:
         h.update(name.encode())
         h.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def teacher_output(model, inputs: dict, layer: int | None = None) -> torch.Tensor:
-    """The teacher's logits, or with `layer` its [CLS] hidden state after that layer (0: the embeddings)."""
-    if layer is None:
-        return model(**inputs).logits.float()
-    return model(**inputs, output_hidden_states=True).hidden_states[layer][:, 0].float()
-
-
-class LiveTeacher:
-    """Runs the frozen teacher on every batch (the reference the cache must agree with). With `view`, the teacher
-    reads the batch's ids of its own tokenizer (batch["teacher_inputs"][view]), never the student's."""
-
-    def __init__(self, model: torch.nn.Module, layer: int | None = None, view: str | None = None):
-        self.model = model.eval().requires_grad_(False)
-        self.layer = layer
-        self.view = view
-
-    def inputs(self, batch: dict) -> dict:
-        if self.view is None:
-            return model_inputs(batch)
-        views = batch.get("teacher_inputs") or {}
-        if self.view not in views:
-            raise RwkdError(f"the batch has no ids of the teacher's tokenizer {self.view!r} (it has {sorted(views)}); "
-                            "the data module must be built with that teacher tokenizer")
-        return views[self.view]
-
-    def to(self, device) -> LiveTeacher:
-        self.model.to(device)
-        return self
-
-    @torch.no_grad()
-    def __call__(self, batch: dict) -> torch.Tensor:
-        return teacher_output(self.model, self.inputs(batch), self.layer)
-
-
-class CachedTeacher:
-    """Logits looked up by sample index in a dense table (NaN rows: samples the cache does not hold)."""
-
-    def __init__(self, table: torch.Tensor):
-        self.table = table
-
-    def to(self, device) -> CachedTeacher:
-        self.table = self.table.to(device)
-        return self
-
-    def __call__(self, batch: dict) -> torch.Tensor:
-        logits = self.table[batch["idx"]]
-        if torch.isnan(logits).any():
-            missing = batch["idx"][torch.isnan(logits).any(-1)].tolist()[:5]
-            raise RwkdError(f"teacher logit cache has no entry for sample ids {missing}; delete the cache to rebuild it")
-        return logits
 
 
 @torch.no_grad()

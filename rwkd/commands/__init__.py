@@ -1,0 +1,1 @@
+"""What the CLI's sub-commands run: `rwkd train` (one student run), `rwkd eval`, `rwkd teacher`."""

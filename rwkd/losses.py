@@ -6,7 +6,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from rwkd.setting_rules import POSITIVE, OneOf
+
 KD_LOSSES = ("kl", "mse")
+# kd.*: the one statement of what the distillation term accepts (the config validator and the module check by it)
+KD_SETTINGS = {"loss": OneOf(KD_LOSSES), "temperature": POSITIVE}
 
 
 def label_loss(student_logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:

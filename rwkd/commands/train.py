@@ -55,7 +55,6 @@ from rwkd.terms import (
     TermSet,
     add_projections,
     drop_projection_weights,
-    plan_extra_terms,
     resolve_layers,
     without_projections,
 )
@@ -67,14 +66,15 @@ from rwkd.weighting.base import WeightingScheme
 def train(cfg: DictConfig) -> float:
     """Runs one configuration; returns the reported epoch's meta-split headline where the run scored it, else its
     dev headline: what a hyper-parameter sweep (hparams_search=optuna) maximises, so that it tunes off dev."""
-    check_settings(cfg)  # the CLI checked the command line; this also covers sampled sweeps and API callers
+    # the CLI checked the command line; this also covers sampled sweeps and API callers, and plans the terms
+    planned = check_settings(cfg)
     output_dir = Path(cfg.paths.output_dir)
     # the lock before anything else: a second sweep on the same folder must not see a job as unfinished
     # and start it while the first is training it, or right after the first has finished it
     with job_lock(output_dir) as holder:
         if holder is not None:
             return _held_elsewhere(output_dir, holder)
-        return _train_in(cfg, output_dir)
+        return _train_in(cfg, output_dir, planned)
 
 
 def _held_elsewhere(output_dir: Path, holder: str) -> float:
@@ -88,9 +88,9 @@ def _held_elsewhere(output_dir: Path, holder: str) -> float:
                     "run with resume=never")
 
 
-def _train_in(cfg: DictConfig, output_dir: Path) -> float:
+def _train_in(cfg: DictConfig, output_dir: Path, planned: list[ExtraTerm]) -> float:
     clock = provenance.JobClock()
-    plan = plan_run(cfg, output_dir)
+    plan = plan_run(cfg, output_dir, planned)
     if plan.start.kind == "finished":
         best = plan.start.results["best"]["metrics"]
         print(f"rwkd: {output_dir} has finished already (best val/headline {best['val/headline']:.4f}); skipped. "
@@ -116,7 +116,7 @@ class RunPlan:
     slots: list[TeacherSlot]
 
 
-def plan_run(cfg: DictConfig, output_dir: Path) -> RunPlan:
+def plan_run(cfg: DictConfig, output_dir: Path, planned: list[ExtraTerm]) -> RunPlan:
     start = plan_start(cfg, output_dir)
     if start.kind == "finished":
         return RunPlan(start, None, None, [], None, None, [])
@@ -125,7 +125,7 @@ def plan_run(cfg: DictConfig, output_dir: Path) -> RunPlan:
     weighting: WeightingScheme = instantiate(cfg.weighting)
     if (reason := weighting.undefined_for(task)) is not None:
         raise NotApplicable(reason, task=task.name, scheme=weighting.describe())
-    planned = plan_extra_terms(cfg.kd) if weighting.needs_teacher else []
+    planned = planned if weighting.needs_teacher else []
     term_set = TermSet(planned, task.is_regression, cfg.kd.temperature, cfg.kd.loss) if planned else None
     # a scheme that cannot weigh these terms says so before any teacher is fine-tuned (the module asks again)
     weighting.configure_terms(term_set)

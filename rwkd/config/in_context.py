@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from rwkd.errors import RwkdError
 
 
-def check_against_the_models(cfg: DictConfig) -> None:
+def check_against_the_models(cfg: DictConfig, terms: list) -> None:
     """Settings that only make sense for the models' shapes, read from their configs (no weights): the
     token length against each model's positions, the student's layers against the model it is cut from."""
     from rwkd.models import architecture
@@ -40,7 +40,7 @@ def check_against_the_models(cfg: DictConfig) -> None:
             if not indices or any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < depth for i in indices):
                 raise RwkdError(f"student.model.layers={indices} is not a non-empty list of layer indices of the "
                                 f"{depth}-layer model it is cut from; accepted: indices in [0, {depth - 1}]")
-    _check_hidden_layers(cfg, depths)
+    _check_hidden_layers(terms, depths)
     from_teacher = (OmegaConf.select(cfg, "student.init") or "pretrained") == "teacher"
     _check_student_tokens(cfg, configs.get("teacher" if from_teacher else "student"))
 
@@ -85,14 +85,13 @@ def check_trainer(cfg: DictConfig) -> None:
             lg.setLevel(level)
 
 
-def _check_hidden_layers(cfg: DictConfig, depths: dict) -> None:
-    """kd.hidden's layer indices against the student's and the first teacher's depth, before any teacher is
-    fine-tuned (further teachers' are checked when they are built)."""
-    from rwkd.terms import plan_extra_terms, resolve_layers
+def _check_hidden_layers(terms: list, depths: dict) -> None:
+    """kd.hidden's layer indices (of the planned `terms`) against the student's and the first teacher's depth,
+    before any teacher is fine-tuned (further teachers' are checked when they are built)."""
+    from rwkd.terms import resolve_layers
 
-    kd = OmegaConf.select(cfg, "kd")
-    if not isinstance(kd, DictConfig) or not kd.get("hidden") or not depths.get("student"):
+    if not any(t.is_hidden for t in terms) or not depths.get("student"):
         return
-    terms = [t for t in plan_extra_terms(OmegaConf.to_container(kd, resolve=True)) if t.teacher == 0 or not t.is_hidden]
+    terms = [t for t in terms if t.teacher == 0 or not t.is_hidden]
     if depths.get("teacher"):
         resolve_layers(terms, depths["student"], [depths["teacher"]])

@@ -8,109 +8,20 @@ runs it on every value of a sweep before the first job starts (rwkd.config.prefl
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass
 
 from hydra.utils import get_object
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from rwkd.config.in_context import check_against_the_models, check_trainer
 from rwkd.errors import RwkdError
-from rwkd.losses import KD_LOSSES
+from rwkd.losses import KD_SETTINGS
 from rwkd.run.assemble import STUDENT_INITS
 from rwkd.run.resume import RESUME_CHOICES
 from rwkd.selection import SELECTIONS
-from rwkd.terms import plan_extra_terms
-from rwkd.training.classifier_module import NAN_POLICIES
-from rwkd.weighting.annealed import SCHEDULES
-from rwkd.weighting.features import FEATURES
-from rwkd.weighting.heuristic import RULES
-from rwkd.weighting.meta import IMPLS
-from rwkd.weighting.meta_context import META_LOSSES
-
-
-@dataclass(frozen=True)
-class Number:
-    integer: bool = False
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False  # the low end itself is not accepted
-    high_open: bool = False
-    optional: bool = False  # null is accepted
-
-    def accepted(self) -> str:
-        kind = "an integer" if self.integer else "a number"
-        if self.low is not None and self.high is not None:
-            kind += f" in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-        elif self.low is not None:
-            kind += f" {'>' if self.low_open else '>='} {self.low:g}"
-        elif self.high is not None:
-            kind += f" {'<' if self.high_open else '<='} {self.high:g}"
-        return f"null or {kind}" if self.optional else kind
-
-    def problem(self, key: str, value) -> str | None:
-        if value is None:
-            return None if self.optional else f"{key} is null; accepted: {self.accepted()}"
-        number = _as_number(value, self.integer)
-        if number is None:
-            return f"{key}={value!r} is not {self.accepted()}"
-        below = self.low is not None and (number <= self.low if self.low_open else number < self.low)
-        above = self.high is not None and (number >= self.high if self.high_open else number > self.high)
-        if below or above:
-            low = "-inf" if self.low is None else f"{self.low:g}"
-            high = "inf" if self.high is None else f"{self.high:g}"
-            interval = f"{'(' if self.low_open or self.low is None else '['}{low}, {high}{')' if self.high_open or self.high is None else ']'}"
-            return f"{key}={value} is outside {interval}; accepted: {self.accepted()}"
-        return None
-
-
-def _as_number(value, integer: bool) -> float | None:
-    if isinstance(value, bool):  # YAML's true/false are not numbers here
-        return None
-    if integer:
-        return value if isinstance(value, int) else None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-@dataclass(frozen=True)
-class Flag:
-    optional: bool = False
-
-    def problem(self, key: str, value) -> str | None:
-        if isinstance(value, bool) or (value is None and self.optional):
-            return None
-        return f"{key}={value!r} is not {'null, true or false' if self.optional else 'true or false'}"
-
-
-@dataclass(frozen=True)
-class OneOf:
-    choices: tuple[str, ...]
-    note: str = ""  # what else does the job, e.g. another key
-
-    def problem(self, key: str, value) -> str | None:
-        if value in self.choices:
-            return None
-        return f"{key}={value!r} is unknown; accepted: {', '.join(self.choices)}{self.note}"
-
-
-@dataclass(frozen=True)
-class SubsetOf:
-    choices: tuple[str, ...]
-
-    def problem(self, key: str, value) -> str | None:
-        items = list(value) if isinstance(value, list | tuple | ListConfig) else None
-        if not items or any(v not in self.choices for v in items):
-            return f"{key}={_show(value)} is not a non-empty list of {', '.join(self.choices)}"
-        return None
+from rwkd.setting_rules import COUNT, FRACTION, INTEGER, NON_NEGATIVE, POSITIVE, Flag, Number, OneOf
+from rwkd.terms import ExtraTerm, plan_extra_terms
+from rwkd.training.classifier_module import NAN_POLICY
 
 
 @dataclass(frozen=True)
@@ -128,15 +39,6 @@ class WrittenFolder:
         return f"{key}={value!r} is not a folder with {self.record}; accepted: null, or a folder written by {self.writer}"
 
 
-def _show(value) -> str:
-    return str(OmegaConf.to_container(value)) if isinstance(value, ListConfig | DictConfig) else repr(value)
-
-
-POSITIVE = Number(low=0, low_open=True)
-NON_NEGATIVE = Number(low=0)
-FRACTION = Number(low=0, high=1)
-INTEGER = Number(integer=True)
-COUNT = Number(integer=True, low=1)
 OPTIMISER = {  # optim.* and teacher.finetune.*
     "lr": POSITIVE,
     "weight_decay": NON_NEGATIVE,
@@ -147,7 +49,7 @@ OPTIMISER = {  # optim.* and teacher.finetune.*
 # key -> rule, for every key of a train config; a key absent from the config is not checked
 RULES_BY_KEY = {
     "seed": INTEGER,
-    "nan_policy": OneOf(NAN_POLICIES),
+    "nan_policy": NAN_POLICY,
     "export": Flag(),
     "resume": OneOf(RESUME_CHOICES, " (or ckpt_path=FILE)"),
     "checkpoint.every_n_steps": COUNT,
@@ -169,8 +71,7 @@ RULES_BY_KEY = {
     "data.eval_meta_split": Flag(),
     **{f"optim.{k}": rule for k, rule in OPTIMISER.items()},
     "optim.fused_adamw": Flag(optional=True),
-    "kd.temperature": POSITIVE,
-    "kd.loss": OneOf(KD_LOSSES),
+    **{f"kd.{k}": rule for k, rule in KD_SETTINGS.items()},
     **{f"teacher.finetune.{k}": rule for k, rule in OPTIMISER.items()},
     "teacher.finetune.epochs": COUNT,
     "teacher.finetune.batch_size": COUNT,
@@ -183,36 +84,22 @@ RULES_BY_KEY = {
     "student.init": OneOf(STUDENT_INITS),
     "trainer.max_epochs": Number(integer=True, low=1, optional=True),
     "trainer.max_steps": Number(integer=True, low=-1),
-    # the weighting schemes' settings, whichever scheme has them
-    "weighting.alpha": FRACTION,
-    "weighting.alpha_start": FRACTION,
-    "weighting.alpha_end": FRACTION,
-    "weighting.schedule": OneOf(SCHEDULES),
-    "weighting.max_temperature": Number(low=1),
-    "weighting.phase1_fraction": Number(low=0, high=1, low_open=True, high_open=True),
-    "weighting.rule": OneOf(RULES),
-    "weighting.meta_loss": OneOf(META_LOSSES),
-    "weighting.impl": OneOf(IMPLS),
-    "weighting.virtual_lr": POSITIVE,
-    # the floor of RW-KD's scores: with both scores at or below it a sample's weight is 1/2; 0 would divide 0 by 0
-    "weighting.delta": POSITIVE,
-    "weighting.inputs": SubsetOf(tuple(FEATURES)),
-    "weighting.hidden": COUNT,
-    "weighting.lr": POSITIVE,
-    "weighting.seed": INTEGER,
 }
 
 
-def check_settings(cfg: DictConfig, here: bool = True) -> None:
-    """Raises RwkdError on the first setting of `cfg` (a composed train config) that a run cannot use.
+def check_settings(cfg: DictConfig, here: bool = True) -> list[ExtraTerm]:
+    """Raises RwkdError on the first setting of `cfg` (a composed train config) that a run cannot use; returns
+    the terms beyond label + teacher that it plans (rwkd/terms.py), planned here once for the run.
     `here=False`: the jobs run elsewhere (a cluster launcher), so this machine's devices are not theirs."""
     _check_rules(cfg, RULES_BY_KEY)
     _check_target_arguments(cfg)
+    _check_scheme(cfg)
     _check_meta_split(cfg)
-    _check_terms(cfg)
-    check_against_the_models(cfg)
+    terms = _planned_terms(cfg)
+    check_against_the_models(cfg, terms)
     if here:
         check_trainer(cfg)
+    return terms
 
 
 _ABSENT = object()
@@ -250,6 +137,16 @@ def _check_target_arguments(cfg: DictConfig) -> None:
             raise RwkdError(f"{path}.{unknown[0]} is not a setting of {node._target_}; accepted: {', '.join(accepted)}")
 
 
+def _check_scheme(cfg: DictConfig) -> None:
+    """The weighting scheme's own settings, by the rules its class declares (`SETTINGS`, next to its code)."""
+    node = OmegaConf.select(cfg, "weighting")
+    if isinstance(node, DictConfig) and "_target_" in node:
+        scheme = get_object(node._target_)  # importable: _check_target_arguments has seen to it
+        check = getattr(scheme, "check_settings", None)
+        if check is not None:
+            check({str(k): v for k, v in node.items() if not str(k).startswith("_")})
+
+
 def _check_meta_split(cfg: DictConfig) -> None:
     """`data.meta_size=0` is a run with no meta split: every train row is trained on. Whatever reads the
     meta split then has nothing to read."""
@@ -264,12 +161,11 @@ def _check_meta_split(cfg: DictConfig) -> None:
                         "accepted: data.eval_meta_split=false, or data.meta_size > 0 or null")
 
 
-def _check_terms(cfg: DictConfig) -> None:
-    """kd.teachers and kd.hidden (rwkd/terms.py): their shape and keys; the layers are checked when the
-    models are built."""
+def _planned_terms(cfg: DictConfig) -> list[ExtraTerm]:
+    """kd.teachers and kd.hidden (rwkd/terms.py), their shape and keys checked; the layers are checked against
+    the models' depths (in_context.py) and resolved when the models are built."""
     kd = OmegaConf.select(cfg, "kd")
-    if isinstance(kd, DictConfig):
-        plan_extra_terms(OmegaConf.to_container(kd, resolve=True))
+    return plan_extra_terms(OmegaConf.to_container(kd, resolve=True)) if isinstance(kd, DictConfig) else []
 
 
 EVAL_RULES = {

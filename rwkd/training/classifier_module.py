@@ -20,10 +20,12 @@ from rwkd.metrics import GlueMetrics
 from rwkd.models import model_inputs
 from rwkd.optim import OptimSettings, adamw_with_warmup
 from rwkd.records.provenance import JobClock
+from rwkd.setting_rules import OneOf, check_values
 from rwkd.tasks import TaskSpec
 from rwkd.training.checkpointing import ResumeCheckpoint, capture_rng, restore_rng
 
 NAN_POLICIES = ("stop", "skip")
+NAN_POLICY = OneOf(NAN_POLICIES)  # the one rule, checked by the config validator and here
 
 
 class ClassifierModule(pl.LightningModule):
@@ -41,8 +43,7 @@ class ClassifierModule(pl.LightningModule):
     ):
         super().__init__()
         self.automatic_optimization = False
-        if nan_policy not in NAN_POLICIES:
-            raise RwkdError(f"nan_policy={nan_policy!r} is unknown; accepted: {', '.join(NAN_POLICIES)}")
+        check_values("", {"nan_policy": NAN_POLICY}, {"nan_policy": nan_policy})
         # from_pretrained returns a model in eval mode (dropout off), and Lightning keeps modules' modes
         setattr(self, self.model_attr, model.train())
         self.task = task

@@ -14,6 +14,7 @@ from rwkd import losses
 from rwkd.errors import RwkdError
 from rwkd.models import model_inputs
 from rwkd.optim import OptimSettings
+from rwkd.setting_rules import check_values
 from rwkd.tasks import TaskSpec
 from rwkd.terms import ExtraTerm, TermSet, projector
 from rwkd.training.classifier_module import ClassifierModule
@@ -49,10 +50,7 @@ class DistillationModule(ClassifierModule):
         super().__init__(student, task, optim, nan_policy, run_info, score_meta_split, selection)
         kd = dict(kd or {})
         self.kd_temperature, self.kd_loss_kind = float(kd.get("temperature", 1.0)), kd.get("loss", "kl")
-        if self.kd_loss_kind not in losses.KD_LOSSES:
-            raise RwkdError(f"kd.loss={self.kd_loss_kind!r} is unknown; accepted: {', '.join(losses.KD_LOSSES)}")
-        if not self.kd_temperature > 0:
-            raise RwkdError(f"kd.temperature={self.kd_temperature} must be > 0")
+        check_values("kd.", losses.KD_SETTINGS, {"loss": self.kd_loss_kind, "temperature": self.kd_temperature})
         if weighting.needs_teacher and teacher is None:
             raise RwkdError(f"weighting {weighting.describe()} needs a teacher, and none was given")
         if weighting.needs_higher_order_ad and student.config._attn_implementation not in DIFFERENTIABLE_ATTENTION:

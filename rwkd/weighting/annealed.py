@@ -15,31 +15,27 @@ import math
 import torch
 
 from rwkd.errors import RwkdError
+from rwkd.setting_rules import FRACTION, Number, OneOf
 from rwkd.weighting.base import Signals, WeightingScheme
 
 SCHEDULES = ("linear", "cosine", "annealing_kd")
 
 
-def _unit(name: str, value: float) -> float:
-    if not 0.0 <= float(value) <= 1.0:
-        raise RwkdError(f"weighting.{name}={value} is outside [0, 1]")
-    return float(value)
-
-
 class AnnealedWeight(WeightingScheme):
     name = "annealed"
+    SETTINGS = {"schedule": OneOf(SCHEDULES), "alpha_start": FRACTION, "alpha_end": FRACTION,
+                "max_temperature": Number(low=1),
+                "phase1_fraction": Number(low=0, high=1, low_open=True, high_open=True)}
 
     def __init__(self, schedule: str = "linear", alpha_start: float = 1.0, alpha_end: float = 0.0,
                  max_temperature: int = 7, phase1_fraction: float = 0.5):
         super().__init__()
-        if schedule not in SCHEDULES:
-            raise RwkdError(f"weighting.schedule={schedule!r} is unknown; accepted: {', '.join(SCHEDULES)}")
-        if int(max_temperature) < 1:
-            raise RwkdError(f"weighting.max_temperature={max_temperature} must be an integer >= 1")
+        self.check_settings({"schedule": schedule, "alpha_start": alpha_start, "alpha_end": alpha_end,
+                             "max_temperature": max_temperature, "phase1_fraction": phase1_fraction})
         self.schedule = schedule
-        self.alpha_start, self.alpha_end = _unit("alpha_start", alpha_start), _unit("alpha_end", alpha_end)
+        self.alpha_start, self.alpha_end = float(alpha_start), float(alpha_end)
         self.max_temperature = int(max_temperature)
-        self.phase1_fraction = _unit("phase1_fraction", phase1_fraction)
+        self.phase1_fraction = float(phase1_fraction)
 
     def alpha(self, progress: float) -> float:
         t = min(max(progress, 0.0), 1.0)

@@ -13,12 +13,14 @@ teacher terms. With two terms that is (1 - w_i) * label_loss_i + w_i * kd_loss_i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from rwkd.errors import RwkdError
+from rwkd.setting_rules import check_values
 
 if TYPE_CHECKING:
     from rwkd.terms import TermSet
@@ -87,6 +89,13 @@ class WeightingScheme(torch.nn.Module):
     needs_teacher: bool = True  # False: the run needs no fine-tuned teacher at all
     needs_meta: bool = False  # True: `signals.meta` carries the functional student and a meta batch
     needs_higher_order_ad: bool = False  # True: forward-mode or second-order AD through the student
+    SETTINGS: ClassVar[dict] = {}  # the scheme's settings: constructor argument -> rule (rwkd/setting_rules.py)
+
+    @classmethod
+    def check_settings(cls, values: Mapping) -> None:
+        """Raises RwkdError for the first value its rule in SETTINGS refuses: the one check of a scheme's
+        settings, made by the config validator before a run and by the constructor (API callers)."""
+        check_values("weighting.", cls.SETTINGS, values)
 
     def update(self, signals: Signals) -> None:
         """A learned scheme's own training step, called once per batch just before `weights`; the scheme

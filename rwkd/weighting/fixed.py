@@ -12,21 +12,18 @@ from collections.abc import Sequence
 import torch
 
 from rwkd.errors import RwkdError
+from rwkd.setting_rules import FRACTION
 from rwkd.weighting.base import Signals, WeightingScheme
 
 
 class FixedWeight(WeightingScheme):
     name = "fixed"
+    SETTINGS = {"alpha": FRACTION}  # the teacher term's weight; term_weights is checked against the run's terms
 
     def __init__(self, alpha: float = 0.5, term_weights: Sequence[float] | None = None):
         super().__init__()
-        try:
-            alpha = float(alpha)
-        except (TypeError, ValueError):
-            raise RwkdError(f"weighting.alpha={alpha!r} is not a number; give a value in [0, 1]") from None
-        if not 0.0 <= alpha <= 1.0:
-            raise RwkdError(f"weighting.alpha={alpha} is outside [0, 1]; alpha weighs the teacher term and must lie in [0, 1]")
-        self.alpha = alpha
+        self.check_settings({"alpha": alpha})
+        self.alpha = float(alpha)
         self.vector = None if term_weights is None else self._checked(term_weights)
 
     @staticmethod

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from rwkd import losses
-from rwkd.errors import RwkdError
+from rwkd.setting_rules import FRACTION, OneOf
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
 
@@ -41,13 +41,11 @@ RULES = (*_RULES, "confidence_aware")
 
 class HeuristicWeight(WeightingScheme):
     name = "heuristic"
+    SETTINGS = {"rule": OneOf(RULES), "alpha": FRACTION}  # alpha: the teacher side's share under confidence_aware
 
     def __init__(self, rule: str = "teacher_confidence", alpha: float = 0.5):
         super().__init__()
-        if rule not in RULES:
-            raise RwkdError(f"weighting.rule={rule!r} is unknown; accepted: {', '.join(RULES)}")
-        if not 0.0 <= float(alpha) <= 1.0:
-            raise RwkdError(f"weighting.alpha={alpha} is outside [0, 1]; it is the teacher side's share under confidence_aware")
+        self.check_settings({"rule": rule, "alpha": alpha})
         self.rule, self.alpha = rule, float(alpha)
 
     def weights(self, s: Signals) -> torch.Tensor:

@@ -20,11 +20,9 @@ from torch.func import jvp
 
 from rwkd import distributed
 from rwkd.errors import RwkdError
+from rwkd.setting_rules import POSITIVE, OneOf
 from rwkd.weighting.base import Signals, WeightingScheme
-from rwkd.weighting.meta_context import META_LOSSES, MetaContext, virtual_step
-
-IMPLS = ("fast", "reference")
-
+from rwkd.weighting.meta_context import IMPLS, META_LOSSES, MetaContext, virtual_step
 
 # params -> the K per-sample loss terms of the training batch at those parameters, each of shape [n]
 TermsFn = Callable[[dict[str, torch.Tensor]], Sequence[torch.Tensor]]
@@ -103,16 +101,13 @@ class RWKD(WeightingScheme):
     name = "meta"
     needs_meta = True
     needs_higher_order_ad = True
+    # delta: the floor of the scores; with both scores at or below it a sample's weight is 1/2 (0 would divide 0 by 0)
+    SETTINGS = {"meta_loss": OneOf(META_LOSSES), "impl": OneOf(IMPLS), "virtual_lr": POSITIVE, "delta": POSITIVE}
 
     def __init__(self, meta_loss: str = "label", impl: str = "fast", virtual_lr: float = 1e-4,
                  delta: float = 1e-8):
         super().__init__()
-        if meta_loss not in META_LOSSES:
-            raise RwkdError(f"weighting.meta_loss={meta_loss!r} is unknown; accepted: {', '.join(META_LOSSES)}")
-        if impl not in IMPLS:
-            raise RwkdError(f"weighting.impl={impl!r} is unknown; accepted: {', '.join(IMPLS)}")
-        if not float(virtual_lr) > 0:
-            raise RwkdError(f"weighting.virtual_lr={virtual_lr} must be > 0")
+        self.check_settings({"meta_loss": meta_loss, "impl": impl, "virtual_lr": virtual_lr, "delta": delta})
         self.meta_loss, self.impl = meta_loss, impl
         self.virtual_lr, self.delta = float(virtual_lr), float(delta)
         self.last_scores: torch.Tensor | None = None  # u [K, n] of the last batch, for diagnostics

@@ -21,6 +21,7 @@ from rwkd.models import model_inputs
 from rwkd.terms import TermSet, projector
 
 META_LOSSES = ("label", "kd", "mix")
+IMPLS = ("fast", "reference")  # the meta step of RW-KD and metanet: torch.func transforms, or the plain reference
 
 
 def differentiable_attention():

@@ -18,11 +18,11 @@ from torch.func import jvp
 
 from rwkd import distributed
 from rwkd.errors import RwkdError
+from rwkd.setting_rules import COUNT, INTEGER, POSITIVE, OneOf, SubsetOf
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
-from rwkd.weighting.meta_context import META_LOSSES, virtual_step
+from rwkd.weighting.meta_context import IMPLS, META_LOSSES, virtual_step
 
-IMPLS = ("fast", "reference")
 DEFAULT_LR = 1e-3  # the meta-weight net's own Adam
 
 
@@ -30,19 +30,19 @@ class MetaWeightNet(WeightingScheme):
     name = "metanet"
     needs_meta = True
     needs_higher_order_ad = True
+    SETTINGS = {"inputs": SubsetOf(tuple(features.FEATURES)), "hidden": COUNT, "lr": POSITIVE, "virtual_lr": POSITIVE,
+                "meta_loss": OneOf(META_LOSSES), "impl": OneOf(IMPLS), "seed": INTEGER}
 
     def __init__(self, inputs: tuple[str, ...] = ("label_loss", "kd_loss"), hidden: int = 100, lr: float = DEFAULT_LR,
                  virtual_lr: float = 1e-4, meta_loss: str = "label", impl: str = "fast", seed: int = 0):
         super().__init__()
-        if impl not in IMPLS:
-            raise RwkdError(f"weighting.impl={impl!r} is unknown; accepted: {', '.join(IMPLS)}")
+        self.check_settings({"inputs": inputs, "hidden": hidden, "lr": lr, "virtual_lr": virtual_lr,
+                             "meta_loss": meta_loss, "impl": impl, "seed": seed})
         self.impl = impl
         self.inputs = tuple(inputs)
         if not self.inputs:
             raise RwkdError("weighting.inputs is empty; give at least one of " + ", ".join(features.FEATURES))
         self._features = [features.feature(name) for name in self.inputs]
-        if meta_loss not in META_LOSSES:
-            raise RwkdError(f"weighting.meta_loss={meta_loss!r} is unknown; accepted: {', '.join(META_LOSSES)}")
         self.meta_loss, self.lr, self.virtual_lr = meta_loss, float(lr), float(virtual_lr)
         self.hidden, self.seed = int(hidden), int(seed)
         self.num_terms = 2

@@ -65,14 +65,14 @@ def collect_scores(task: str, seed: int, batches: int):
 
 
 def summarise(u_label: torch.Tensor, u_kd: torch.Tensor, virtual_lr: float, delta: float) -> dict:
-    from rwkd.weighting.meta import normalise
+    from rwkd.weighting.meta import normalise_terms
 
     n = u_label.numel()
     both_nonpositive = ((u_label <= 0) & (u_kd <= 0)).float().mean().item()
     at_floor = ((u_label <= delta) & (u_kd <= delta)).float().mean().item()
     scales = {}
     for factor in (1.0, 1e2, 1e4, 1e6):
-        w = normalise(u_label * factor, u_kd * factor, delta)
+        w = normalise_terms(torch.stack([u_label * factor, u_kd * factor]), delta)[1]  # the teacher term's weight
         scales[f"{virtual_lr * factor:g}"] = {
             "share_exactly_0.5": (w == 0.5).float().mean().item(),
             "share_below_0.025": (w < 0.025).float().mean().item(),

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import torch
 from tiny_models import TINY_CONFIG, batch
+from two_term_reference import reference_scores
 
 from rwkd.models import build_classifier
 from rwkd.weighting.base import Signals
-from rwkd.weighting.meta import fast_scores, reference_scores
+from rwkd.weighting.meta import fast_scores
 from rwkd.weighting.meta_context import MetaContext
 from rwkd.weighting.metanet import MetaWeightNet
 

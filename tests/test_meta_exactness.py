@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from tiny_models import batch, context, tiny_student
+from two_term_reference import normalise, reference_scores
 
 from rwkd.weighting.base import Signals
-from rwkd.weighting.meta import RWKD, fast_scores, normalise, reference_scores
+from rwkd.weighting.meta import RWKD, fast_scores
 from rwkd.weighting.metanet import MetaWeightNet
 
 ETA = 0.5  # a large virtual step makes finite differences well conditioned; eta cancels in the weights

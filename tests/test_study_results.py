@@ -9,6 +9,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 from rwkd.records.reading import find_results
@@ -79,6 +80,46 @@ def test_each_task_with_per_sample_weights_has_its_plot_on_the_page_and_no_other
     for task in tasks:
         assert (PLOTS / f"weights_{task}.png").is_file()
     assert set(re.findall(r"!\[weights_(\w+)\]\(study_glue_v1/weights_\w+\.png\)", page)) == tasks
+
+
+def test_the_weight_plots_draw_the_committed_weight_summaries(tmp_path, monkeypatch):
+    """The mean weight per epoch that each plot draws, against the same mean added up here from the runs'
+    weight_summary.json files (sums over runs, then divided); and the committed image has the drawn one's size."""
+    import json
+
+    import matplotlib.image
+
+    from rwkd.report import plots
+
+    results, _, _, _ = _committed()
+    drawn = {}
+    save = plots._save
+
+    def keep(fig, path):
+        drawn[path.stem] = [(line.get_label(), list(line.get_xdata()), list(line.get_ydata())) for line in fig.axes[1].lines]
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    written = plots.plot_weights(results, tmp_path)
+    assert sorted(p.name for p in written) == sorted(p.name for p in PLOTS.glob("weights_*.png"))
+    for path in written:
+        assert matplotlib.image.imread(path).shape == matplotlib.image.imread(PLOTS / path.name).shape
+    for stem, lines in drawn.items():
+        task = stem.removeprefix("weights_")
+        assert lines, stem
+        for label, epochs, means in lines:
+            scheme, runs = re.fullmatch(r"(.+) \(n=(\d+)\)", label).groups()
+            files = [Path(r["_path"]) / "weight_summary.json" for r in results
+                     if r["task"] == task and r["weighting"] == scheme and (Path(r["_path"]) / "weight_summary.json").is_file()]
+            assert len(files) == int(runs), (stem, scheme)
+            sums: dict = {}
+            for f in files:
+                per_epoch = json.loads(f.read_text())["per_epoch"]
+                for epoch, rows, total in zip(per_epoch["epoch"], per_epoch["rows"], per_epoch["weight_sum"], strict=True):
+                    have = sums.setdefault(epoch, [0, 0.0])
+                    have[0], have[1] = have[0] + rows, have[1] + total
+            assert epochs == sorted(sums), (stem, scheme)
+            assert means == pytest.approx([sums[e][1] / sums[e][0] for e in epochs], rel=1e-9), (stem, scheme)
 
 
 STUDY = ROOT / "results" / "study_glue"

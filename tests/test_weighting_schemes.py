@@ -80,10 +80,15 @@ def test_student_entropy_rule_is_normalised():
 
 
 def test_loss_ratio_rule():
-    s = signals()
-    teacher_ce = torch.nn.functional.cross_entropy(s.teacher_logits, s.labels, reduction="none")
-    expected = 1 - torch.exp(-s.label_loss / teacher_ce)
-    torch.testing.assert_close(HeuristicWeight("loss_ratio").weights(s), expected)
+    # w = 1 - exp(-student's label loss / teacher's label loss), on logits whose cross-entropies are known by hand:
+    # teacher [ln 3, 0] with label 0 gives ln(4/3), [0, 0] with label 1 gives ln 2; the label losses are set to
+    # 1x and 2x those, so the ratios are 1 and 2 and the weights 1 - 1/e and 1 - 1/e^2
+    teacher = torch.tensor([[math.log(3.0), 0.0], [0.0, 0.0]])
+    labels = torch.tensor([0, 1])
+    label_loss = torch.tensor([math.log(4 / 3), 2 * math.log(2.0)])
+    s = Signals(label_loss, torch.ones(2), torch.zeros(2, 2), teacher, labels, torch.arange(2), 0, 0.0, False)
+    w = HeuristicWeight("loss_ratio").weights(s)
+    torch.testing.assert_close(w, torch.tensor([0.6321205588, 0.8646647168]), rtol=1e-6, atol=1e-7)
 
 
 def test_unknown_settings_are_rejected_with_accepted_values():

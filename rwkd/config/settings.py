@@ -117,24 +117,27 @@ BUILT_BY_TARGET = ("data", "module", "weighting", "teacher.model", "student.mode
 
 
 def _check_target_arguments(cfg: DictConfig) -> None:
-    """A key added to a node built by `_target_` (`+data.extra=1`) must be an argument of that target."""
     for path in BUILT_BY_TARGET:
         node = OmegaConf.select(cfg, path)
-        if not isinstance(node, DictConfig) or "_target_" not in node:
-            continue
-        try:
-            target = get_object(node._target_)
-        except Exception:  # noqa: BLE001 - any failure to locate it is the same problem for the user
-            raise RwkdError(f"{path}._target_={node._target_!r} cannot be imported; give a dotted path to a "
-                            "class or function") from None
-        signature = inspect.signature(target.__init__ if inspect.isclass(target) else target)
-        params = signature.parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            continue
-        unknown = [str(k) for k in node if not str(k).startswith("_") and str(k) not in params]
-        if unknown:
-            accepted = [n for n in params if n != "self" and params[n].kind is not inspect.Parameter.VAR_POSITIONAL]
-            raise RwkdError(f"{path}.{unknown[0]} is not a setting of {node._target_}; accepted: {', '.join(accepted)}")
+        if isinstance(node, DictConfig) and "_target_" in node:
+            check_target_arguments(path, node)
+
+
+def check_target_arguments(path: str, node: DictConfig) -> None:
+    """A key of a node built by `_target_` (`+data.extra=1` added one) must be an argument of that target."""
+    try:
+        target = get_object(node._target_)
+    except Exception:  # noqa: BLE001 - any failure to locate it is the same problem for the user
+        raise RwkdError(f"{path}._target_={node._target_!r} cannot be imported; give a dotted path to a "
+                        "class or function") from None
+    signature = inspect.signature(target.__init__ if inspect.isclass(target) else target)
+    params = signature.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = [str(k) for k in node if not str(k).startswith("_") and str(k) not in params]
+    if unknown:
+        accepted = [n for n in params if n != "self" and params[n].kind is not inspect.Parameter.VAR_POSITIONAL]
+        raise RwkdError(f"{path}.{unknown[0]} is not a setting of {node._target_}; accepted: {', '.join(accepted)}")
 
 
 def _check_scheme(cfg: DictConfig) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from rwkd import markdown
 from rwkd.atomic import write_text
 from rwkd.errors import RwkdError
 from rwkd.recipe.search import (
@@ -35,12 +36,12 @@ def _trial_table(trials: list[Trial], chosen: Trial | None) -> list[str]:
     dev_names = sorted({k for t in trials for k in t.dev if k != "headline"})
     header = [*keys, "meta headline", "epoch", "dev headline", *[f"dev {n}" for n in dev_names], "minutes",
               "CPU minutes", ""]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = markdown.table_lines(header)
     for t in sorted(trials, key=lambda t: -t.meta):
         cells = [t.params.get(k, "") for k in keys]
         cells += [f"{t.meta:.2f}", str(t.epoch), _fmt(t.dev.get("headline")), *[_fmt(t.dev.get(n)) for n in dev_names],
                   _fmt(t.minutes), _fmt(t.cpu_minutes), "**chosen**" if t is chosen else ""]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(markdown.row(cells))
     return lines
 
 
@@ -73,51 +74,62 @@ def recipe_document(trials: list[Trial], plans: list[dict], skipped: list[dict],
         out.append(f"- {plan['task']}, {plan['label']}: {space}")
     if not plans:
         out.append("No sweep plan (multirun.yaml) was found beside the records.")
-    out += ["", "## Choice per task", "",
-            "| task | stage | chosen settings | meta headline | dev headline | majority answer (dev) | trials | minutes, all trials |",
-            "|---|---|---|---|---|---|---|---|"]
+    out += _choice_table(trials, tasks, chosen)
+    total = sum(t.minutes or 0.0 for t in trials)
+    out += ["", f"All trials together: {total:.0f} minutes ({total / 60:.1f} hours) of wall-clock time.", ""]
+    for task in tasks:
+        out += _task_section(task, trials, chosen[task], skipped, gap)
+    return "\n".join(out)
+
+
+def _choice_table(trials: list[Trial], tasks: list[str], chosen: dict) -> list[str]:
+    out = ["", "## Choice per task", "",
+           *markdown.table_lines(["task", "stage", "chosen settings", "meta headline", "dev headline",
+                                  "majority answer (dev)", "trials", "minutes, all trials"])]
     for task in tasks:
         for role in ("teacher", "student"):
             group = [t for t in trials if t.task == task and t.role == role]
             if not group:
                 continue
             if role not in chosen[task]:  # every student trial was made with another teacher than the chosen one
-                out.append(f"| {task} | {role} | none yet: run the student stage for the chosen teacher | | | "
-                           f"{_majority(group)} | {len(group)} | {sum(t.minutes or 0.0 for t in group):.0f} |")
+                out.append(markdown.row([task, role, "none yet: run the student stage for the chosen teacher", "", "",
+                                         _majority(group), len(group), f"{sum(t.minutes or 0.0 for t in group):.0f}"]))
                 continue
             best = chosen[task][role]
             settings = ", ".join(f"{k}={v}" for k, v in sorted(best.settings.items())) or "the defaults"
             minutes = sum(t.minutes or 0.0 for t in group)
-            out.append(f"| {task} | {role} | {settings} | {best.meta:.2f} | {_fmt(best.dev.get('headline'))} "
-                       f"| {_majority(group)} | {len(group)} | {minutes:.0f} |")
-    total = sum(t.minutes or 0.0 for t in trials)
-    out += ["", f"All trials together: {total:.0f} minutes ({total / 60:.1f} hours) of wall-clock time.", ""]
-    for task in tasks:
-        out += [f"## {task}", ""]
-        for role in ("teacher", "student"):
-            group = [t for t in trials if t.task == task and t.role == role]
-            if group:
-                out += [f"### {role.capitalize()} trials (x 100)", "", *_trial_table(group, chosen[task].get(role)), ""]
-        teacher, student = chosen[task].get("teacher"), chosen[task].get("student")
-        stale = [t for t in trials if t.task == task and t.role == "student" and made_with_another_teacher(t, teacher)]
-        if stale:
-            out += [f"{len(stale)} student trial(s) were made with another teacher than the chosen one and were not "
-                    "eligible; run the student stage again for the chosen teacher.", ""]
-        if teacher and student and not leaves_gap(student, teacher, gap):
-            out += [f"No student trial stayed {gap:g} points below the teacher on the meta split; the best one "
-                    "is taken all the same.", ""]
-        elif teacher and student:
-            close = [t for t in trials if t.task == task and t.role == "student" and not leaves_gap(t, teacher, gap)
-                     and not made_with_another_teacher(t, teacher)]
-            if close:
-                out += [f"{len(close)} student trial(s) scored within {gap:g} points of the teacher "
-                        f"({teacher.meta:.2f}) on the meta split and were not eligible.", ""]
-        not_run = [r for r in skipped if r["task"] == task]
-        if not_run:
-            out += ["Not run (over the budget): " + "; ".join(
-                ", ".join(f"{k}={v}" for k, v in sorted(swept_params(r["overrides"], r["_swept"]).items())) for r in not_run)
-                + ".", ""]
-    return "\n".join(out)
+            out.append(markdown.row([task, role, settings, f"{best.meta:.2f}", _fmt(best.dev.get("headline")),
+                                     _majority(group), len(group), f"{minutes:.0f}"]))
+    return out
+
+
+def _task_section(task: str, trials: list[Trial], chosen: dict, skipped: list[dict], gap: float) -> list[str]:
+    """A task's trials, and why some could not be chosen. `chosen`: the task's chosen trial per role."""
+    out = [f"## {task}", ""]
+    for role in ("teacher", "student"):
+        group = [t for t in trials if t.task == task and t.role == role]
+        if group:
+            out += [f"### {role.capitalize()} trials (x 100)", "", *_trial_table(group, chosen.get(role)), ""]
+    teacher, student = chosen.get("teacher"), chosen.get("student")
+    stale = [t for t in trials if t.task == task and t.role == "student" and made_with_another_teacher(t, teacher)]
+    if stale:
+        out += [f"{len(stale)} student trial(s) were made with another teacher than the chosen one and were not "
+                "eligible; run the student stage again for the chosen teacher.", ""]
+    if teacher and student and not leaves_gap(student, teacher, gap):
+        out += [f"No student trial stayed {gap:g} points below the teacher on the meta split; the best one "
+                "is taken all the same.", ""]
+    elif teacher and student:
+        close = [t for t in trials if t.task == task and t.role == "student" and not leaves_gap(t, teacher, gap)
+                 and not made_with_another_teacher(t, teacher)]
+        if close:
+            out += [f"{len(close)} student trial(s) scored within {gap:g} points of the teacher "
+                    f"({teacher.meta:.2f}) on the meta split and were not eligible.", ""]
+    not_run = [r for r in skipped if r["task"] == task]
+    if not_run:
+        out += ["Not run (over the budget): " + "; ".join(
+            ", ".join(f"{k}={v}" for k, v in sorted(swept_params(r["overrides"], r["_swept"]).items())) for r in not_run)
+            + ".", ""]
+    return out
 
 
 def _train_subset(trial: Trial) -> int | None:

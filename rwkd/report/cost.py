@@ -10,9 +10,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+from rwkd import markdown
 
 
 def _did_teacher_stage(record: dict) -> bool:
@@ -31,7 +29,7 @@ def _teachers_fine_tuning(results: list[dict]) -> str | None:
     if not teachers:
         return None
     known = [t["fine_tune_cpu_seconds"] for t in teachers.values() if t.get("fine_tune_cpu_seconds") is not None]
-    text = f"The runs used {_count(len(teachers), 'fine-tuned teacher')}; "
+    text = f"The runs used {markdown.count(len(teachers), 'fine-tuned teacher')}; "
     if not known:
         text += "their records do not carry what fine-tuning them cost"
     else:
@@ -60,22 +58,22 @@ def cost_table(results: list[dict]) -> str | None:
         hours[r["weighting"]].append((timing["cpu_seconds"] - stage) / 3600)
     if not hours:
         return None
-    lines = ["| scheme | runs | CPU-hours | CPU-hours per run |", "|---|---|---|---|"]
-    for scheme in sorted(hours):
-        lines.append(f"| {scheme} | {len(hours[scheme])} | {sum(hours[scheme]):.2f} | {statistics.fmean(hours[scheme]):.2f} |")
+    rows = [[scheme, len(hours[scheme]), f"{sum(hours[scheme]):.2f}", f"{statistics.fmean(hours[scheme]):.2f}"]
+            for scheme in sorted(hours)]
     if stage_runs:
-        lines.append(f"| teacher stage: fine-tuning or loading the teachers, filling their caches | "
-                     f"{stage_runs} | {stage_hours:.2f} | |")
+        rows.append(["teacher stage: fine-tuning or loading the teachers, filling their caches", stage_runs,
+                     f"{stage_hours:.2f}", ""])
     runs = sum(map(len, hours.values()))
-    lines.append(f"| all | {runs} | {sum(map(sum, hours.values())) + stage_hours:.2f} | |")
+    rows.append(["all", runs, f"{sum(map(sum, hours.values())) + stage_hours:.2f}", ""])
+    lines = markdown.table_lines(["scheme", "runs", "CPU-hours", "CPU-hours per run"], rows)
     if missing := len(results) - runs:
-        lines.append(f"\n{_count(missing, 'run')} recorded no CPU time and {'is' if missing == 1 else 'are'} not counted.")
+        lines.append(f"\n{markdown.count(missing, 'run')} recorded no CPU time and {'is' if missing == 1 else 'are'} not counted.")
     if unsplit:
-        lines.append(f"\n{_count(unsplit, 'run')} fine-tuned a teacher before the teacher stage was timed apart: "
+        lines.append(f"\n{markdown.count(unsplit, 'run')} fine-tuned a teacher before the teacher stage was timed apart: "
                      f"that fine-tuning is in {'its' if unsplit == 1 else 'their'} scheme's row.")
     # runs resumed before the clock was kept in checkpoints recorded their last process alone
     if partial := sum(1 for r in results if r.get("resumed_from") and "processes" not in (r.get("timing") or {})):
-        lines.append(f"\n{_count(partial, 'resumed run')} recorded only the CPU time of the process that finished "
+        lines.append(f"\n{markdown.count(partial, 'resumed run')} recorded only the CPU time of the process that finished "
                      f"{'it' if partial == 1 else 'them'}: the table counts less than was spent.")
     if (teachers := _teachers_fine_tuning(results)) is not None:
         lines.append(f"\n{teachers}")

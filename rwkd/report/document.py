@@ -13,6 +13,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from rwkd import markdown
 from rwkd.records.sweep_plan import SweepPlan
 from rwkd.records.weight_summary import mean_std
 from rwkd.report.cost import cost_table
@@ -51,7 +52,7 @@ def _timing_table(results: list[dict]) -> str:
         if timing.get("median_step_seconds"):
             step_seconds[r["weighting"]][r["task"]].append(timing["median_step_seconds"])
     tasks = sorted({t for by_task in minutes.values() for t in by_task})
-    lines = ["| scheme | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+    lines = markdown.table_lines(["scheme", *tasks])
     for scheme in sorted(minutes):
         row = []
         for task in tasks:
@@ -64,15 +65,13 @@ def _timing_table(results: list[dict]) -> str:
             if ours and base:
                 cell += f", step {statistics.fmean(ours) / statistics.fmean(base):.2f}x none"
             row.append(f"{cell} (n={len(runs)})")
-        lines.append(f"| {scheme} | " + " | ".join(row) + " |")
+        lines.append(markdown.row([scheme, *row]))
     return "\n".join(lines)
 
 
-def _table(header: list[str], rows: list[str]) -> str | None:
-    """A Markdown table of `rows` (each already `| a | b |`), or None when there are none."""
-    if not rows:
-        return None
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *rows])
+def _table(header: list[str], rows: list[list[str]]) -> str | None:
+    """A Markdown table of `rows` (cells), or None when there are none."""
+    return markdown.table(header, rows) if rows else None
 
 
 def choices_table(results: list[dict]) -> str | None:
@@ -81,13 +80,8 @@ def choices_table(results: list[dict]) -> str | None:
     for task, chosen in sorted(choose_variants(results).items()):
         for row, c in chosen.items():
             others = ", ".join(s for s in c["candidates"] if s != c["scheme"])
-            rows.append(f"| {task} | {row} | {c['scheme']} | {c['meta_headline']:.2f} "
-                        f"| {','.join(map(str, c['seeds']))} | {others} |")
+            rows.append([task, row, c["scheme"], f"{c['meta_headline']:.2f}", ",".join(map(str, c["seeds"])), others])
     return _table(["task", "row", "variant chosen", "its meta headline", "seeds compared", "other variants"], rows)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _coverage(results: list[dict], undefined: set, seeds_planned: int | None = None) -> str:
@@ -105,12 +99,12 @@ def _coverage(results: list[dict], undefined: set, seeds_planned: int | None = N
     short = [f"{s} on {t} (n={len(seeds.get((t, s), ()))})" for t in tasks for s in schemes
              if (t, s) not in undefined and len(seeds.get((t, s), ())) < (len(tuning[(t, s)]) if (t, s) in tuning else most)]
     total = len(tasks) * len(schemes) - len(undefined)
-    present = f"(the {_count(len(tasks), 'task')} and {_count(len(schemes), 'scheme')} found: {', '.join(tasks)})"
+    present = f"(the {markdown.count(len(tasks), 'task')} and {markdown.count(len(schemes), 'scheme')} found: {', '.join(tasks)})"
     na = "; ".join(f"{s} on {t}" for t, s in sorted(undefined))
     na = f" Not applicable, so not run: {na} (see the note under the table)." if undefined else ""
     unchosen = [key for key in tuning if len(seeds.get(key, ())) < most]
     if unchosen:
-        na += (f" {_count(len(unchosen), 'variant')} not chosen on the meta split ran on the tuning seeds only "
+        na += (f" {markdown.count(len(unchosen), 'variant')} not chosen on the meta split ran on the tuning seeds only "
                "(see Variants chosen on the meta split).")
     if not short:
         have = f"have {most} seeds" + (" (the variants not chosen: their tuning seeds)" if unchosen else "")
@@ -131,8 +125,8 @@ def _hardware(record: dict) -> str:
 def _weights_table(results: list[dict]) -> str:
     """Per task and per-sample scheme: the mean weight of the teacher term, overall and split by whether
     the teacher was right, from the runs' weight summaries."""
-    lines = ["| task | scheme | runs | mean w ± std over samples | mean w, teacher right | mean w, teacher wrong "
-             "| rows with teacher wrong |", "|---|---|---|---|---|---|---|"]
+    lines = markdown.table_lines(["task", "scheme", "runs", "mean w ± std over samples", "mean w, teacher right",
+                                  "mean w, teacher wrong", "rows with teacher wrong"])
     for task, schemes in by_task_and_scheme(results).items():
         for scheme, (s, runs) in schemes.items():
             (mean,), (std,) = mean_std({k: [sum(v)] for k, v in s["per_epoch"].items() if k != "epoch"})
@@ -140,8 +134,8 @@ def _weights_table(results: list[dict]) -> str:
             (wrong,), _ = mean_std(s["by_teacher_correct"]["wrong"])
             n_wrong, n_right = s["by_teacher_correct"]["wrong"]["rows"][0], s["by_teacher_correct"]["right"]["rows"][0]
             share = n_wrong / max(1, n_wrong + n_right)
-            lines.append(f"| {task} | {scheme} | {runs} | {mean:.3f} ± {std:.3f} | {right:.3f} | {wrong:.3f} "
-                         f"| {100 * share:.1f}% |")
+            lines.append(markdown.row([task, scheme, runs, f"{mean:.3f} ± {std:.3f}", f"{right:.3f}", f"{wrong:.3f}",
+                                       f"{100 * share:.1f}%"]))
     return "\n".join(lines) if len(lines) > 2 else "No weight summaries were found beside the results."
 
 
@@ -154,7 +148,7 @@ def _terms_table(results: list[dict]) -> str | None:
             for term, summary in s["terms"].items():
                 (mean,), (std,) = mean_std({k: [sum(v)] for k, v in summary["per_epoch"].items()})
                 cells.append(f"{term} {mean:.3f} ± {std:.3f}")
-            lines.append(f"| {task} | {scheme} | {runs} | {'; '.join(cells)} |")
+            lines.append([task, scheme, runs, "; ".join(cells)])
     return _table(["task", "scheme", "runs", "mean weight ± std over samples, per term"], lines)
 
 
@@ -168,8 +162,8 @@ def _floor_table(results: list[dict]) -> str | None:
             counts = s["floored_terms"]
             total = max(1, sum(counts))
             some = sum(counts[1:-1])
-            lines.append(f"| {task} | {scheme} | {runs} | {100 * counts[0] / total:.1f}% | {100 * some / total:.1f}% "
-                         f"| {100 * counts[-1] / total:.1f}% |")
+            lines.append([task, scheme, runs, f"{100 * counts[0] / total:.1f}%", f"{100 * some / total:.1f}%",
+                          f"{100 * counts[-1] / total:.1f}%"])
     return _table(["task", "scheme", "runs", "no score floored", "some floored", "all floored (uniform)"], lines)
 
 
@@ -177,6 +171,18 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
                    report_command: str, plots: list[Path], reading: str | None, title: str,
                    plans: list[SweepPlan] = (), seeds_planned: int | None = None) -> str:
     undefined = {(r["task"], r["weighting"]) for r in not_applicable}
+    out = _provenance_section(results, undefined, report_command, title, plans, seeds_planned)
+    out += ["## Results", "", table_markdown.rstrip(), ""]
+    out += _comparison_sections(results, undefined)
+    out += _cost_sections(results)
+    out += _weight_sections(results, plots, doc_path)
+    out += ["", "## Reading", "", reading.strip() if reading else "Not written yet.", ""]
+    return "\n".join(out)
+
+
+def _provenance_section(results: list[dict], undefined: set, report_command: str, title: str,
+                        plans: list[SweepPlan], seeds_planned: int | None) -> list[str]:
+    """The page's first screen: how it was made, how complete the study is, its commands, machines and software."""
     commands = _unique(r.get("command", "") for r in results)
     hardware = _unique(_hardware(r) for r in results if r.get("hardware"))
     versions = _unique(tuple(sorted((r.get("versions") or {}).items())) for r in results)
@@ -193,7 +199,11 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
     for v in versions:
         out.append("- versions: " + ", ".join(f"{k} {val}" for k, val in v))
     out += [f"- git commits: {', '.join(commits)}", ""]
-    out += ["## Results", "", table_markdown.rstrip(), ""]
+    return out
+
+
+def _comparison_sections(results: list[dict], undefined: set) -> list[str]:
+    out = []
     if (teachers := teachers_table(results)) is not None:
         out += ["## Teachers", "", "The teachers the runs distilled, each set of weights once:", "", teachers, ""]
     if (choices := choices_table(results)) is not None:
@@ -219,6 +229,11 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
                 "true difference the paired t-test finds with 80% probability over the seeds, for one comparison "
                 "alone (p < 0.05) and for the first that Holm rejects among the table's tests (the spread taken "
                 "as known); and the seeds a difference of one point would need in each case:", "", power, ""]
+    return out
+
+
+def _cost_sections(results: list[dict]) -> list[str]:
+    out = []
     out += ["## Wall time per scheme", "",
             "Mean training time of the student per job, as steps x median step time (validation and the "
             "teacher's fine-tuning, shared by all jobs of a task, not included), and the median step time "
@@ -227,6 +242,11 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
         out += ["CPU time per scheme, all its runs together (the process's CPU time over every core, validation "
                 "included; the teacher stage, done by a task's first run for all, in a row of its own where the "
                 "runs timed it apart):", "", cost, ""]
+    return out
+
+
+def _weight_sections(results: list[dict], plots: list[Path], doc_path: Path) -> list[str]:
+    out = []
     out += ["## Learned weights", "",
             "The schemes whose weight of the teacher term differs between the samples of a step (heuristic "
             "and meta-learned; fixed and annealed weights follow their formula), from the weight summaries "
@@ -245,5 +265,4 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
                 for p in plots]
     else:
         out.append("No weight plots were found.")
-    out += ["", "## Reading", "", reading.strip() if reading else "Not written yet.", ""]
-    return "\n".join(out)
+    return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
+from rwkd import markdown
 from rwkd.report.paired import cell, holm, paired
 from rwkd.study.tuning import terms_suffix, tuned_candidates, tuned_row, with_tuned_rows
 
@@ -46,12 +47,12 @@ def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefine
     cells = paired_cells(score, comparisons, undefined)
     keys = list(cells)
     adjusted = dict(zip(keys, holm([cells[k].p for k in keys]), strict=True))
-    lines = ["| scheme | " + " | ".join(tasks) + " | mean over tasks |", "|---|" + "---|" * (len(tasks) + 1)]
+    lines = markdown.table_lines(["scheme", *tasks, "mean over tasks"])
     for row, (scheme, _) in comparisons.items():
         cols = ["n/a" if (task, scheme) in undefined else cell(cells[(row, task)], adjusted[(row, task)])
                 if (row, task) in cells else "" for task in tasks]
         overall = cell(cells[(row, None)], adjusted[(row, None)]) if (row, None) in cells else ""
-        lines.append(f"| {row} | " + " | ".join(cols) + f" | {overall} |")
+        lines.append(markdown.row([row, *cols, overall]))
     return "\n".join(lines)
 
 

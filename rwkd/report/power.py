@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from rwkd import markdown
 from rwkd.report.paired import EQUAL
 from rwkd.report.paired_tables import against_reference, paired_cells
 
@@ -75,12 +76,10 @@ def power_table(results: list[dict], reference: str, undefined: set = frozenset(
             continue
         sd, n = spread
         alone, holm_first = (seeds_for(TARGET, sd, level) for level in (LEVEL, strict))
-        lines.append(f"| {column or 'mean over tasks'} | {n} | {sd:.2f} | {detectable(sd, n, LEVEL):.2f} | "
-                     f"{detectable(sd, n, strict):.2f} | {alone or f'> {MOST_SEEDS}'} | "
-                     f"{holm_first or f'> {MOST_SEEDS}'} |")
+        lines.append([column or "mean over tasks", n, f"{sd:.2f}", f"{detectable(sd, n, LEVEL):.2f}",
+                      f"{detectable(sd, n, strict):.2f}", alone or f"> {MOST_SEEDS}", holm_first or f"> {MOST_SEEDS}"])
     if not lines:
         return None
-    header = ["| | seeds | sd of the differences | found with 80% power: alone | after Holm "
-              f"(p < {strict:.2g}, {tests} tests) | seeds for {TARGET:g} point: alone | after Holm |",
-              "|---|---|---|---|---|---|---|"]
-    return "\n".join(header + lines)
+    header = ["", "seeds", "sd of the differences", "found with 80% power: alone",
+              f"after Holm (p < {strict:.2g}, {tests} tests)", f"seeds for {TARGET:g} point: alone", "after Holm"]
+    return markdown.table(header, lines)

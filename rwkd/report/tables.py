@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 
 from rwkd.atomic import write_text
+from rwkd.markdown import table as markdown_table
 from rwkd.report.summary import NA
 from rwkd.tasks import TASKS
 
@@ -59,9 +60,7 @@ def markdown(summary: dict, failed: list[Path]) -> str:
     for which, title in (("best", "best epoch (the exported checkpoint)"), ("last", "last epoch")):
         header, rows = _rows(summary, which)
         out.write(f"### Dev headline x 100, {title}: mean ± std over seeds\n\n")
-        out.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n")
-        for row in rows:
-            out.write("| " + " | ".join(row) + " |\n")
+        out.write(markdown_table(header, rows) + "\n")
         out.write("\n")
     repeated = [f"{task}/{scheme}" for task, schemes in summary["table"].items() for scheme, c in schemes.items()
                 if "seeds" in c and len(set(c["seeds"])) < len(c["seeds"])]

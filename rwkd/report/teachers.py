@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from rwkd import markdown
 from rwkd.records.format import same_scores, teacher_identity
 
 
@@ -52,17 +53,17 @@ def teachers_table(results: list[dict]) -> str | None:
     found = teachers_by_task(results)
     if not found:
         return None
-    lines = ["| task | teacher | weights (SHA-256, first 12) | dev headline | meta headline | fine-tuning, CPU-min "
-             "| runs |", "|---|---|---|---|---|---|---|"]
+    lines = markdown.table_lines(["task", "teacher", "weights (SHA-256, first 12)", "dev headline", "meta headline",
+                                  "fine-tuning, CPU-min", "runs"])
     mixed, rebuilt = [], []
     for (task, position), versions in sorted(found.items()):
         for entry in versions.values():
             t = entry["record"]
             sha = (t.get("weights_sha256") or "not recorded")[:12]
             cost = t.get("fine_tune_cpu_seconds")
-            lines.append(f"| {task} | {_role(position)} | {sha} | {_headline(t.get('dev_metrics'), 'val')} "
-                         f"| {_headline(t.get('dev_metrics'), 'meta')} | {'' if cost is None else f'{cost / 60:.1f}'} "
-                         f"| {entry['runs']} |")
+            lines.append(markdown.row([task, _role(position), sha, _headline(t.get("dev_metrics"), "val"),
+                                       _headline(t.get("dev_metrics"), "meta"), "" if cost is None else f"{cost / 60:.1f}",
+                                       entry["runs"]]))
         first, *others = (entry["record"] for entry in versions.values())
         if others and all(same_scores(first, other) for other in others):
             builds = "; ".join(f"{(sha or '')[:12]} on {', '.join(sorted(e['cpus']))}, {e['runs']} runs"

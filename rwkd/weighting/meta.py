@@ -62,7 +62,7 @@ def fast_term_scores(ctx: MetaContext, terms: TermsFn, virtual_lr: float, meta_l
     return scale * torch.stack([d.detach() for d in tangents])
 
 
-def _label_and_teacher(ctx: MetaContext) -> TermsFn:
+def label_and_teacher_terms(ctx: MetaContext) -> TermsFn:
     def terms(params):
         label, kd = ctx.train_terms(params)
         if kd is None:
@@ -72,15 +72,9 @@ def _label_and_teacher(ctx: MetaContext) -> TermsFn:
     return terms
 
 
-def reference_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(u^label, u^kd): the two-term scores, by the second-order reference."""
-    u = reference_term_scores(ctx, _label_and_teacher(ctx), virtual_lr, meta_loss)
-    return u[0], u[1]
-
-
 def fast_scores(ctx: MetaContext, virtual_lr: float, meta_loss: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(u^label, u^kd): the two-term scores, first order (one meta backward, one JVP)."""
-    u = fast_term_scores(ctx, _label_and_teacher(ctx), virtual_lr, meta_loss)
+    u = fast_term_scores(ctx, label_and_teacher_terms(ctx), virtual_lr, meta_loss)
     return u[0], u[1]
 
 
@@ -88,13 +82,6 @@ def normalise_terms(u: torch.Tensor, delta: float) -> torch.Tensor:
     """w [K, n] on the simplex per sample: w_i^k = max(u_i^k, delta) / sum_j max(u_i^j, delta)."""
     floored = u.clamp_min(delta)
     return floored / floored.sum(dim=0, keepdim=True)
-
-
-def normalise(u_label: torch.Tensor, u_kd: torch.Tensor, delta: float) -> torch.Tensor:
-    """The teacher term's weight of the two-term objective: b / (a + b), a and b the floored scores."""
-    a = u_label.clamp_min(delta)
-    b = u_kd.clamp_min(delta)
-    return b / (a + b)
 
 
 class RWKD(WeightingScheme):
@@ -118,7 +105,7 @@ class RWKD(WeightingScheme):
             raise RwkdError("weighting=meta was called without a meta context")
         compute = fast_term_scores if self.impl == "fast" else reference_term_scores
         ctx = s.meta
-        terms = _label_and_teacher(ctx) if ctx.term_set is None else ctx.all_terms
+        terms = label_and_teacher_terms(ctx) if ctx.term_set is None else ctx.all_terms
         return compute(ctx, terms, self.virtual_lr, self.meta_loss)
 
     def term_weights(self, s: Signals) -> torch.Tensor:

@@ -59,7 +59,7 @@ from rwkd.terms import (
     without_projections,
 )
 from rwkd.training.checkpointing import model_state, read_checkpoint
-from rwkd.training.weight_log import SampleWeightLog
+from rwkd.training.weight_log import SampleWeightLogger
 from rwkd.weighting.base import WeightingScheme
 
 
@@ -176,11 +176,12 @@ def build_run(cfg: DictConfig, plan: RunPlan, clock, output_dir: Path) -> BuiltR
                 "weighting": scheme_label, "config": comparable_config(cfg)}
     selection = student_selection(cfg, datamodule)
     module = build_module(cfg, student=student, weighting=weighting, task=task, teacher=teacher_source,
-                          run_info=run_info, sample_log=SampleWeightLog(output_dir / SAMPLE_WEIGHTS),
+                          run_info=run_info,
                           extra_terms=extra_terms, extra_sources=extra_sources,
                           score_meta_split=datamodule.eval_meta_split, selection=selection)
     module.clock = clock
-    trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir, monitor=selection)
+    trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir, monitor=selection,
+                                                         callbacks=[SampleWeightLogger(output_dir / SAMPLE_WEIGHTS)])
     return BuiltRun(teachers, teacher_source, extra_terms, student, tokenizer, datamodule, module, trainer,
                     checkpoint, last_checkpoint, scheme_label, run_info, selection)
 

@@ -55,7 +55,7 @@ def build_datamodule(cfg: DictConfig, tokenizer, **settings) -> GlueDataModule:
 
 def build_module(cfg: DictConfig, **parts) -> DistillationModule:
     """The LightningModule from `cfg.module` by its `_target_` (its settings: `rwkd train --cfg job`), given
-    the parts a run builds itself: student, weighting, task, teacher, run_info, sample_log."""
+    the parts a run builds itself: student, weighting, task, teacher, run_info."""
     # the parts go in after instantiation: Hydra would otherwise walk them too (run_info holds the config,
     # whose _target_ nodes it would try to build)
     return instantiate(cfg.module, _convert_="all", _partial_=True)(**parts)
@@ -63,10 +63,10 @@ def build_module(cfg: DictConfig, **parts) -> DistillationModule:
 
 def build_trainer(
     cfg: DictConfig, output_dir: Path, max_epochs: int | None = None, with_loggers: bool = True,
-    single_process: bool = False, monitor: str | None = "val/headline",
+    single_process: bool = False, monitor: str | None = "val/headline", callbacks: list = (),
 ) -> tuple[pl.Trainer, ModelCheckpoint, ResumeCheckpoint]:
     """The trainer, the callback keeping the best model (weights only; by `monitor`, or the last epoch when
-    None) and the one keeping last.ckpt."""
+    None) and the one keeping last.ckpt. `callbacks`: the run's own (the per-sample weight log), before the config's."""
     ckpt_cfg = cfg.get("checkpoint") or {}
     best = ModelCheckpoint(
         dirpath=str(output_dir / "checkpoints"),
@@ -78,7 +78,7 @@ def build_trainer(
         auto_insert_metric_name=False,
     )
     last = ResumeCheckpoint(output_dir / "checkpoints", int(ckpt_cfg.get("every_n_steps", 100)))
-    callbacks = [best, last, Preemption(last.path)]
+    callbacks = [best, last, Preemption(last.path), *callbacks]
     callbacks += [instantiate(cb) for cb in (cfg.get("callbacks") or {}).values() if cb is not None]
     loggers = []
     if with_loggers and cfg.get("logger"):

@@ -43,6 +43,7 @@ class ClassifierModule(pl.LightningModule):
     ):
         super().__init__()
         self.automatic_optimization = False
+        self.rank_states: dict = {}  # name -> a callback's per-process state (state_dict/load_state_dict)
         check_values("", {"nan_policy": NAN_POLICY}, {"nan_policy": nan_policy})
         # from_pretrained returns a model in eval mode (dropout off), and Lightning keeps modules' modes
         setattr(self, self.model_attr, model.train())
@@ -170,11 +171,15 @@ class ClassifierModule(pl.LightningModule):
         }
 
     def rank_progress(self) -> dict:
-        """The part of the resumable state that is each process's own under data parallelism."""
-        return {"rng": capture_rng()}
+        """The part of the resumable state that is each process's own under data parallelism: its RNG, and the
+        state of whatever a callback registered in `rank_states` (the per-sample weight log)."""
+        return {"rng": capture_rng(), **{name: part.state_dict() for name, part in self.rank_states.items()}}
 
     def load_rank_progress(self, state: dict) -> None:
         self._rng_to_restore = state["rng"]
+        for name, part in self.rank_states.items():
+            if state.get(name) is not None:
+                part.load_state_dict(state[name])
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         progress = checkpoint.get("rwkd_progress")

@@ -19,8 +19,7 @@ from rwkd.tasks import TaskSpec
 from rwkd.terms import ExtraTerm, TermSet, projector
 from rwkd.training.classifier_module import ClassifierModule
 from rwkd.training.teacher_signal import CachedTeacher, LiveTeacher
-from rwkd.training.weight_log import SampleWeightLog
-from rwkd.weighting import features
+from rwkd.training.weight_log import SampleStep
 from rwkd.weighting.base import Signals, WeightingScheme
 from rwkd.weighting.meta_context import MetaContext
 
@@ -41,7 +40,6 @@ class DistillationModule(ClassifierModule):
         kd: Mapping | None = None,
         nan_policy: str = "stop",
         run_info: dict | None = None,
-        sample_log: SampleWeightLog | None = None,
         score_meta_split: bool = False,
         selection: str | None = "val/headline",
         extra_terms: Sequence[ExtraTerm] = (),
@@ -71,7 +69,7 @@ class DistillationModule(ClassifierModule):
         object.__setattr__(self, "extra_sources", [LiveTeacher(m) if isinstance(m, torch.nn.Module) else m
                                                    for m in extra_sources] if self.term_set else [])
         weighting.configure_terms(self.term_set)
-        self.sample_log = sample_log
+        self.last_step: SampleStep | None = None  # the last step's per-sample values, for callbacks (weight_log.py)
 
     def setup(self, stage: str) -> None:
         # A learned scheme's parameters are stepped inside the training step with gradients it syncs
@@ -144,6 +142,7 @@ class DistillationModule(ClassifierModule):
         return signals
 
     def training_step(self, batch: dict, batch_idx: int):
+        self.last_step = None
         s = self._signals(batch, self._student_outputs(batch), self.teacher_logits(batch))
         self.weighting.update(s)  # a learned scheme's own step (metanet); nothing for the others
         term_weights = self.weighting.term_weights(s).detach()
@@ -185,27 +184,4 @@ class DistillationModule(ClassifierModule):
                 values[f"train/weight_{name}_mean"] = w.mean()
         self.log_dict(values, prog_bar=False, on_step=True, on_epoch=False)
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)
-        if self.sample_log is not None:
-            has_teacher = s.teacher_logits is not None
-            self.sample_log.add(
-                self.current_epoch, self.global_step, s.idx, weights, label_term,
-                None if s.kd_loss is None else s.kd_loss,
-                features.teacher_correct(s) if has_teacher else None,
-                features.teacher_confidence(s) if has_teacher else None,
-                terms=None if not s.extra_terms else
-                {name: (w, term) for name, w, term in zip(s.term_set.names, term_weights, terms, strict=True)},
-                extra=self.weighting.sample_diagnostics(),
-            )
-
-    def on_train_epoch_end(self) -> None:
-        if self.sample_log is not None:
-            self.sample_log.write(self.trainer.global_rank, self.trainer.world_size)
-
-    def rank_progress(self) -> dict:
-        # each process logs the weights of its own samples
-        return {**super().rank_progress(), "sample_log": self.sample_log.state_dict() if self.sample_log is not None else None}
-
-    def load_rank_progress(self, state: dict) -> None:
-        super().load_rank_progress(state)
-        if self.sample_log is not None and state.get("sample_log") is not None:
-            self.sample_log.load_state_dict(state["sample_log"])
+        self.last_step = SampleStep(self.current_epoch, self.global_step, s, weights, term_weights, terms)

@@ -8,12 +8,16 @@ weight_kd1, weight_hidden0, ...)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
 
 from rwkd.atomic import write_with
 from rwkd.records.weight_summary import SUMMARY, write_summary
+from rwkd.weighting import features
+from rwkd.weighting.base import Signals
 
 COLUMNS = ("epoch", "step", "idx", "weight", "label_loss", "kd_loss", "teacher_correct", "teacher_confidence")
 
@@ -87,3 +91,45 @@ class SampleWeightLog:
         shard = "" if world_size == 1 else f".rank{rank}"
         write_summary(columns, path.with_name(f"{Path(SUMMARY).stem}{shard}.json"))
         return path
+
+
+@dataclass
+class SampleStep:
+    """One training step's per-sample values, kept by the module for the callbacks that log them."""
+
+    epoch: int
+    step: int
+    signals: Signals
+    weights: torch.Tensor  # [n] the teacher side's share
+    term_weights: torch.Tensor  # [K, n]
+    terms: torch.Tensor  # [K, n] the per-sample terms
+
+
+class SampleWeightLogger(pl.Callback):
+    """Logs every step's per-sample weights into a SampleWeightLog, written at the end of each epoch (each process
+    its own shard under data parallelism). Its rows are part of the resumable state of each process: the module
+    keeps them in its checkpoints (`ClassifierModule.rank_states`), so a resumed run's log has every row once."""
+
+    def __init__(self, path: str | Path):
+        self.log = SampleWeightLog(path)
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        pl_module.rank_states["sample_log"] = self.log  # the name its checkpoints have always used
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        record: SampleStep | None = getattr(pl_module, "last_step", None)
+        if record is None:  # a skipped batch (nan_policy=skip) or a module that keeps no steps
+            return
+        s, has_teacher = record.signals, record.signals.teacher_logits is not None
+        self.log.add(
+            record.epoch, record.step, s.idx, record.weights, s.label_loss.detach(),
+            None if s.kd_loss is None else s.kd_loss,
+            features.teacher_correct(s) if has_teacher else None,
+            features.teacher_confidence(s) if has_teacher else None,
+            terms=None if not s.extra_terms else {name: (w, term) for name, w, term in
+                                                  zip(s.term_set.names, record.term_weights, record.terms, strict=True)},
+            extra=pl_module.weighting.sample_diagnostics(),
+        )
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.log.write(trainer.global_rank, trainer.world_size)

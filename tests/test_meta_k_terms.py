@@ -15,16 +15,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 from tiny_models import TINY_CONFIG, batch
+from two_term_reference import normalise
 
 from rwkd import losses
 from rwkd.models import build_classifier
-from rwkd.weighting.meta import (
-    fast_scores,
-    fast_term_scores,
-    normalise,
-    normalise_terms,
-    reference_term_scores,
-)
+from rwkd.weighting.meta import fast_scores, fast_term_scores, normalise_terms, reference_term_scores
 from rwkd.weighting.meta_context import MetaContext
 
 ETA = 0.5

@@ -111,17 +111,17 @@ class SampleWeightLogger(pl.Callback):
     keeps them in its checkpoints (`ClassifierModule.rank_states`), so a resumed run's log has every row once."""
 
     def __init__(self, path: str | Path):
-        self.log = SampleWeightLog(path)
+        self.sample_log = SampleWeightLog(path)
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        pl_module.rank_states["sample_log"] = self.log  # the name its checkpoints have always used
+        pl_module.rank_states["sample_log"] = self.sample_log  # the name its checkpoints have always used
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         record: SampleStep | None = getattr(pl_module, "last_step", None)
         if record is None:  # a skipped batch (nan_policy=skip) or a module that keeps no steps
             return
         s, has_teacher = record.signals, record.signals.teacher_logits is not None
-        self.log.add(
+        self.sample_log.add(
             record.epoch, record.step, s.idx, record.weights, s.label_loss.detach(),
             None if s.kd_loss is None else s.kd_loss,
             features.teacher_correct(s) if has_teacher else None,
@@ -132,4 +132,4 @@ class SampleWeightLogger(pl.Callback):
         )
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.log.write(trainer.global_rank, trainer.world_size)
+        self.sample_log.write(trainer.global_rank, trainer.world_size)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: mpnet-teachers mpnet-teachers-results recipe-check-mpnet install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: mpnet-teachers mpnet-students mpnet-teachers-results recipe-check-mpnet install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -150,9 +150,10 @@ recipe-check: install
 
 # The 110M MPNet teacher (conf/teacher/mpnet.yaml) on each task: the base-model recipe's trials
 # (conf/experiment/recipe_teacher_mpnet.yaml), each kept at its best epoch on the meta split and chosen there too;
-# each writes its outputs (logits, last-layer [CLS] states). mpnet-teachers-results commits the trial records and
-# outputs into results/, writes docs/recipe_mpnet.md and the per-task defaults (conf/recipe/<task>_mpnet_minilm_l6.yaml,
-# which distil the committed outputs): no other machine fine-tunes these teachers again. Resumable, task by task.
+# each writes its outputs (logits). mpnet-students then searches the student's learning rate for KD from those outputs
+# (conf/experiment/recipe_student_mpnet.yaml). mpnet-teachers-results commits the trial records and outputs into
+# results/, writes docs/recipe_mpnet.md and the per-task defaults (conf/recipe/<task>_mpnet_minilm.yaml, which distil
+# the committed outputs): no other machine fine-tunes these teachers again. Resumable, task by task.
 MPNET_OUT := outputs/recipe_search_mpnet
 MPNET_RESULTS := results/recipe_search_mpnet
 OUTPUTS_RESULTS := results/teacher_outputs
@@ -161,9 +162,13 @@ mpnet-teachers: install
 	for task in $(MPNET_TASKS); do $(BIN)/rwkd teacher -m experiment=recipe_teacher_mpnet task=$$task || exit 1; done
 	$(MAKE) mpnet-teachers-results
 
+mpnet-students: install
+	for task in $(MPNET_TASKS); do $(BIN)/rwkd train -m experiment=recipe_student_mpnet task=$$task || exit 1; done
+	$(MAKE) mpnet-teachers-results
+
 mpnet-teachers-results: install
 	mkdir -p $(MPNET_RESULTS) $(OUTPUTS_RESULTS)
-	cd $(MPNET_OUT) && find . \( -name teacher_trial.json -o -name multirun.yaml \) -exec cp --parents {} "$(CURDIR)/$(MPNET_RESULTS)/" \;
+	cd $(MPNET_OUT) && find . \( -name teacher_trial.json -o -name results.json -o -name multirun.yaml \) -exec cp --parents {} "$(CURDIR)/$(MPNET_RESULTS)/" \;
 	cd outputs/teacher_outputs && find . -path './*/mpnet-base-*/outputs.json' -printf '%h\n' | while read -r folder; do \
 		mkdir -p "$(CURDIR)/$(OUTPUTS_RESULTS)/$$folder" && cp "$$folder"/* "$(CURDIR)/$(OUTPUTS_RESULTS)/$$folder/" || exit 1; done
 	$(BIN)/rwkd recipe $(MPNET_RESULTS) --doc docs/recipe_mpnet.md --write-conf conf/recipe --outputs-dir $(OUTPUTS_RESULTS)

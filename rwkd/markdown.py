@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+BLANK = object()  # a cell written as `| |`; an empty string is written `|  |` (pages committed with both forms)
 
-def row(cells: Sequence[str]) -> str:
+
+def row(cells: Sequence) -> str:
     """One table row: `| a | b |`."""
-    return "| " + " | ".join(str(c) for c in cells) + " |"
+    return "|" + "".join(" |" if c is BLANK else f" {c} |" for c in cells)
 
 
 def table_lines(header: Sequence[str], rows: Iterable[Sequence[str]] = ()) -> list[str]:

@@ -92,7 +92,8 @@ def _choice_table(trials: list[Trial], tasks: list[str], chosen: dict) -> list[s
             if not group:
                 continue
             if role not in chosen[task]:  # every student trial was made with another teacher than the chosen one
-                out.append(markdown.row([task, role, "none yet: run the student stage for the chosen teacher", "", "",
+                out.append(markdown.row([task, role, "none yet: run the student stage for the chosen teacher",
+                                         markdown.BLANK, markdown.BLANK,
                                          _majority(group), len(group), f"{sum(t.minutes or 0.0 for t in group):.0f}"]))
                 continue
             best = chosen[task][role]

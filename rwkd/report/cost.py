@@ -62,9 +62,9 @@ def cost_table(results: list[dict]) -> str | None:
             for scheme in sorted(hours)]
     if stage_runs:
         rows.append(["teacher stage: fine-tuning or loading the teachers, filling their caches", stage_runs,
-                     f"{stage_hours:.2f}", ""])
+                     f"{stage_hours:.2f}", markdown.BLANK])
     runs = sum(map(len, hours.values()))
-    rows.append(["all", runs, f"{sum(map(sum, hours.values())) + stage_hours:.2f}", ""])
+    rows.append(["all", runs, f"{sum(map(sum, hours.values())) + stage_hours:.2f}", markdown.BLANK])
     lines = markdown.table_lines(["scheme", "runs", "CPU-hours", "CPU-hours per run"], rows)
     if missing := len(results) - runs:
         lines.append(f"\n{markdown.count(missing, 'run')} recorded no CPU time and {'is' if missing == 1 else 'are'} not counted.")

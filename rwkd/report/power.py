@@ -80,6 +80,6 @@ def power_table(results: list[dict], reference: str, undefined: set = frozenset(
                       f"{detectable(sd, n, strict):.2f}", alone or f"> {MOST_SEEDS}", holm_first or f"> {MOST_SEEDS}"])
     if not lines:
         return None
-    header = ["", "seeds", "sd of the differences", "found with 80% power: alone",
+    header = [markdown.BLANK, "seeds", "sd of the differences", "found with 80% power: alone",
               f"after Holm (p < {strict:.2g}, {tests} tests)", f"seeds for {TARGET:g} point: alone", "after Holm"]
     return markdown.table(header, lines)

@@ -66,7 +66,7 @@ def build_trainer(
     single_process: bool = False, monitor: str | None = "val/headline", callbacks: list = (),
 ) -> tuple[pl.Trainer, ModelCheckpoint, ResumeCheckpoint]:
     """The trainer, the callback keeping the best model (weights only; by `monitor`, or the last epoch when
-    None) and the one keeping last.ckpt. `callbacks`: the run's own (the per-sample weight log), before the config's."""
+    None) and the one keeping last.ckpt. `callbacks`: the run's own (the per-sample weight log), first."""
     ckpt_cfg = cfg.get("checkpoint") or {}
     best = ModelCheckpoint(
         dirpath=str(output_dir / "checkpoints"),
@@ -78,7 +78,9 @@ def build_trainer(
         auto_insert_metric_name=False,
     )
     last = ResumeCheckpoint(output_dir / "checkpoints", int(ckpt_cfg.get("every_n_steps", 100)))
-    callbacks = [best, last, Preemption(last.path), *callbacks]
+    # the run's own first: Lightning calls callbacks in this order, and a step's weights must be logged before
+    # last.ckpt (every n steps, or on a signal) saves the log with the step
+    callbacks = [*callbacks, best, last, Preemption(last.path)]
     callbacks += [instantiate(cb) for cb in (cfg.get("callbacks") or {}).values() if cb is not None]
     loggers = []
     if with_loggers and cfg.get("logger"):

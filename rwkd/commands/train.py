@@ -131,7 +131,6 @@ def plan_run(cfg: DictConfig, output_dir: Path, planned: list[ExtraTerm]) -> Run
     weighting.configure_terms(term_set)
     check_budget(cfg, weighting.describe())
     tokenizer = load_tokenizer(student_tokenizer_name(cfg))
-    student_init(cfg)
     return RunPlan(start, task, weighting, planned, term_set, tokenizer, teacher_slots(cfg))
 
 
@@ -141,7 +140,6 @@ class BuiltRun:
     teacher_source: object
     extra_terms: list[ExtraTerm]
     student: torch.nn.Module
-    tokenizer: object
     datamodule: object
     module: object
     trainer: pl.Trainer
@@ -157,8 +155,7 @@ def build_run(cfg: DictConfig, plan: RunPlan, clock, output_dir: Path) -> BuiltR
     teachers = obtain_teachers(cfg, plan, clock, output_dir)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     student = build_student(cfg, task, teachers[0])
-    tokenizer = plan.tokenizer
-    datamodule = build_datamodule(cfg, tokenizer, teacher_tokenizers=live_views(slots) if weighting.needs_teacher else None)
+    datamodule = build_datamodule(cfg, plan.tokenizer, teacher_tokenizers=live_views(slots) if weighting.needs_teacher else None)
     teacher_source = None
     if teachers[0] is not None and weighting.needs_teacher:
         with clock.teacher_stage():  # the logit cache, filled by the first job that needs it
@@ -182,7 +179,7 @@ def build_run(cfg: DictConfig, plan: RunPlan, clock, output_dir: Path) -> BuiltR
     module.clock = clock
     trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir, monitor=selection,
                                                          callbacks=[SampleWeightLogger(output_dir / SAMPLE_WEIGHTS)])
-    return BuiltRun(teachers, teacher_source, extra_terms, student, tokenizer, datamodule, module, trainer,
+    return BuiltRun(teachers, teacher_source, extra_terms, student, datamodule, module, trainer,
                     checkpoint, last_checkpoint, scheme_label, run_info, selection)
 
 
@@ -234,7 +231,7 @@ def record_run(cfg: DictConfig, plan: RunPlan, run: BuiltRun, clock, fit_seconds
         state = model_state(read_checkpoint(run.checkpoint.best_model_path, "export"))
         with without_projections(run.student):  # they serve the hidden-state terms in training only
             run.student.load_state_dict(drop_projection_weights(state))
-            export_dir = save_classifier(run.student, run.tokenizer, task, output_dir / "best_hf",
+            export_dir = save_classifier(run.student, plan.tokenizer, task, output_dir / "best_hf",
                                          extra=run.run_info | {"task": task.name})
     results = results_record(cfg, run, clock, fit_seconds, export_dir, plan.start, output_dir)
     write_json(output_dir / RESULTS, results)

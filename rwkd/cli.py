@@ -10,12 +10,13 @@ import hydra
 from omegaconf import DictConfig
 
 from rwkd.atomic import write_json
+from rwkd.checkout import conf_dir
 from rwkd.errors import NotApplicable, RwkdError, find_rwkd_error
 from rwkd.records import provenance
 from rwkd.records.format import FAILED
 from rwkd.run.run_folders import register_resolvers
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONF_DIR = str(conf_dir())  # the checkout's conf/, else the installed package's copy (rwkd/checkout.py)
 
 USAGE = """usage: rwkd COMMAND [hydra overrides]
 
@@ -160,9 +161,32 @@ def _drop_group(arg: str) -> str:
     return arg
 
 
+def user_config_dirs(args: list[str]) -> list[Path] | None:
+    """The folders a command line adds to Hydra's search path (`--config-dir DIR`, `hydra.searchpath=[file://DIR]`),
+    whose groups' options join the built-in ones; None when an entry is not a folder (pkg://...): only Hydra
+    can list its options then."""
+    found: list[str] = []
+    for i, arg in enumerate(args):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif arg.startswith(("--config-dir=", "-cd=")):
+            found.append(arg.split("=", 1)[1])
+        elif arg.lstrip("+").startswith("hydra.searchpath="):
+            for entry in arg.split("=", 1)[1].strip("[]").split(","):
+                entry = entry.strip().strip("'\"")
+                if entry.startswith("pkg://"):
+                    return None
+                found.append(entry.removeprefix("file://"))
+    return [Path(d) for d in found if d]
+
+
 def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
     """Rejects `group=option` overrides naming an option that has no config file, in one line."""
-    groups = {p.name for p in Path(conf_dir).iterdir() if p.is_dir()}
+    extra = user_config_dirs(overrides)
+    if extra is None:
+        return
+    folders = [Path(conf_dir), *extra]
+    groups = {p.name for folder in folders if folder.is_dir() for p in folder.iterdir() if p.is_dir()}
     for arg in overrides:
         if arg.startswith("-") or "=" not in arg:
             continue
@@ -170,7 +194,7 @@ def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
         key = key.lstrip("+~")
         if key not in groups or "(" in value:  # sweep functions such as choice(...) are Hydra's to check
             continue
-        options = sorted(p.stem for p in (Path(conf_dir) / key).glob("*.yaml"))
+        options = sorted({p.stem for folder in folders for p in (folder / key).glob("*.yaml")})
         for option in value.split(","):
             option = option.strip()
             if option == "null" and key not in REQUIRED_GROUPS:

@@ -146,7 +146,7 @@ class GlueDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         self.task: TaskSpec = get_task(task)
-        # no folder given: $RWKD_GLUE_DIR, else ../shared/glue beside the checkout, else the hub
+        # no folder given: $RWKD_GLUE_DIR, else (in a checkout) ../shared/glue beside it, else the hub
         self.source = GlueSource(self.task, dir if dir is not None else default_glue_dir())
         self.tokenizer = tokenizer
         self.max_len = max_len

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rwkd.checkout import checkout_root
 from rwkd.data.glue_tsv import Example, read_split, split_path
 from rwkd.errors import RwkdError
 from rwkd.tasks import TaskSpec
@@ -15,12 +16,16 @@ HUB_DATASET = "nyu-mll/glue"
 
 
 def default_glue_dir() -> str | None:
-    """RWKD_GLUE_DIR when set; else a `shared/glue` folder beside the checkout (this project's offline copy)."""
+    """RWKD_GLUE_DIR when set; else, run from a checkout, a `shared/glue` folder beside it or beside the working
+    folder (this project's offline copy); else None: the hub. An installed package looks nowhere else: what
+    lies beside site-packages or the working folder is no dataset it was given."""
     env = os.environ.get("RWKD_GLUE_DIR")
     if env:
         return env
-    repo_root = Path(__file__).resolve().parents[2]
-    for candidate in (repo_root.parent / "shared" / "glue", Path.cwd().parent / "shared" / "glue"):
+    root = checkout_root()
+    if root is None:
+        return None
+    for candidate in (root.parent / "shared" / "glue", Path.cwd().parent / "shared" / "glue"):
         if candidate.is_dir():
             return str(candidate)
     return None

@@ -28,6 +28,8 @@ commands:
               rwkd teacher task=rte
   eval      score a checkpoint (.ckpt) or an exported HF folder on dev
               rwkd eval ckpt=outputs/runs/.../checkpoints/best.ckpt [task=rte]
+  predict   the GLUE leaderboard's submission files of a model, or of one model per task (and their zip)
+              rwkd predict ckpt=outputs/runs/.../best_hf [split=test] [out=DIR] ; rwkd predict all_tasks=DIR
   report    the task x scheme table (mean ± std over seeds) and weight plots of runs or sweeps
               rwkd report outputs/multiruns/<sweep> [--out DIR]
   recipe    the recipe search's page: every trial, scored on the held-out meta split, and the choice
@@ -118,7 +120,14 @@ def _eval_main(cfg: DictConfig):
     return _guarded(evaluate, cfg)
 
 
-COMMANDS = {"train": _train_main, "teacher": _teacher_main, "eval": _eval_main}
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
+def _predict_main(cfg: DictConfig):
+    from rwkd.commands.predict import predict
+
+    return _guarded(predict, cfg)
+
+
+COMMANDS = {"train": _train_main, "teacher": _teacher_main, "eval": _eval_main, "predict": _predict_main}
 
 
 def _report():

@@ -35,7 +35,8 @@ commands:
   recipe    the recipe search's page: every trial, scored on the held-out meta split, and the choice
               rwkd recipe results/recipe_search --doc docs/recipe.md
 
-`rwkd train --help` lists the config groups; `rwkd train --cfg job` prints the composed config."""
+`rwkd train --help` lists the config groups; `rwkd train --cfg job` prints the composed config;
+`rwkd train -v ...` (or hydra.verbose=true) also shows Lightning's start-up lines (rwkd/console.py)."""
 
 
 register_resolvers()  # the run and sweep folder names in conf/train.yaml use them
@@ -245,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"rwkd: error: unknown command {command!r}; accepted: {', '.join([*COMMANDS, *READERS])} (see rwkd --help)", file=sys.stderr)
         return 2
+    from rwkd import console
+
+    verbose, rest = console.verbose_requested(rest)
+    console.quiet_lightning(verbose)
     try:
         check_group_choices(rest)
         if command in ("train", "teacher") and not any(a in ("--help", "-h", "--cfg", "-c") for a in rest):

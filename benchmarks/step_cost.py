@@ -3,6 +3,7 @@
     python benchmarks/step_cost.py [--task rte] [--steps 12] [--warmup 3] [--rounds 2] [--json out.json]
     python benchmarks/step_cost.py --reference          # also the second-order reference meta steps
     python benchmarks/step_cost.py --accelerator gpu --precision bf16-mixed     # on one GPU
+    python benchmarks/step_cost.py --only shared      # plain fine-tuning and the variants whose name holds "shared"
 
 The task's default run as `rwkd train task=T` composes it (student layers, max_len, batch size, KD settings,
 data.group_by_length), with the embedded MiniLM-L6 as teacher (its classification head untrained: the
@@ -11,7 +12,8 @@ variant runs in its own process (so peak memory is its own), seeded the same, ov
 through the real LightningModule training step. The cached variant's logits are computed beforehand in a
 process of their own, so the timed process never ran the teacher. Variants run round-robin `--rounds`
 times; a variant's figure is its best round's median step time after `--warmup` steps, and each ratio is
-to plain fine-tuning (`none`) from this same invocation.
+to plain fine-tuning (`none`) from this same invocation. The meta variants' meta batch is the training batch's
+size unless the variant names its own (data.meta_batch_size).
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ VARIANTS = [
     ("KD, live teacher", "fixed", {"cache": False}),
     ("KD, cached teacher logits", "fixed", {"cache": True}),
     ("meta, fast (exact, 1st order)", "meta", {"impl": "fast"}),
+    ("meta, shared (exact for the step)", "meta", {"impl": "shared"}),
+    ("meta, shared, meta batch 16", "meta", {"impl": "shared", "meta_batch_size": 16}),
+    ("meta, shared, meta batch 8", "meta", {"impl": "shared", "meta_batch_size": 8}),
     ("metanet, fast (exact, 1st order)", "metanet", {"impl": "fast"}),
+    ("metanet, shared (1st order in eta)", "metanet", {"impl": "shared"}),
+    ("metanet, shared, meta batch 16", "metanet", {"impl": "shared", "meta_batch_size": 16}),
 ]
 REFERENCE_VARIANTS = [
     ("meta, reference (2nd order)", "meta", {"impl": "reference"}),
@@ -47,7 +54,7 @@ def _task_config(task: str):
     return compose_train([f"task={task}"])
 
 
-def _datamodule(args, cfg):
+def _datamodule(args, cfg, meta_batch_size: int | None = None):
     from rwkd.data.datamodule import GlueDataModule
     from rwkd.data.sources import default_glue_dir
     from rwkd.models import load_tokenizer
@@ -55,7 +62,7 @@ def _datamodule(args, cfg):
     tokenizer = load_tokenizer("embedded")
     dm = GlueDataModule(args.task, tokenizer, dir=default_glue_dir(), max_len=cfg.data.max_len,
                         batch_size=args.batch_size, max_train_samples=args.batch_size * (args.steps + args.warmup) + 200,
-                        meta_size=200, group_by_length=_group_by_length(args, cfg))
+                        meta_size=200, meta_batch_size=meta_batch_size, group_by_length=_group_by_length(args, cfg))
     dm.setup("fit")
     return dm, tokenizer
 
@@ -117,7 +124,7 @@ def _run_variant(args, kind: str, opts: dict, logits_path: str, queue) -> None:
     torch.set_num_threads(args.threads)
     cfg = _task_config(args.task)
     task = get_task(args.task)
-    dm, _ = _datamodule(args, cfg)
+    dm, _ = _datamodule(args, cfg, opts.get("meta_batch_size"))
     scheme = _scheme(kind, opts)
     teacher = None
     if scheme.needs_teacher:
@@ -126,17 +133,31 @@ def _run_variant(args, kind: str, opts: dict, logits_path: str, queue) -> None:
     student = build_classifier("embedded", task.num_labels, layers=list(cfg.student.model.layers), seed=1)
     module = DistillationModule(student, scheme, task, teacher=teacher, optim={"lr": 1e-4},
                                 kd={"temperature": float(cfg.kd.temperature), "loss": cfg.kd.loss})
+    class CpuClock(pl.Callback):
+        """--clock cpu: the CPU time of this process's main thread per step (with --threads 1, the only thread that
+        computes), which other jobs on a shared machine move far less than the wall clock."""
+
+        def __init__(self):
+            self.seconds, self.started = [], 0.0
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.started = time.thread_time()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.seconds.append(time.thread_time() - self.started)
+
+    clock = CpuClock()
     trainer = pl.Trainer(accelerator=args.accelerator, devices=1, precision=args.precision,
                          max_steps=args.steps + args.warmup, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         limit_val_batches=0)
+                         limit_val_batches=0, callbacks=[clock])
     trainer.fit(module, datamodule=dm)
-    timed = module.step_seconds[args.warmup:]
+    timed = (module.step_seconds if args.clock == "wall" else clock.seconds)[args.warmup:]
     peak_gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if args.accelerator == "gpu" else None
     queue.put({"step_s": statistics.median(timed), "steps": len(timed), "peak_gpu_mb": peak_gpu_mb,
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                "student_layers": list(cfg.student.model.layers), "max_len": int(cfg.data.max_len),
-               "group_by_length": _group_by_length(args, cfg)})
+               "group_by_length": _group_by_length(args, cfg), "meta_batch_size": dm.meta_batch_size})
 
 
 def _hardware(args) -> str:
@@ -160,6 +181,8 @@ def main() -> int:
     parser.add_argument("--group-by-length", choices=["on", "off"], help="override the task's data.group_by_length")
     parser.add_argument("--reference", action="store_true", help="also time the second-order reference steps")
     parser.add_argument("--only", nargs="*", help="substrings of variant names to run (plain fine-tuning always runs)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: the main thread's CPU time per step (use with --threads 1 on a busy machine)")
     parser.add_argument("--json", help="also write the table as JSON here")
     args = parser.parse_args()
 
@@ -204,8 +227,9 @@ def main() -> int:
     gpu = args.accelerator == "gpu"
     print(f"\nstep cost, {args.task}, batch {args.batch_size}, student layers {first['student_layers']}, max_len "
           f"{first['max_len']}, group_by_length {first['group_by_length']}; best of {args.rounds} round(s), each the "
-          f"median of {args.steps} steps after {args.warmup} warm-up; {_hardware(args)}, precision {args.precision}")
-    print(f"{'variant':<36} {'ms/step':>9} {'rounds ms':>16} {'samples/s':>10} {'x plain':>8} {'peak RSS MB':>12}"
+          f"median of {args.steps} steps after {args.warmup} warm-up; {_hardware(args)}, precision {args.precision}, "
+          f"{args.clock} clock")
+    print(f"{'variant':<38} {'ms/step':>9} {'rounds ms':>16} {'samples/s':>10} {'x plain':>8} {'peak RSS MB':>12}"
           + (f" {'peak GPU MB':>12}" if gpu else ""))
     rows = []
     for label, _, _ in variants:
@@ -216,7 +240,7 @@ def main() -> int:
                "samples_per_s": args.batch_size / best, "ratio_to_plain": best / base}
         rows.append(row)
         spread = "/".join(f"{m * 1000:.0f}" for m in medians[label])
-        print(f"{label:<36} {best * 1000:>9.1f} {spread:>16} {row['samples_per_s']:>10.1f} {row['ratio_to_plain']:>8.2f} "
+        print(f"{label:<38} {best * 1000:>9.1f} {spread:>16} {row['samples_per_s']:>10.1f} {row['ratio_to_plain']:>8.2f} "
               f"{row['peak_rss_mb']:>12.0f}" + (f" {row['peak_gpu_mb']:>12.0f}" if gpu else ""))
     print(f"(benchmark wall time {time.time() - started:.0f} s)")
     if args.json:

@@ -10,12 +10,13 @@ import hydra
 from omegaconf import DictConfig
 
 from rwkd.atomic import write_json
+from rwkd.checkout import conf_dir
 from rwkd.errors import NotApplicable, RwkdError, find_rwkd_error
 from rwkd.records import provenance
 from rwkd.records.format import FAILED
 from rwkd.run.run_folders import register_resolvers
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONF_DIR = str(conf_dir())  # the checkout's conf/, else the installed package's copy (rwkd/checkout.py)
 
 USAGE = """usage: rwkd COMMAND [hydra overrides]
 
@@ -27,12 +28,15 @@ commands:
               rwkd teacher task=rte
   eval      score a checkpoint (.ckpt) or an exported HF folder on dev
               rwkd eval ckpt=outputs/runs/.../checkpoints/best.ckpt [task=rte]
+  predict   the GLUE leaderboard's submission files of a model, or of one model per task (and their zip)
+              rwkd predict ckpt=outputs/runs/.../best_hf [split=test] [out=DIR] ; rwkd predict all_tasks=DIR
   report    the task x scheme table (mean ± std over seeds) and weight plots of runs or sweeps
               rwkd report outputs/multiruns/<sweep> [--out DIR]
   recipe    the recipe search's page: every trial, scored on the held-out meta split, and the choice
               rwkd recipe results/recipe_search --doc docs/recipe.md
 
-`rwkd train --help` lists the config groups; `rwkd train --cfg job` prints the composed config."""
+`rwkd train --help` lists the config groups; `rwkd train --cfg job` prints the composed config;
+`rwkd train -v ...` (or hydra.verbose=true) also shows Lightning's start-up lines (rwkd/console.py)."""
 
 
 register_resolvers()  # the run and sweep folder names in conf/train.yaml use them
@@ -117,7 +121,14 @@ def _eval_main(cfg: DictConfig):
     return _guarded(evaluate, cfg)
 
 
-COMMANDS = {"train": _train_main, "teacher": _teacher_main, "eval": _eval_main}
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
+def _predict_main(cfg: DictConfig):
+    from rwkd.commands.predict import predict
+
+    return _guarded(predict, cfg)
+
+
+COMMANDS = {"train": _train_main, "teacher": _teacher_main, "eval": _eval_main, "predict": _predict_main}
 
 
 def _report():
@@ -160,9 +171,32 @@ def _drop_group(arg: str) -> str:
     return arg
 
 
+def user_config_dirs(args: list[str]) -> list[Path] | None:
+    """The folders a command line adds to Hydra's search path (`--config-dir DIR`, `hydra.searchpath=[file://DIR]`),
+    whose groups' options join the built-in ones; None when an entry is not a folder (pkg://...): only Hydra
+    can list its options then."""
+    found: list[str] = []
+    for i, arg in enumerate(args):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif arg.startswith(("--config-dir=", "-cd=")):
+            found.append(arg.split("=", 1)[1])
+        elif arg.lstrip("+").startswith("hydra.searchpath="):
+            for entry in arg.split("=", 1)[1].strip("[]").split(","):
+                entry = entry.strip().strip("'\"")
+                if entry.startswith("pkg://"):
+                    return None
+                found.append(entry.removeprefix("file://"))
+    return [Path(d) for d in found if d]
+
+
 def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
     """Rejects `group=option` overrides naming an option that has no config file, in one line."""
-    groups = {p.name for p in Path(conf_dir).iterdir() if p.is_dir()}
+    extra = user_config_dirs(overrides)
+    if extra is None:
+        return
+    folders = [Path(conf_dir), *extra]
+    groups = {p.name for folder in folders if folder.is_dir() for p in folder.iterdir() if p.is_dir()}
     for arg in overrides:
         if arg.startswith("-") or "=" not in arg:
             continue
@@ -170,7 +204,7 @@ def check_group_choices(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
         key = key.lstrip("+~")
         if key not in groups or "(" in value:  # sweep functions such as choice(...) are Hydra's to check
             continue
-        options = sorted(p.stem for p in (Path(conf_dir) / key).glob("*.yaml"))
+        options = sorted({p.stem for folder in folders for p in (folder / key).glob("*.yaml")})
         for option in value.split(","):
             option = option.strip()
             if option == "null" and key not in REQUIRED_GROUPS:
@@ -212,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"rwkd: error: unknown command {command!r}; accepted: {', '.join([*COMMANDS, *READERS])} (see rwkd --help)", file=sys.stderr)
         return 2
+    from rwkd import console
+
+    verbose, rest = console.verbose_requested(rest)
+    console.quiet_lightning(verbose)
     try:
         check_group_choices(rest)
         if command in ("train", "teacher") and not any(a in ("--help", "-h", "--cfg", "-c") for a in rest):

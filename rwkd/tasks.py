@@ -31,6 +31,15 @@ class TaskSpec:
     n_columns: int | None = None  # fixed column count for files without a header
     hub_text_columns: tuple[str, ...] = field(default=("sentence",))
     hub_dev_splits: tuple[str, ...] = ("validation",)
+    # The unlabelled test files, one per dev split in the same order (MNLI: matched, mismatched), and the name the
+    # GLUE site expects for each one's predictions; () means the task's folder name (RTE -> RTE.tsv).
+    test_splits: tuple[str, ...] = ("test",)
+    leaderboard_names: tuple[str, ...] = ()
+    test_id: str = "index"  # the test file's id column, which the leaderboard matches predictions by (QQP: id)
+    # test files always have a header; where train/dev find text by position (CoLA), the test file's names for it
+    test_text_columns: tuple[str, ...] = ()
+    # what an exported model calls its outputs (id2label): readable where the files say 0/1 (MRPC: equivalent)
+    label_names: tuple[str, ...] | None = None
 
     @property
     def is_regression(self) -> bool:
@@ -39,6 +48,16 @@ class TaskSpec:
     @property
     def num_labels(self) -> int:
         return 1 if self.labels is None else len(self.labels)
+
+    @property
+    def submission_names(self) -> tuple[str, ...]:
+        """The GLUE site's file stem for each of test_splits."""
+        return self.leaderboard_names or (self.folder,)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """An export's id2label, in id order: label_names where given, else the files' label strings."""
+        return self.label_names or self.labels or ("LABEL_0",)
 
 
 _BINARY = ("0", "1")
@@ -49,27 +68,30 @@ TASKS: dict[str, TaskSpec] = {
         "cola", "CoLA", "cola",
         text_a=Column(position=3), text_b=None, label=Column(position=1), labels=_BINARY,
         metrics=("mcc",), headline=("mcc",), has_header=False, n_columns=4,
+        test_text_columns=("sentence",), label_names=("unacceptable", "acceptable"),
     ),
     "sst2": TaskSpec(
         "sst2", "SST-2", "sst2",
         text_a=Column("sentence"), text_b=None, label=Column("label"), labels=_BINARY,
-        metrics=("acc",), headline=("acc",),
+        metrics=("acc",), headline=("acc",), label_names=("negative", "positive"),
     ),
     "mrpc": TaskSpec(
         "mrpc", "MRPC", "mrpc",
         text_a=Column("#1 String"), text_b=Column("#2 String"), label=Column("Quality"), labels=_BINARY,
         metrics=("f1", "acc"), headline=("f1", "acc"), hub_text_columns=("sentence1", "sentence2"),
+        label_names=("not_equivalent", "equivalent"),
     ),
     "stsb": TaskSpec(
         "stsb", "STS-B", "stsb",
         text_a=Column("sentence1"), text_b=Column("sentence2"), label=Column("score"), labels=None,
         metrics=("pearson", "spearman"), headline=("pearson", "spearman"),
-        hub_text_columns=("sentence1", "sentence2"),
+        hub_text_columns=("sentence1", "sentence2"), label_names=("similarity",),
     ),
     "qqp": TaskSpec(
         "qqp", "QQP", "qqp",
         text_a=Column("question1"), text_b=Column("question2"), label=Column("is_duplicate"), labels=_BINARY,
         metrics=("f1", "acc"), headline=("f1", "acc"), hub_text_columns=("question1", "question2"),
+        test_id="id", label_names=("not_duplicate", "duplicate"),
     ),
     "mnli": TaskSpec(
         "mnli", "MNLI", "mnli",
@@ -79,6 +101,7 @@ TASKS: dict[str, TaskSpec] = {
         metrics=("acc",), headline=("acc",), dev_splits=("dev_matched", "dev_mismatched"),
         hub_text_columns=("premise", "hypothesis"),
         hub_dev_splits=("validation_matched", "validation_mismatched"),
+        test_splits=("test_matched", "test_mismatched"), leaderboard_names=("MNLI-m", "MNLI-mm"),
     ),
     "qnli": TaskSpec(
         "qnli", "QNLI", "qnli",
@@ -94,6 +117,7 @@ TASKS: dict[str, TaskSpec] = {
         "wnli", "WNLI", "wnli",
         text_a=Column("sentence1"), text_b=Column("sentence2"), label=Column("label"), labels=_BINARY,
         metrics=("acc",), headline=("acc",), hub_text_columns=("sentence1", "sentence2"),
+        label_names=("not_entailment", "entailment"),
     ),
 }
 

@@ -111,6 +111,16 @@ def run_rwkd_here(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
+@pytest.fixture(scope="session")
+def trained_mrpc(tmp_path_factory) -> Path:
+    """A finished tiny MRPC run (a sentence-pair task) with its best.ckpt and best_hf export, as rwkd train writes them."""
+    tmp = tmp_path_factory.mktemp("trained_mrpc")
+    proc = run_rwkd(["train", "task=mrpc", *TINY, "weighting=none", "trainer.max_epochs=1", f"hydra.run.dir={tmp / 'run'}"],
+                    cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp / "run"
+
+
 def write_tsv(path: Path, header: list[str] | None, rows: list[list[str]], bom: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = (["\t".join(header)] if header else []) + ["\t".join(r) for r in rows]

@@ -25,7 +25,7 @@ CASES = {
     "unknown task": (["train", "task=foo"], r"unknown task 'foo'; accepted: .*mrpc"),
     "unknown task name": (["train", "task.name=foo", *TINY], r"unknown task 'foo'; accepted: cola, sst2"),
     "unknown weighting": (["train", "weighting=magic"], r"unknown weighting 'magic'; accepted: .*fixed.*none"),
-    "unknown command": (["fit"], r"unknown command 'fit'; accepted: train, teacher, eval, report"),
+    "unknown command": (["fit"], r"unknown command 'fit'; accepted: train, teacher, eval, predict, report"),
     "alpha above 1": (["train", "task=rte", *TINY, "weighting.alpha=1.5"], r"weighting.alpha=1.5 is outside \[0, 1\]"),
     "alpha below 0": (["train", "task=rte", *TINY, "weighting.alpha=-0.1"], r"weighting.alpha=-0.1 is outside \[0, 1\]"),
     "missing data folder": (["train", "task=rte", *TINY, "data.dir=/no/such/glue"],

@@ -68,6 +68,10 @@ def _mnli_folder(root: Path) -> Path:
     # four terms: a second teacher and a hidden-state term, whose projection DDP trains with the student
     ["weighting=meta", "weighting.virtual_lr=0.01", "terms=two_teachers_hidden"],
     ["weighting=metanet", "weighting.virtual_lr=0.01", "weighting.lr=0.05", "weighting.hidden=8"],
+    # the scores in the real step's own forward: its backward reaches the student through dual views (DDP must
+    # still reduce those gradients), and g is averaged across processes before that forward
+    ["weighting=meta", "weighting.impl=shared", "weighting.virtual_lr=0.01", "terms=two_teachers_hidden"],
+    ["weighting=metanet", "weighting.impl=shared", "weighting.virtual_lr=0.01", "weighting.lr=0.05", "weighting.hidden=8"],
 ])
 def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, scheme):
     glue = _mnli_folder(tmp_path / "glue")

@@ -12,8 +12,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rwkd"
 
 # lowest first; a module belongs to the first entry that is its name or a package above it
 LAYERS = [
-    ["rwkd.errors", "rwkd.atomic", "rwkd.distributed", "rwkd.locks", "rwkd.records", "rwkd.setting_rules", "rwkd.markdown"],
-    ["rwkd.tasks", "rwkd.metrics", "rwkd.baselines", "rwkd.selection", "rwkd.losses", "rwkd.terms",
+    ["rwkd.errors", "rwkd.atomic", "rwkd.distributed", "rwkd.locks", "rwkd.records", "rwkd.setting_rules", "rwkd.markdown",
+     "rwkd.checkout", "rwkd.console"],
+    ["rwkd.tasks", "rwkd.metrics", "rwkd.baselines", "rwkd.selection", "rwkd.losses", "rwkd.terms", "rwkd.weight_figures",
      "rwkd.embedded", "rwkd.models", "rwkd.optim", "rwkd.data"],
     ["rwkd.weighting"],
     ["rwkd.training"],

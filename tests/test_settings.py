@@ -58,6 +58,18 @@ def test_scheme_settings_are_checked_for_the_scheme_that_has_them():
         _check("weighting=meta", "weighting.meta_loss=dev")
 
 
+@pytest.mark.parametrize("weighting", ["meta", "metanet"])
+def test_the_meta_step_impls_and_a_meta_batch_size_of_its_own_are_accepted(weighting):
+    for impl in ("fast", "shared", "reference"):
+        _check(f"weighting={weighting}", f"weighting.impl={impl}", "data.meta_batch_size=8")
+    with pytest.raises(RwkdError) as err:
+        _check(f"weighting={weighting}", "weighting.impl=jvp")
+    assert str(err.value) == "weighting.impl='jvp' is unknown; accepted: fast, shared, reference"
+    with pytest.raises(RwkdError) as err:
+        _check(f"weighting={weighting}", "data.meta_batch_size=0")
+    assert str(err.value) == "data.meta_batch_size=0 is outside [1, inf); accepted: null or an integer >= 1"
+
+
 def test_no_meta_split_is_a_setting_refused_only_by_what_needs_one():
     _check("data.meta_size=0", "weighting=fixed")
     _check("data.meta_size=0", "weighting=heuristic")

@@ -95,8 +95,9 @@ def test_the_weight_plots_draw_the_committed_weight_summaries(tmp_path, monkeypa
     drawn = {}
     save = plots._save
 
-    def keep(fig, path):
-        drawn[path.stem] = [(line.get_label(), list(line.get_xdata()), list(line.get_ydata())) for line in fig.axes[1].lines]
+    def keep(fig, path):  # the panels of the mean weight per epoch: one per family
+        drawn[path.stem] = [(line.get_label(), list(line.get_xdata()), list(line.get_ydata()))
+                            for ax in fig.axes if ax.get_label() == "mean per epoch" for line in ax.lines]
         return save(fig, path)
 
     monkeypatch.setattr(plots, "_save", keep)

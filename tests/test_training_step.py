@@ -113,7 +113,7 @@ def test_metanet_parameters_and_optimizer_state_are_checkpointed(glue_dir, token
     assert phi_steps and all(int(s) == 2 for s in phi_steps)  # Phi took one step per training step
 
 
-@pytest.mark.parametrize("weighting", [FixedWeight(0.5), RWKD()], ids=["fixed", "meta"])
+@pytest.mark.parametrize("weighting", [FixedWeight(0.5), RWKD(), RWKD(impl="shared")], ids=["fixed", "meta", "meta-shared"])
 def test_mixed_precision_with_gradient_clipping_trains(glue_dir, tokenizer, weighting):
     # trainer=gpu is bf16-mixed: Lightning refuses to clip a fused AdamW's gradients there, which first
     # showed on a GPU; the same check runs on the CPU, so this pins the fix without one
@@ -141,7 +141,9 @@ class StepBeforeKTerms(DistillationModule):
 
     def training_step(self, batch: dict, batch_idx: int):
         outputs = self.student(**model_inputs(batch))
-        s = self._signals(batch, outputs, self.teacher_logits(batch))
+        teacher_logits = self.teacher_logits(batch)
+        s = self._signals(batch, outputs, teacher_logits, ())
+        s.meta = self._meta_context(batch, teacher_logits, ())
         self.weighting.update(s)
         loss = losses.mix(s.label_loss, s.kd_loss, self.weighting.weights(s).detach())
         self.apply_update(loss)

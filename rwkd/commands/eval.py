@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -16,22 +17,31 @@ from rwkd.run.evaluate import load_for_eval, score
 from rwkd.tasks import get_task
 
 
+def load_for_task(ckpt: Path, task_name: str | None, other_task: Callable[[str], str] | None, what: str | None = None):
+    """(model, info, task): the model at `ckpt`, checked to answer `task_name` (None: the task it records).
+
+    A model trained on another task is refused unless `other_task` is None; `other_task(trained_on)` says what the
+    user can do instead. `what` names the model in messages (default `ckpt=PATH`). `rwkd predict` checks the same."""
+    what = what or f"ckpt={ckpt}"
+    model, info = load_for_eval(ckpt)
+    trained_on = info.get("task")
+    task_name = task_name or trained_on
+    if not task_name:
+        raise RwkdError(f"{what} does not record its task; give task=NAME")
+    if trained_on and task_name != trained_on and other_task is not None:
+        raise RwkdError(f"{what} was trained on {trained_on}, not task={task_name}; {other_task(trained_on)}")
+    task = get_task(task_name)
+    if model.config.num_labels != task.num_labels:
+        raise RwkdError(f"{what} has {model.config.num_labels} output(s); task {task.name} needs {task.num_labels}")
+    return model, info, task
+
+
 def evaluate(cfg: DictConfig) -> dict:
     check_eval_settings(cfg)
     ckpt = Path(str(cfg.ckpt))
-    model, info = load_for_eval(ckpt)
-    trained_on = info.get("task")
-    task_name = cfg.task.name if cfg.get("task") else trained_on
-    if not task_name:
-        raise RwkdError(f"ckpt={ckpt} does not record its task; give task=NAME")
-    if trained_on and task_name != trained_on and not cfg.get("cross_task", False):
-        raise RwkdError(f"ckpt={ckpt} was trained on {trained_on}, not task={task_name}; "
-                        f"drop task= to score it on {trained_on}, or add cross_task=true to score it anyway")
-    task = get_task(task_name)
-    if model.config.num_labels != task.num_labels:
-        raise RwkdError(
-            f"ckpt={ckpt} has {model.config.num_labels} output(s); task {task.name} needs {task.num_labels}"
-        )
+    other_task = None if cfg.get("cross_task", False) else (
+        lambda trained_on: f"drop task= to score it on {trained_on}, or add cross_task=true to score it anyway")
+    model, info, task = load_for_task(ckpt, cfg.task.name if cfg.get("task") else None, other_task)
     tokenizer = load_tokenizer(info["tokenizer"])
     max_len = cfg.data.max_len or info.get("max_len") or 128
     max_eval = cfg.data.max_eval_samples if cfg.data.max_eval_samples is not None else info.get("max_eval_samples")

@@ -182,6 +182,23 @@ EVAL_RULES = {
 def check_eval_settings(cfg: DictConfig) -> None:
     """`rwkd eval`'s own settings, before the checkpoint is read."""
     _check_rules(cfg, EVAL_RULES)
+    _check_device(cfg)
+
+
+PREDICT_RULES = {
+    "split": OneOf(("test", "dev")),
+    "data.max_len": Number(integer=True, low=8, optional=True),
+    "data.eval_batch_size": COUNT,
+}
+
+
+def check_predict_settings(cfg: DictConfig) -> None:
+    """`rwkd predict`'s own settings, before any model is read."""
+    _check_rules(cfg, PREDICT_RULES)
+    _check_device(cfg)
+
+
+def _check_device(cfg: DictConfig) -> None:
     device = str(OmegaConf.select(cfg, "device"))
     import torch
 

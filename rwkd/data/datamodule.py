@@ -85,11 +85,10 @@ class PadCollator:
     view_pad_ids: dict | None = None
 
     def __call__(self, items: list[dict]) -> dict[str, torch.Tensor]:
-        batch = {
-            **pad_inputs(items, self.pad_token_id),
-            "labels": torch.tensor([it["labels"] for it in items], dtype=torch.float if self.regression else torch.long),
-            "idx": torch.tensor([it["idx"] for it in items], dtype=torch.long),
-        }
+        batch = pad_inputs(items, self.pad_token_id)
+        if items[0]["labels"] is not None:  # test rows have none (rwkd predict)
+            batch["labels"] = torch.tensor([it["labels"] for it in items], dtype=torch.float if self.regression else torch.long)
+        batch["idx"] = torch.tensor([it["idx"] for it in items], dtype=torch.long)
         if "teacher_inputs" in items[0]:
             batch["teacher_inputs"] = {name: pad_inputs([it["teacher_inputs"][name] for it in items], pad)
                                        for name, pad in self.view_pad_ids.items()}
@@ -146,7 +145,7 @@ class GlueDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         self.task: TaskSpec = get_task(task)
-        # no folder given: $RWKD_GLUE_DIR, else ../shared/glue beside the checkout, else the hub
+        # no folder given: $RWKD_GLUE_DIR, else (in a checkout) ../shared/glue beside it, else the hub
         self.source = GlueSource(self.task, dir if dir is not None else default_glue_dir())
         self.tokenizer = tokenizer
         self.max_len = max_len

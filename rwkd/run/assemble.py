@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from rwkd import console
 from rwkd.data.datamodule import GlueDataModule
 from rwkd.data.sources import default_glue_dir
 from rwkd.errors import RwkdError
@@ -90,13 +91,14 @@ def build_trainer(
     trainer_cfg.update(overrides)
     if single_process:
         trainer_cfg.update(devices=1, num_nodes=1, strategy="auto")
-    trainer = instantiate(
-        trainer_cfg,
-        callbacks=callbacks,
-        logger=loggers or False,
-        default_root_dir=str(output_dir),
-        plugins=[AtomicCheckpointIO()],
-    )
+    with console.trainer_being_built(trainer_cfg):  # its device lines show only on a GPU or several devices
+        trainer = instantiate(
+            trainer_cfg,
+            callbacks=callbacks,
+            logger=loggers or False,
+            default_root_dir=str(output_dir),
+            plugins=[AtomicCheckpointIO()],
+        )
     return trainer, best, last
 
 

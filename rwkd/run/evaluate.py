@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from rwkd.data.datamodule import PadCollator, TokenizedSplit
 from rwkd.errors import RwkdError
-from rwkd.metrics import GlueMetrics
+from rwkd.metrics import GlueMetrics, predictions
 from rwkd.models import model_inputs
 from rwkd.run.export import EXPORT_INFO
 from rwkd.terms import drop_projection_weights
@@ -31,6 +33,21 @@ def score(model: torch.nn.Module, datamodule, device: torch.device | str = "cpu"
     return metrics.compute()
 
 
+@torch.no_grad()
+def predict(model: torch.nn.Module, rows: TokenizedSplit, task, pad_token_id: int, batch_size: int,
+            device: torch.device | str = "cpu") -> torch.Tensor:
+    """The model's answer to every row, in row order: class ids, or a regression's values. Rows may be unlabelled."""
+    loader = DataLoader(rows, batch_size=batch_size, collate_fn=PadCollator(pad_token_id, task.is_regression))
+    was_training = model.training
+    model.eval().to(device)
+    answers = []
+    for batch in loader:
+        logits = model(**{k: v.to(device) for k, v in model_inputs(batch).items()}).logits.float()
+        answers.append(predictions(logits, task).cpu())
+    model.train(was_training)
+    return torch.cat(answers)
+
+
 def load_for_eval(path: str | Path):
     """(model, info) from a Lightning checkpoint written by rwkd, or from a save_pretrained folder.
 
@@ -47,7 +64,9 @@ def load_for_eval(path: str | Path):
         if (path / EXPORT_INFO).is_file():
             info.update(json.loads((path / EXPORT_INFO).read_text()))
         # the export carries its own tokenizer, and its config names the task it was trained on
-        return model, {**info, "task": model.config.finetuning_task or info.get("task"), "tokenizer": str(path)}
+        # (transformers 5 configs lack the attribute unless it was set: a model exported by other tools)
+        task = getattr(model.config, "finetuning_task", None) or info.get("task")
+        return model, {**info, "task": task, "tokenizer": str(path)}
     checkpoint = read_checkpoint(path, "rwkd eval")
     info = checkpoint.get("rwkd")
     if not isinstance(info, dict) or "student_config" not in info:

@@ -10,11 +10,13 @@ from rwkd.tasks import TaskSpec
 
 
 def label_config(model, task: TaskSpec) -> None:
-    """Records the task and its label names in the model's config, so an export says what it scores."""
+    """Records the task and its label names in the model's config, so an export says what it scores: a
+    `pipeline("text-classification")` then answers "equivalent", not "LABEL_1" (or the files' "1"), and a
+    regression head gives its raw value (problem_type regression: no sigmoid)."""
     model.config.finetuning_task = task.name
-    if task.labels is not None:
-        model.config.id2label = dict(enumerate(task.labels))
-        model.config.label2id = {label: i for i, label in enumerate(task.labels)}
+    model.config.id2label = dict(enumerate(task.output_names))
+    model.config.label2id = {label: i for i, label in enumerate(task.output_names)}
+    model.config.problem_type = "regression" if task.is_regression else "single_label_classification"
 
 
 EXPORT_INFO = "rwkd.json"

@@ -1,6 +1,7 @@
 """The distillation LightningModule: a student, a frozen teacher and a weighting scheme. Manual
 optimization, so that schemes with an inner (meta) step can run it inside the training step; the step
-hands the scheme plain data and never asks which scheme it holds."""
+hands the scheme plain data and never asks which scheme it holds. A scheme that names a direction before the
+forward (`forward_direction`) gets every term's derivative along it from that same forward."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
+from torch.func import functional_call
 from torch.nn.parallel import DistributedDataParallel
 
 from rwkd import losses
@@ -21,7 +23,7 @@ from rwkd.training.classifier_module import ClassifierModule
 from rwkd.training.teacher_signal import CachedTeacher, LiveTeacher
 from rwkd.training.weight_log import SampleStep
 from rwkd.weighting.base import Signals, WeightingScheme
-from rwkd.weighting.meta_context import MetaContext
+from rwkd.weighting.meta_context import MetaContext, tangent_forward
 
 # eager attention, and SDPA run on its math backend in the meta computations (meta_context.py)
 DIFFERENTIABLE_ATTENTION = ("eager", "sdpa")
@@ -93,17 +95,32 @@ class DistillationModule(ClassifierModule):
     def extra_targets(self, batch: dict) -> tuple[torch.Tensor, ...]:
         return tuple(source(batch) for source in self.extra_sources)
 
-    def _student_outputs(self, batch: dict):
+    def _student_outputs(self, batch: dict, params: dict[str, torch.Tensor] | None = None):
+        """The training forward: the student itself, or at `params` (tangent_forward's dual parameters)."""
+        inputs = model_inputs(batch)
         if self.term_set is not None and self.term_set.needs_hidden_states:
-            return self.student(**model_inputs(batch), output_hidden_states=True)
-        return self.student(**model_inputs(batch))
+            inputs["output_hidden_states"] = True
+        if params is None:
+            return self.student(**inputs)
+        return functional_call(self.student, params, (), inputs)
 
     def _next_meta_batch(self) -> tuple[dict, torch.Tensor | None]:
         """The next batch of the meta split (cycled, reshuffled each pass), with its teacher logits."""
         batch = move_data_to_device(self.trainer.datamodule.next_meta_batch(), self.device)
         return batch, self.teacher_logits(batch)
 
-    def _signals(self, batch: dict, outputs, teacher_logits) -> Signals:
+    def _meta_context(self, batch: dict, teacher_logits, extra_targets) -> MetaContext | None:
+        if not self.weighting.needs_meta:
+            return None
+        meta_batch, meta_teacher_logits = self._next_meta_batch()
+        return MetaContext(
+            student=self.student, batch=batch, teacher_logits=teacher_logits, meta_batch=meta_batch,
+            meta_teacher_logits=meta_teacher_logits, regression=self.task.is_regression,
+            kd_temperature=self.kd_temperature, kd_kind=self.kd_loss_kind,
+            term_set=self.term_set if teacher_logits is not None else None, extra_targets=extra_targets,
+        )
+
+    def _signals(self, batch: dict, outputs, teacher_logits, extra_targets, params=None) -> Signals:
         student_logits = outputs.logits
         regression = self.task.is_regression
         label_term = losses.label_loss(student_logits, batch["labels"], regression)
@@ -125,25 +142,27 @@ class DistillationModule(ClassifierModule):
         )
         if self.term_set is not None and teacher_logits is not None:
             signals.term_set = self.term_set
-            signals.extra_targets = self.extra_targets(batch)
-            params = dict(self.student.named_parameters())
+            signals.extra_targets = extra_targets
+            params = dict(self.student.named_parameters()) if params is None else params
             signals.extra_terms = tuple(self.term_set.values(outputs, signals.extra_targets, projector(params)))
         replacement = self.weighting.teacher_term(signals)
         if replacement is not None:
             signals.kd_loss = replacement
-        if self.weighting.needs_meta:
-            meta_batch, meta_teacher_logits = self._next_meta_batch()
-            signals.meta = MetaContext(
-                student=self.student, batch=batch, teacher_logits=teacher_logits, meta_batch=meta_batch,
-                meta_teacher_logits=meta_teacher_logits, regression=regression,
-                kd_temperature=self.kd_temperature, kd_kind=self.kd_loss_kind,
-                term_set=signals.term_set, extra_targets=signals.extra_targets,
-            )
         return signals
 
     def training_step(self, batch: dict, batch_idx: int):
         self.last_step = None
-        s = self._signals(batch, self._student_outputs(batch), self.teacher_logits(batch))
+        teacher_logits = self.teacher_logits(batch)
+        extra_targets = self.extra_targets(batch) if self.term_set is not None and teacher_logits is not None else ()
+        meta = self._meta_context(batch, teacher_logits, extra_targets)
+        # a scheme may name a direction (RW-KD's shared impl: the meta gradient); the one training forward then
+        # also gives every term's derivative along it, with this step's dropout masks
+        direction = self.weighting.forward_direction(meta)
+        with tangent_forward(self.student, direction) as params:
+            s = self._signals(batch, self._student_outputs(batch, params), teacher_logits, extra_targets, params)
+            if direction is not None:
+                s.split_tangents()
+        s.meta = meta
         self.weighting.update(s)  # a learned scheme's own step (metanet); nothing for the others
         term_weights = self.weighting.term_weights(s).detach()
         if term_weights.shape != (s.num_terms, s.label_loss.shape[0]):

@@ -11,14 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from rwkd import distributed
 from rwkd.atomic import write_with
-from rwkd.records.weight_summary import SUMMARY, write_summary
+from rwkd.records.weight_summary import SUMMARY, pool, summarise_log, write_summary
+from rwkd.training.logger_media import log_histogram, log_image, takes_images
+from rwkd.weight_figures import figure_pixels, run_figures
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals
 
+FIGURE_TAGS = {"weights": "weights/plot", "terms": "weights/terms_plot"}  # rwkd/weight_figures.py's run_figures
 COLUMNS = ("epoch", "step", "idx", "weight", "label_loss", "kd_loss", "teacher_correct", "teacher_confidence")
 
 
@@ -75,6 +80,20 @@ class SampleWeightLog:
             if name not in COLUMNS and have < rows:
                 self.columns[name].insert(0, torch.full((rows - have,), float("nan")))
 
+    def arrays(self) -> dict:
+        """Every row so far, a NumPy array per column."""
+        return {c: torch.cat(v).numpy() for c, v in self.columns.items()}
+
+    def epoch_weights(self, epoch: int) -> dict[str, np.ndarray]:
+        """The weights of `epoch`'s rows so far: `w` (the teacher side's share) and, in a run with more than two terms,
+        each term's under its name; NaN (rows logged before a column existed) left out."""
+        if not self.columns["idx"]:
+            return {}
+        rows = torch.cat(self.columns["epoch"]) == epoch
+        named = {"w": "weight", **{c[len("weight_"):]: c for c in self.columns if c.startswith("weight_")}}
+        out = {name: torch.cat(self.columns[column])[rows].numpy() for name, column in named.items()}
+        return {name: values[np.isfinite(values)] for name, values in out.items()}
+
     def write(self, rank: int = 0, world_size: int = 1) -> Path | None:
         """Writes every row so far, and their summary, atomically (temporary files renamed over the old).
 
@@ -86,7 +105,7 @@ class SampleWeightLog:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = {c: torch.cat(v).numpy() for c, v in self.columns.items()}
+        columns = self.arrays()
         write_with(path, lambda tmp: pq.write_table(pa.table(columns), tmp, compression="zstd"))
         shard = "" if world_size == 1 else f".rank{rank}"
         write_summary(columns, path.with_name(f"{Path(SUMMARY).stem}{shard}.json"))
@@ -107,7 +126,8 @@ class SampleStep:
 
 class SampleWeightLogger(pl.Callback):
     """Logs every step's per-sample weights into a SampleWeightLog, written at the end of each epoch (each process
-    its own shard under data parallelism). Its rows are part of the resumable state of each process: the module
+    its own shard under data parallelism), and shows them in the run's loggers: a histogram at each validation,
+    the report's weight figures at the end. Its rows are part of the resumable state of each process: the module
     keeps them in its checkpoints (`ClassifierModule.rank_states`), so a resumed run's log has every row once."""
 
     def __init__(self, path: str | Path):
@@ -133,3 +153,33 @@ class SampleWeightLogger(pl.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.sample_log.write(trainer.global_rank, trainer.world_size)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        """The epoch's weights so far, a histogram each (`weights/w`; `weights/<term>` with more than two terms), to
+        the run's loggers, where a researcher watching the run looks (each kind its way: logger_media.py)."""
+        if trainer.sanity_checking or not trainer.loggers:
+            return
+        shards = distributed.gather_objects(self.sample_log.epoch_weights(trainer.current_epoch))
+        if trainer.global_rank != 0:
+            return
+        for name in dict.fromkeys(name for shard in shards for name in shard):
+            values = np.concatenate([shard[name] for shard in shards if name in shard])
+            if not values.size:  # a validation before this epoch's first step
+                continue
+            for logger in trainer.loggers:
+                log_histogram(logger, f"weights/{name}", values, trainer.global_step)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """The figures `rwkd report` draws of the weights, of this run alone, to the loggers that take images
+        (`weights/plot`, `weights/terms_plot`): drawn from the run's own log, so no report is needed to see them."""
+        if not any(takes_images(logger) for logger in trainer.loggers):
+            return
+        summaries = distributed.gather_objects(summarise_log(self.sample_log.arrays()) if self.sample_log.rows else None)
+        summaries = [s for s in summaries if s is not None]
+        if trainer.global_rank != 0 or not summaries:
+            return
+        label = pl_module.run_info.get("weighting") or pl_module.weighting.describe()
+        for name, figure in run_figures(pl_module.task.name, label, pool(summaries)).items():
+            pixels = figure_pixels(figure)
+            for logger in trainer.loggers:
+                log_image(logger, FIGURE_TAGS[name], pixels, trainer.global_step)

@@ -6,6 +6,10 @@ is the label loss, term 1 the first teacher's logit term; kd.teachers and kd.hid
 (rwkd/terms.py). The training step calls `term_weights` and never asks which scheme it holds: adding a
 scheme is one file here and one config in conf/weighting/.
 
+A scheme that needs every term's derivative along some direction in parameter space (RW-KD's scores along the
+meta gradient) names the direction before the step's forward (`forward_direction`); the step then runs its one
+training forward with that tangent and hands the derivatives over in `Signals.term_tangents`.
+
 Most schemes decide one number per sample, w_i in [0, 1], the teacher side's share: they implement
 `weights`, and the default `term_weights` gives the label term 1 - w_i and splits w_i equally over the
 teacher terms. With two terms that is (1 - w_i) * label_loss_i + w_i * kd_loss_i, classic KD.
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
+from torch.autograd import forward_ad
 
 from rwkd.errors import RwkdError
 from rwkd.setting_rules import check_values
@@ -44,6 +49,9 @@ class Signals:
     extra_terms: tuple[torch.Tensor, ...] = ()  # [n] each: the terms after label and kd (rwkd/terms.py)
     extra_targets: tuple[torch.Tensor, ...] = ()  # each extra term's teacher output for the batch
     term_set: TermSet | None = None  # names and teachers of all K terms; None: the two classic terms
+    # [K, n], detached: each term's derivative along the scheme's forward_direction, from the very forward that
+    # gave the terms (train mode, this step's dropout masks); None where the scheme named no direction
+    term_tangents: torch.Tensor | None = None
 
     @property
     def num_terms(self) -> int:
@@ -54,6 +62,18 @@ class Signals:
         if self.kd_loss is None:
             return self.label_loss.unsqueeze(0)
         return torch.stack([self.label_loss, self.kd_loss, *self.extra_terms])
+
+    def split_tangents(self) -> None:
+        """Inside tangent_forward (rwkd/weighting/meta_context.py): keep each term's tangent in term_tangents,
+        one [K, n] tensor (a term the direction does not reach gets zeros), and the terms as plain tensors."""
+        stacked = forward_ad.unpack_dual(self.terms())  # one stack: its tangent is every term's, zeros where none
+        tangent = stacked.tangent
+        self.term_tangents = (torch.zeros_like(stacked.primal) if tangent is None else tangent).detach()
+        self.label_loss = forward_ad.unpack_dual(self.label_loss).primal
+        if self.kd_loss is not None:
+            self.kd_loss = forward_ad.unpack_dual(self.kd_loss).primal
+        self.extra_terms = tuple(forward_ad.unpack_dual(t).primal for t in self.extra_terms)
+        self.student_logits = forward_ad.unpack_dual(self.student_logits).primal
 
     def teacher_logits_of(self, teacher: int) -> torch.Tensor:
         """The logits of teacher `teacher` (0: the first) for this batch."""
@@ -96,6 +116,13 @@ class WeightingScheme(torch.nn.Module):
         """Raises RwkdError for the first value its rule in SETTINGS refuses: the one check of a scheme's
         settings, made by the config validator before a run and by the constructor (API callers)."""
         check_values("weighting.", cls.SETTINGS, values)
+
+    def forward_direction(self, meta: MetaContext | None) -> dict[str, torch.Tensor] | None:
+        """Called once per step before the student's training forward, with the step's meta context (None for
+        schemes without needs_meta): a direction (trainable parameter name -> tensor of its shape) along which
+        that forward also differentiates every term (Signals.term_tangents), or None (the default) for a plain
+        forward."""
+        return None
 
     def update(self, signals: Signals) -> None:
         """A learned scheme's own training step, called once per batch just before `weights`; the scheme

@@ -9,6 +9,11 @@ b_i = max(u_i^kd, delta) and w_i = b_i / (a_i + b_i): each sample's two weights 
 
 With K terms (kd.teachers, kd.hidden: rwkd/terms.py) each sample gets K perturbations, the same one JVP
 gives all K scores, and W[k, i] = max(u_i^k, delta) / sum_j max(u_i^j, delta).
+
+Three impls of the same scores u_i^k = (eta / n) <g, grad l_i^k>, g = grad L_meta(theta) on the meta batch:
+`fast` (g, then a JVP over the training batch in eval mode: the dropout-free scores), `shared` (g before the
+step's forward, which then carries g as its tangent: the scores of the step actually taken, its dropout masks
+included, with no pass of their own) and `reference` (second order, through the virtual step).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from rwkd import distributed
 from rwkd.errors import RwkdError
 from rwkd.setting_rules import POSITIVE, OneOf
 from rwkd.weighting.base import Signals, WeightingScheme
-from rwkd.weighting.meta_context import IMPLS, META_LOSSES, MetaContext, virtual_step
+from rwkd.weighting.meta_context import IMPLS, META_LOSSES, MetaContext, meta_gradient, virtual_step
 
 # params -> the K per-sample loss terms of the training batch at those parameters, each of shape [n]
 TermsFn = Callable[[dict[str, torch.Tensor]], Sequence[torch.Tensor]]
@@ -50,16 +55,15 @@ def fast_term_scores(ctx: MetaContext, terms: TermsFn, virtual_lr: float, meta_l
     g = grad L_meta(theta): one backward on the meta batch for g, then every (sample, term) directional
     derivative along g in one forward-mode pass (a JVP) over the training batch, whatever K is.
     """
-    params = ctx.params()
-    names = list(params)
-    grads = torch.autograd.grad(ctx.meta_loss(params, meta_loss), [params[k] for k in names], allow_unused=True)
-    direction = {k: torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, grads, strict=True)}
-    # under data parallelism every process must score its samples against the same (global) meta gradient
-    distributed.mean_(list(direction.values()))
-    primal = {k: p.detach() for k, p in params.items()}
-    values, tangents = jvp(lambda p: tuple(terms(p)), (primal,), (direction,))
-    scale = virtual_lr / (values[0].shape[0] * distributed.world_size())  # n of the global batch
-    return scale * torch.stack([d.detach() for d in tangents])
+    direction = meta_gradient(ctx, meta_loss)
+    primal = {k: p.detach() for k, p in ctx.params().items()}
+    _, tangents = jvp(lambda p: torch.stack(list(terms(p))), (primal,), (direction,))
+    return scores_from_tangents(tangents.detach(), virtual_lr)
+
+
+def scores_from_tangents(tangents: torch.Tensor, virtual_lr: float) -> torch.Tensor:
+    """u [K, n] = (eta / n) <g, grad l_i^k> from the terms' derivatives along g, n the global batch."""
+    return (virtual_lr / (tangents.shape[1] * distributed.world_size())) * tangents
 
 
 def label_and_teacher_terms(ctx: MetaContext) -> TermsFn:
@@ -99,8 +103,21 @@ class RWKD(WeightingScheme):
         self.virtual_lr, self.delta = float(virtual_lr), float(delta)
         self.last_scores: torch.Tensor | None = None  # u [K, n] of the last batch, for diagnostics
 
+    def forward_direction(self, meta: MetaContext | None) -> dict[str, torch.Tensor] | None:
+        """impl=shared: the meta gradient g, so that the step's one training forward gives every score."""
+        if self.impl != "shared":
+            return None
+        if meta is None:
+            raise RwkdError("weighting=meta was called without a meta context")
+        return meta_gradient(meta, self.meta_loss)
+
     def term_scores(self, s: Signals) -> torch.Tensor:
         """u [K, n] over every term of the run."""
+        if self.impl == "shared":
+            if s.term_tangents is None:
+                raise RwkdError("weighting.impl=shared needs the terms' tangents along the meta gradient, and the "
+                                "training step gave none (it must call forward_direction before its forward)")
+            return scores_from_tangents(s.term_tangents, self.virtual_lr)
         if s.meta is None:
             raise RwkdError("weighting=meta was called without a meta context")
         compute = fast_term_scores if self.impl == "fast" else reference_term_scores

@@ -2,26 +2,32 @@
 parameters, the training batch and the step's meta batch from the held-out meta split (never dev), each
 with its teacher logits. Plain data: the step fetches everything before the scheme sees it.
 
-Meta computations run the student in eval mode (no dropout): the weights are then a deterministic
-function of the parameters and the two batches, the same for the reference and the fast RW-KD step.
-The real update that follows runs with dropout as usual.
+The meta batch's computations run the student in eval mode (no dropout). So do the `fast` and `reference`
+passes over the training batch: their weights are a deterministic function of the parameters and the two
+batches, and the real update that follows runs with dropout as usual. The `shared` impl instead takes the
+training batch's directional derivatives in the real step's own forward (`tangent_forward`): train mode, the
+step's dropout masks, one forward for the update and the scores.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+from torch.autograd import forward_ad
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from rwkd import losses
+from rwkd import distributed, losses
 from rwkd.models import model_inputs
 from rwkd.terms import TermSet, projector
 
 META_LOSSES = ("label", "kd", "mix")
-IMPLS = ("fast", "reference")  # the meta step of RW-KD and metanet: torch.func transforms, or the plain reference
+# the meta step of RW-KD and metanet: fast (meta backward, then a JVP over the training batch, eval mode), shared
+# (meta backward, then the scores in the real step's own forward: train mode, its dropout), reference (second order)
+IMPLS = ("fast", "shared", "reference")
 
 
 def differentiable_attention():
@@ -102,3 +108,32 @@ def virtual_step(params: dict[str, torch.Tensor], loss: torch.Tensor, lr: float)
     names = list(params)
     grads = torch.autograd.grad(loss, [params[k] for k in names], create_graph=True, allow_unused=True)
     return {k: params[k] if g is None else params[k] - lr * g for k, g in zip(names, grads, strict=True)}
+
+
+def meta_gradient(ctx: MetaContext, kind: str = "label") -> dict[str, torch.Tensor]:
+    """g = grad L_meta(theta) on the meta batch (eval mode), one tensor per trainable parameter (zeros where the
+    loss does not reach it), averaged across processes: every process scores against the same, global g."""
+    params = ctx.params()
+    names = list(params)
+    grads = torch.autograd.grad(ctx.meta_loss(params, kind), [params[k] for k in names], allow_unused=True)
+    direction = {k: torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, grads, strict=True)}
+    distributed.mean_(list(direction.values()))
+    return direction
+
+
+@contextmanager
+def tangent_forward(student: torch.nn.Module, direction: dict[str, torch.Tensor] | None
+                    ) -> Iterator[dict[str, torch.Tensor] | None]:
+    """The parameters for the step's training forward. No direction: None (the student's own parameters, its
+    fused attention). A direction: for each trainable parameter a dual tensor whose primal is the live parameter
+    (a view: the real backward reaches it, and under data parallelism its gradient is reduced as usual) and whose
+    tangent is direction[name]; a forward through them (functional_call) gives, beside every output, its
+    derivative along the direction, in the same pass and with the same dropout masks. Tangents exist only inside
+    this block: read them (Signals.split_tangents) before leaving it, and run the backward after leaving it (inside,
+    autograd would carry tangents through the backward too: about three times the cost of a plain step)."""
+    if direction is None:
+        yield None
+        return
+    with forward_ad.dual_level(), differentiable_attention():
+        yield {k: forward_ad.make_dual(p, direction[k].to(p.dtype)) if k in direction else p
+               for k, p in student.named_parameters()}

@@ -9,6 +9,13 @@ so a checkpoint holds them and a resumed run continues them exactly.
 With K terms (rwkd/terms.py) the head has K outputs and a softmax over them: W[:, i] on the simplex. With
 two it keeps one output and a sigmoid, w_i = sigmoid(z_i), which is the two-way softmax with one logit
 pinned at 0 (and keeps two-term runs as they were). The input `term_losses` feeds every term's loss.
+
+impl=fast and reference give Phi the exact gradient of L_meta(theta_hat(Phi)) (dropout-free); impl=shared
+gives the exact gradient of its first-order expansion in eta, L_meta(theta) - eta <g, grad_theta L(theta; w(Phi))>
+with g = grad L_meta(theta), the virtual step's gradient taken with the real step's dropout masks: g is the
+meta gradient at theta rather than theta_hat (they differ by O(eta)), so no virtual step is needed, and the
+terms' derivatives along g come from the step's own training forward (`forward_direction`), as RW-KD's shared
+scores do. The cost of a metanet step is then that of an RW-KD step.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from rwkd.errors import RwkdError
 from rwkd.setting_rules import COUNT, INTEGER, POSITIVE, OneOf, SubsetOf
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
-from rwkd.weighting.meta_context import IMPLS, META_LOSSES, virtual_step
+from rwkd.weighting.meta_context import IMPLS, META_LOSSES, MetaContext, meta_gradient, virtual_step
 
 DEFAULT_LR = 1e-3  # the meta-weight net's own Adam
 
@@ -136,23 +143,46 @@ class MetaWeightNet(WeightingScheme):
         direction = {k: torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, g_hat, strict=True)}
         distributed.mean_(list(direction.values()))
         primal = {k: p.detach() for k, p in params.items()}
-        _, tangents = jvp(lambda p: tuple(ctx.all_terms(p)), (primal,), (direction,))
-        if self.num_terms > 2:
-            d_w = -(self.virtual_lr / n) * torch.stack(tangents)
-        else:
-            d_label, d_kd = tangents
-            d_w = -(self.virtual_lr / n) * (d_kd - d_label)
+        _, tangents = jvp(lambda p: torch.stack(ctx.all_terms(p)), (primal,), (direction,))
+        return self.gradient_from_tangents(w, tangents, n)
+
+    def gradient_from_tangents(self, w: torch.Tensor, tangents: torch.Tensor, n: int) -> list[torch.Tensor]:
+        """dL_meta/dPhi by the chain rule through the net's weights w of this process's samples, from the terms'
+        derivatives along the meta gradient [K, n_local]: dL_meta/dW[k, i] = -(eta / n) tangents[k, i] (two terms:
+        dL_meta/dw_i = -(eta / n) (tangents[1, i] - tangents[0, i])), n the global batch."""
+        d_w = -(self.virtual_lr / n) * (tangents if self.num_terms > 2 else tangents[1] - tangents[0])
         phi_grads = torch.autograd.grad(w, list(self.net.parameters()), grad_outputs=d_w.to(w.dtype).detach())
         # each process holds the terms of its own samples; the global gradient is their sum
         return distributed.sum_(list(phi_grads))
 
+    def shared_gradient(self, s: Signals, x: torch.Tensor) -> list[torch.Tensor]:
+        """impl=shared: the gradient of L_meta(theta) - eta <g, grad_theta L(theta; w(Phi))>, from the tangents
+        along g = grad L_meta(theta) that the step's training forward carried (Signals.term_tangents)."""
+        if s.term_tangents is None:
+            raise RwkdError("weighting.impl=shared needs the terms' tangents along the meta gradient, and the "
+                            "training step gave none (it must call forward_direction before its forward)")
+        if s.kd_loss is None:
+            raise RwkdError("weighting=metanet needs a teacher term, and this run has no teacher")
+        w = self.term_weights_of(x) if self.num_terms > 2 else self.weight_of(x)
+        return self.gradient_from_tangents(w, s.term_tangents, s.label_loss.shape[0] * distributed.world_size())
+
+    def forward_direction(self, meta: MetaContext | None) -> dict[str, torch.Tensor] | None:
+        """impl=shared: g = grad L_meta(theta), which the step's training forward then carries as its tangent."""
+        if self.impl != "shared":
+            return None
+        if meta is None:
+            raise RwkdError("weighting=metanet was called without a meta context")
+        return meta_gradient(meta, self.meta_loss)
+
     def update(self, s: Signals) -> None:
-        """One step of Phi's Adam on the meta loss after a virtual step of the student."""
-        if s.meta is None:
+        """One step of Phi's Adam on the meta loss after a virtual step of the student (impl=shared: on its first-order
+        expansion, with no virtual step)."""
+        if s.meta is None and self.impl != "shared":
             raise RwkdError("weighting=metanet was called without a meta context")
         x = self.signals_matrix(s)
         self.optimizer.zero_grad(set_to_none=True)
-        grads = self.fast_gradient(s, x) if self.impl == "fast" else self.reference_gradient(s, x)
+        gradient = {"fast": self.fast_gradient, "shared": self.shared_gradient, "reference": self.reference_gradient}
+        grads = gradient[self.impl](s, x)
         for p, g in zip(self.net.parameters(), grads, strict=True):
             p.grad = g
         self.optimizer.step()

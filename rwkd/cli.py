@@ -29,7 +29,7 @@ commands:
   eval      score a checkpoint (.ckpt) or an exported HF folder on dev
               rwkd eval ckpt=outputs/runs/.../checkpoints/best.ckpt [task=rte]
   predict   the GLUE leaderboard's submission files of a model, or of one model per task (and their zip)
-              rwkd predict ckpt=outputs/runs/.../best_hf [split=test] [out=DIR] ; rwkd predict all_tasks=DIR
+              rwkd predict ckpt=outputs/runs/.../best_hf [split=test] [out=DIR] ; rwkd predict --all-tasks DIR
   report    the task x scheme table (mean ± std over seeds) and weight plots of runs or sweeps
               rwkd report outputs/multiruns/<sweep> [--out DIR]
   recipe    the recipe search's page: every trial, scored on the held-out meta split, and the choice
@@ -231,6 +231,22 @@ def check_outputs_writable(overrides: list[str]) -> None:
             raise RwkdError(f"{key}={folder} is not a writable folder ({reason}); give one with {key}=DIR") from None
 
 
+def _all_tasks_option(args: list[str]) -> list[str]:
+    """`rwkd predict --all-tasks DIR` (or `--all-tasks=DIR`) as the Hydra override `all_tasks=DIR`."""
+    out, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--all-tasks":
+            if i + 1 >= len(args) or "=" in args[i + 1]:
+                raise SystemExit("rwkd: error: --all-tasks needs a folder: rwkd predict --all-tasks DIR")
+            out.append(f"all_tasks={args[i + 1]}")
+            i += 2
+            continue
+        out.append(f"all_tasks={arg.split('=', 1)[1]}" if arg.startswith("--all-tasks=") else arg)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -248,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from rwkd import console
 
+    if command == "predict":
+        rest = _all_tasks_option(rest)
     verbose, rest = console.verbose_requested(rest)
     console.quiet_lightning(verbose)
     try:

@@ -145,7 +145,7 @@ def test_all_tasks_gathers_one_model_per_task_into_a_zip(tmp_path):
     tiny_model(models / "MNLI" / "best.ckpt", "mnli")  # GLUE's folder name, a copied checkpoint
     tiny_model(models / "wnli" / "checkpoints" / "best.ckpt", "wnli")  # a run folder
     (models / "notes").mkdir()  # no model: not a task folder, and not an error
-    proc = _ok(run_rwkd_here(["predict", f"all_tasks={models}", f"data.dir={glue}"], cwd=tmp_path))
+    proc = _ok(run_rwkd_here(["predict", "--all-tasks", str(models), f"data.dir={glue}"], cwd=tmp_path))
     names = ["QQP.tsv", "MNLI-m.tsv", "MNLI-mm.tsv", "WNLI.tsv", "AX.tsv"]
     with zipfile.ZipFile(models / "submission_test.zip") as archive:
         assert sorted(archive.namelist()) == sorted(names)  # all at the root

@@ -34,10 +34,13 @@ VARIANTS = [
     ("KD, live teacher", "fixed", {"cache": False}),
     ("KD, cached teacher logits", "fixed", {"cache": True}),
     ("meta, fast (exact, 1st order)", "meta", {"impl": "fast"}),
+    ("meta, fast, meta batch 16", "meta", {"impl": "fast", "meta_batch_size": 16}),
+    ("meta, fast, meta batch 8", "meta", {"impl": "fast", "meta_batch_size": 8}),
     ("meta, shared (exact for the step)", "meta", {"impl": "shared"}),
     ("meta, shared, meta batch 16", "meta", {"impl": "shared", "meta_batch_size": 16}),
     ("meta, shared, meta batch 8", "meta", {"impl": "shared", "meta_batch_size": 8}),
     ("metanet, fast (exact, 1st order)", "metanet", {"impl": "fast"}),
+    ("metanet, fast, meta batch 16", "metanet", {"impl": "fast", "meta_batch_size": 16}),
     ("metanet, shared (1st order in eta)", "metanet", {"impl": "shared"}),
     ("metanet, shared, meta batch 16", "metanet", {"impl": "shared", "meta_batch_size": 16}),
 ]

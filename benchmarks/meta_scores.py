@@ -96,8 +96,7 @@ def collect_scores(task: str, seed: int, batches: int, experiment: str = "study_
 
     from rwkd.models import load_tokenizer
     from rwkd.run.assemble import build_datamodule, student_tokenizer_name, task_of
-    from rwkd.teacher.finetune import ensure_teacher
-    from rwkd.teacher.sources import output_source, teacher_slots
+    from rwkd.teacher.sources import obtain_teacher, output_source, teacher_slots
     from rwkd.weighting.meta import fast_scores
     from rwkd.weighting.meta_context import MetaContext
 
@@ -106,7 +105,7 @@ def collect_scores(task: str, seed: int, batches: int, experiment: str = "study_
     scheme = instantiate(cfg.weighting)
     tokenizer = load_tokenizer(student_tokenizer_name(cfg))
     slot = teacher_slots(cfg)[0]  # the teacher reads its own tokens
-    slot.teacher = ensure_teacher(slot.cfg, slot.tokenizer)
+    slot.teacher = obtain_teacher(slot)  # its written outputs (teacher.outputs), else found or fine-tuned
     pl.seed_everything(seed, workers=True, verbose=False)
     student = instantiate(cfg.student.model, num_labels=spec.num_labels, seed=seed)
     dm = build_datamodule(cfg, tokenizer)

@@ -238,7 +238,7 @@ def _all_tasks_option(args: list[str]) -> list[str]:
         arg = args[i]
         if arg == "--all-tasks":
             if i + 1 >= len(args) or "=" in args[i + 1]:
-                raise SystemExit("rwkd: error: --all-tasks needs a folder: rwkd predict --all-tasks DIR")
+                raise RwkdError("--all-tasks needs a folder; accepted: rwkd predict --all-tasks DIR")
             out.append(f"all_tasks={args[i + 1]}")
             i += 2
             continue
@@ -264,11 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from rwkd import console
 
-    if command == "predict":
-        rest = _all_tasks_option(rest)
     verbose, rest = console.verbose_requested(rest)
     console.quiet_lightning(verbose)
     try:
+        if command == "predict":
+            rest = _all_tasks_option(rest)
         check_group_choices(rest)
         if command in ("train", "teacher") and not any(a in ("--help", "-h", "--cfg", "-c") for a in rest):
             check_outputs_writable(rest)

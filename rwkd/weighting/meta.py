@@ -27,7 +27,15 @@ from rwkd import distributed
 from rwkd.errors import RwkdError
 from rwkd.setting_rules import POSITIVE, OneOf
 from rwkd.weighting.base import Signals, WeightingScheme
-from rwkd.weighting.meta_context import IMPLS, META_LOSSES, MetaContext, meta_gradient, virtual_step
+from rwkd.weighting.meta_context import (
+    IMPLS,
+    META_LOSSES,
+    MetaContext,
+    meta_gradient,
+    shared_direction,
+    shared_tangents,
+    virtual_step,
+)
 
 # params -> the K per-sample loss terms of the training batch at those parameters, each of shape [n]
 TermsFn = Callable[[dict[str, torch.Tensor]], Sequence[torch.Tensor]]
@@ -105,19 +113,12 @@ class RWKD(WeightingScheme):
 
     def forward_direction(self, meta: MetaContext | None) -> dict[str, torch.Tensor] | None:
         """impl=shared: the meta gradient g, so that the step's one training forward gives every score."""
-        if self.impl != "shared":
-            return None
-        if meta is None:
-            raise RwkdError("weighting=meta was called without a meta context")
-        return meta_gradient(meta, self.meta_loss)
+        return shared_direction(self.name, self.impl, meta, self.meta_loss)
 
     def term_scores(self, s: Signals) -> torch.Tensor:
         """u [K, n] over every term of the run."""
         if self.impl == "shared":
-            if s.term_tangents is None:
-                raise RwkdError("weighting.impl=shared needs the terms' tangents along the meta gradient, and the "
-                                "training step gave none (it must call forward_direction before its forward)")
-            return scores_from_tangents(s.term_tangents, self.virtual_lr)
+            return scores_from_tangents(shared_tangents(s.term_tangents), self.virtual_lr)
         if s.meta is None:
             raise RwkdError("weighting=meta was called without a meta context")
         compute = fast_term_scores if self.impl == "fast" else reference_term_scores

@@ -21,6 +21,7 @@ from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from rwkd import distributed, losses
+from rwkd.errors import RwkdError
 from rwkd.models import model_inputs
 from rwkd.terms import TermSet, projector
 
@@ -110,15 +111,38 @@ def virtual_step(params: dict[str, torch.Tensor], loss: torch.Tensor, lr: float)
     return {k: params[k] if g is None else params[k] - lr * g for k, g in zip(names, grads, strict=True)}
 
 
-def meta_gradient(ctx: MetaContext, kind: str = "label") -> dict[str, torch.Tensor]:
-    """g = grad L_meta(theta) on the meta batch (eval mode), one tensor per trainable parameter (zeros where the
-    loss does not reach it), averaged across processes: every process scores against the same, global g."""
-    params = ctx.params()
+def global_gradient(loss: torch.Tensor, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """grad(loss) for every tensor of `params` (zeros where the loss does not reach it), averaged across
+    processes: every process then steps or scores along the same, global direction."""
     names = list(params)
-    grads = torch.autograd.grad(ctx.meta_loss(params, kind), [params[k] for k in names], allow_unused=True)
+    grads = torch.autograd.grad(loss, [params[k] for k in names], allow_unused=True)
     direction = {k: torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, grads, strict=True)}
     distributed.mean_(list(direction.values()))
     return direction
+
+
+def meta_gradient(ctx: MetaContext, kind: str = "label") -> dict[str, torch.Tensor]:
+    """g = grad L_meta(theta) on the meta batch (eval mode), one tensor per trainable parameter."""
+    params = ctx.params()
+    return global_gradient(ctx.meta_loss(params, kind), params)
+
+
+def shared_direction(scheme: str, impl: str, meta: MetaContext | None, kind: str) -> dict[str, torch.Tensor] | None:
+    """A meta scheme's `forward_direction`: with impl=shared the meta gradient g, which the step's training forward
+    then carries as its tangent; None for the other impls (they make their own passes)."""
+    if impl != "shared":
+        return None
+    if meta is None:
+        raise RwkdError(f"weighting={scheme} was called without a meta context")
+    return meta_gradient(meta, kind)
+
+
+def shared_tangents(term_tangents: torch.Tensor | None) -> torch.Tensor:
+    """Signals.term_tangents, which impl=shared cannot do without."""
+    if term_tangents is None:
+        raise RwkdError("weighting.impl=shared needs the terms' tangents along the meta gradient, and the "
+                        "training step gave none (it must call forward_direction before its forward)")
+    return term_tangents
 
 
 @contextmanager

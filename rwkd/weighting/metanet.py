@@ -28,7 +28,15 @@ from rwkd.errors import RwkdError
 from rwkd.setting_rules import COUNT, INTEGER, POSITIVE, OneOf, SubsetOf
 from rwkd.weighting import features
 from rwkd.weighting.base import Signals, WeightingScheme
-from rwkd.weighting.meta_context import IMPLS, META_LOSSES, MetaContext, meta_gradient, virtual_step
+from rwkd.weighting.meta_context import (
+    IMPLS,
+    META_LOSSES,
+    MetaContext,
+    global_gradient,
+    shared_direction,
+    shared_tangents,
+    virtual_step,
+)
 
 DEFAULT_LR = 1e-3  # the meta-weight net's own Adam
 
@@ -123,7 +131,6 @@ class MetaWeightNet(WeightingScheme):
         """
         ctx = s.meta
         params = ctx.params()
-        names = list(params)
         values = ctx.all_terms(params)
         if values[1] is None:
             raise RwkdError("weighting=metanet needs a teacher term, and this run has no teacher")
@@ -135,13 +142,9 @@ class MetaWeightNet(WeightingScheme):
         else:
             w = self.weight_of(x)
             inner = ((1.0 - w.detach().to(label.dtype)) * label + w.detach().to(label.dtype) * kd).mean()
-        grads = torch.autograd.grad(inner, [params[k] for k in names], allow_unused=True)
-        grads = distributed.mean_([torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, grads, strict=True)])
-        theta_hat = {k: (params[k] - self.virtual_lr * g).detach().requires_grad_(True) for k, g in zip(names, grads, strict=True)}
-        g_hat = torch.autograd.grad(ctx.meta_loss(theta_hat, self.meta_loss), [theta_hat[k] for k in names],
-                                    allow_unused=True)
-        direction = {k: torch.zeros_like(params[k]) if g is None else g for k, g in zip(names, g_hat, strict=True)}
-        distributed.mean_(list(direction.values()))
+        grads = global_gradient(inner, params)
+        theta_hat = {k: (params[k] - self.virtual_lr * grads[k]).detach().requires_grad_(True) for k in params}
+        direction = global_gradient(ctx.meta_loss(theta_hat, self.meta_loss), theta_hat)
         primal = {k: p.detach() for k, p in params.items()}
         _, tangents = jvp(lambda p: torch.stack(ctx.all_terms(p)), (primal,), (direction,))
         return self.gradient_from_tangents(w, tangents, n)
@@ -158,21 +161,15 @@ class MetaWeightNet(WeightingScheme):
     def shared_gradient(self, s: Signals, x: torch.Tensor) -> list[torch.Tensor]:
         """impl=shared: the gradient of L_meta(theta) - eta <g, grad_theta L(theta; w(Phi))>, from the tangents
         along g = grad L_meta(theta) that the step's training forward carried (Signals.term_tangents)."""
-        if s.term_tangents is None:
-            raise RwkdError("weighting.impl=shared needs the terms' tangents along the meta gradient, and the "
-                            "training step gave none (it must call forward_direction before its forward)")
+        tangents = shared_tangents(s.term_tangents)
         if s.kd_loss is None:
             raise RwkdError("weighting=metanet needs a teacher term, and this run has no teacher")
         w = self.term_weights_of(x) if self.num_terms > 2 else self.weight_of(x)
-        return self.gradient_from_tangents(w, s.term_tangents, s.label_loss.shape[0] * distributed.world_size())
+        return self.gradient_from_tangents(w, tangents, s.label_loss.shape[0] * distributed.world_size())
 
     def forward_direction(self, meta: MetaContext | None) -> dict[str, torch.Tensor] | None:
         """impl=shared: g = grad L_meta(theta), which the step's training forward then carries as its tangent."""
-        if self.impl != "shared":
-            return None
-        if meta is None:
-            raise RwkdError("weighting=metanet was called without a meta context")
-        return meta_gradient(meta, self.meta_loss)
+        return shared_direction(self.name, self.impl, meta, self.meta_loss)
 
     def update(self, s: Signals) -> None:
         """One step of Phi's Adam on the meta loss after a virtual step of the student (impl=shared: on its first-order

@@ -10,8 +10,8 @@ eta / n (virtual lr over batch size), so a sample can land there either because 
 agrees with the meta gradient (both scores <= 0) or because the agreement is positive but smaller than the
 floor. The first part tells the two apart on real rows: the configuration of `--experiment` (default: the first
 study, study_glue_v1; `none`: the task's default run) with its fine-tuned teacher (found, or fine-tuned as a
-job would; `--override paths.outputs=...` points at another teacher store), the student at its initial weights,
-the first `--batches` training batches of the seed's shuffle, each scored against the next meta batch (of
+job would; `--override paths.outputs=...` points at another teacher store), the student at its initial weights
+(or a trained student's, `--student-weights`), the first `--batches` training batches of the seed's shuffle, each scored against the next meta batch (of
 data.meta_batch_size rows) by the exact first-order step, `impl=fast`. It then recomputes the weights as if
 eta were larger (the scores scale with eta) to show how much of the 0.5 mass is the floor.
 
@@ -88,8 +88,31 @@ def metanet_agreement(ctx, meta_loss: str, virtual_lr: float) -> dict:
     return {"phi_gradient_cosine": torch.nn.functional.cosine_similarity(exact, shared, dim=0).item()}
 
 
+def load_student_weights(student: torch.nn.Module, path: str) -> None:
+    """A trained student's weights into the freshly built one: a run's best_hf folder (model.safetensors) or a
+    Lightning checkpoint (its `student.` entries). Every key must match: a student of another shape is an error."""
+    from pathlib import Path
+
+    from rwkd.errors import RwkdError
+
+    source = Path(path)
+    if source.is_dir():
+        from safetensors.torch import load_file
+
+        state = load_file(source / "model.safetensors")
+    else:
+        saved = torch.load(source, map_location="cpu", weights_only=False)["state_dict"]
+        state = {k.removeprefix("student."): v for k, v in saved.items() if k.startswith("student.")}
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    # tied or derived buffers (position ids) may be absent from a save; weights may not
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise RwkdError(f"--student-weights {path} does not fit this task's student: missing {missing[:3]}, "
+                        f"unexpected {unexpected[:3]}; give the best_hf folder or checkpoint of a run with the same student")
+
+
 def collect_scores(task: str, seed: int, batches: int, experiment: str = "study_glue_v1", overrides=(),
-                   meta_batch_sizes=(), metanet: bool = True):
+                   meta_batch_sizes=(), metanet: bool = True, student_weights: str | None = None):
     """Per batch: the exact scores u [2, n] and those of every option that changes them."""
     import pytorch_lightning as pl
     from hydra.utils import instantiate
@@ -108,6 +131,8 @@ def collect_scores(task: str, seed: int, batches: int, experiment: str = "study_
     slot.teacher = obtain_teacher(slot)  # its written outputs (teacher.outputs), else found or fine-tuned
     pl.seed_everything(seed, workers=True, verbose=False)
     student = instantiate(cfg.student.model, num_labels=spec.num_labels, seed=seed)
+    if student_weights:
+        load_student_weights(student, student_weights)
     dm = build_datamodule(cfg, tokenizer)
     source = output_source(slot, dm)
     eta, kind = scheme.virtual_lr, scheme.meta_loss
@@ -199,16 +224,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-metanet", action="store_true", help="leave out the meta-weight net's comparison")
     parser.add_argument("--override", action="append", default=[], help="a Hydra override, e.g. paths.outputs=DIR")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--student-weights", help="a trained student (a run's best_hf folder or a .ckpt) instead of "
+                        "the initial weights: where the meta batch's own rows matter more")
     parser.add_argument("--json", help="also write the summary here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg, scheme, records = collect_scores(args.task, args.seed, args.batches, args.experiment, args.override,
-                                          args.meta_batch_sizes, not args.no_metanet)
+                                          args.meta_batch_sizes, not args.no_metanet, args.student_weights)
     exact = torch.cat([r["exact"] for r in records], dim=1)
     options = [k for k in records[0] if k not in ("exact", "metanet")]
     report = {"task": args.task, "seed": args.seed, "batches": args.batches, "experiment": args.experiment,
               "batch_size": cfg.data.batch_size, "meta_batch_size": cfg.data.meta_batch_size or cfg.data.batch_size,
-              "student_layers": list(cfg.student.model.get("layers") or []), "virtual_lr": scheme.virtual_lr,
+              "student_layers": list(cfg.student.model.get("layers") or []),
+              "student_weights": args.student_weights or "initial", "virtual_lr": scheme.virtual_lr,
               "delta": scheme.delta, **summarise(exact[0], exact[1], scheme.virtual_lr, scheme.delta),
               "agreement": {o: agreement(records, o, scheme.delta) for o in options},
               "metanet_shared": metanet_summary(records)}

@@ -3,6 +3,7 @@ a subset of a pretrained model's layers, or a randomly initialised config (for t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,8 +75,11 @@ def build_classifier(
     trust_remote_code: bool = False,
     dropout: float | None = None,
     seed: int | None = None,
+    stable_fresh_init: bool = False,
 ):
-    """A sequence classifier (num_labels=1: regression) from a pretrained model or a fresh config."""
+    """A sequence classifier (num_labels=1: regression) from a pretrained model or a fresh config. With
+    `stable_fresh_init` (and a seed), the parameters the pretrained model lacks (the new head) are drawn by
+    `stable_normal`, the same on every kind of CPU (the student: rwkd/run/assemble.py)."""
     path = resolve_model_path(name_or_path)
     overrides = dict(config_overrides or {})
     if dropout is not None:
@@ -94,7 +98,10 @@ def build_classifier(
                 config, **({"attn_implementation": attn_implementation} if attn_implementation else {})
             )
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs, **overrides)
+            model, loading = AutoModelForSequenceClassification.from_pretrained(path, **kwargs, **overrides,
+                                                                                output_loading_info=True)
+            if stable_fresh_init and seed is not None:
+                redraw_fresh(model, set(loading["missing_keys"]), seed)
     except OSError as exc:
         raise RwkdError(f"cannot load model {name_or_path!r}: not a local model folder or reachable hub name") from exc
     finally:
@@ -104,6 +111,40 @@ def build_classifier(
     if num_labels == 1:
         model.config.problem_type = "regression"
     return model
+
+
+def stable_normal(shape: tuple[int, ...], std: float, seed: int, name: str) -> torch.Tensor:
+    """Normal-shaped values (mean 0, sd `std`, within 6 sd) that are bit for bit the same on every CPU.
+
+    torch's normal_ on a float32 CPU tensor of 16 or more values takes a vectorised Box-Muller path whose log and
+    sin/cos approximations depend on the CPU capability torch dispatches to (DEFAULT and AVX2 give other bits
+    from the same seed), so a head drawn by it can depend on the machine. Here only integers and exactly
+    representable float64 steps are used: PCG64's raw 64-bit words (a stable stream), summed as 12 uniform
+    32-bit integers per value (Irwin-Hall: variance 1 after centring) in integer arithmetic, scaled by a power
+    of two, then one rounding each by `std` and to float32. `name` gives each parameter a stream of its own."""
+    import zlib
+
+    import numpy as np
+
+    n = math.prod(shape)
+    words = np.random.PCG64(np.random.SeedSequence([seed % 2**63, zlib.crc32(name.encode())])).random_raw(6 * n)
+    halves = np.stack([words & 0xFFFF_FFFF, words >> np.uint64(32)], axis=1).reshape(n, 12)
+    centred = halves.sum(axis=1, dtype=np.uint64).astype(np.float64) * 2.0 ** -32 - 6.0  # exact: < 2^36 steps
+    return torch.from_numpy((centred * std).astype(np.float32)).reshape(shape)
+
+
+def redraw_fresh(model, fresh: set[str], seed: int) -> None:
+    """Draws the freshly initialised parameters `fresh` (names) again with stable_normal at the model's
+    initializer_range, as Hugging Face's init draws them; those it set to a constant (zero biases, unit norms)
+    are exact already and kept."""
+    std = float(getattr(model.config, "initializer_range", 0.02))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name in sorted(fresh & set(params)):
+            p = params[name]
+            if p.numel() == 0 or bool((p == p.reshape(-1)[0]).all()):
+                continue
+            p.copy_(stable_normal(tuple(p.shape), std, seed, name).to(p.dtype))
 
 
 def load_finetuned(path: str | Path, attn_implementation: str | None = None, trust_remote_code: bool = False):

@@ -14,6 +14,7 @@ from rwkd.models import count_parameters
 from rwkd.records import provenance
 from rwkd.records.format import SAMPLE_WEIGHTS
 from rwkd.run.assemble import glue_dir
+from rwkd.run.run_identity import run_identity
 from rwkd.selection import describe
 from rwkd.teacher.sources import teacher_record, term_record
 from rwkd.terms import without_projections
@@ -50,6 +51,7 @@ def results_record(cfg: DictConfig, run, clock, fit_seconds: float, export_dir: 
         [{"name": n} for n in ("label", "kd")] + [term_record(t) for t in extra_terms],
         "student": {"name": cfg.student.name, "parameters": student_parameters(run.student)},
         "data": {**datamodule.describe(), "dir": glue_dir(cfg)},
+        "identity": run_identity(cfg, run),  # what a pair of runs must share (rwkd/records/identity.py)
         "timing": {
             # every process that ran the job, up to its last checkpoint, and this one since the job began
             # (teacher stage included, and also given apart where every process timed it)

@@ -23,7 +23,7 @@ from rwkd.config.settings import check_settings
 from rwkd.errors import NotApplicable, RwkdError
 from rwkd.locks import job_lock
 from rwkd.models import load_tokenizer
-from rwkd.records import provenance
+from rwkd.records import identity, provenance
 from rwkd.records.format import FAILED, NOT_APPLICABLE, RESULTS, SAMPLE_WEIGHTS
 from rwkd.run.assemble import (
     build_datamodule,
@@ -39,6 +39,7 @@ from rwkd.run.budget import check_budget
 from rwkd.run.export import save_classifier
 from rwkd.run.preemption import Preempted, check_stop_file
 from rwkd.run.resume import Start, comparable_config, plan_start
+from rwkd.run.run_identity import start_digest
 from rwkd.selection import selection_metric
 from rwkd.teacher.sources import (
     TeacherSlot,
@@ -170,7 +171,8 @@ def build_run(cfg: DictConfig, plan: RunPlan, clock, output_dir: Path) -> BuiltR
     run_info = {"role": "student", "tokenizer": student_tokenizer_name(cfg),
                 "teacher_tokenizers": [teacher_tokenizer_name(slot.cfg) for slot in slots],
                 "max_len": cfg.data.max_len, "max_eval_samples": cfg.data.max_eval_samples, "seed": int(cfg.seed),
-                "weighting": scheme_label, "config": comparable_config(cfg)}
+                "weighting": scheme_label, "config": comparable_config(cfg),
+                identity.STUDENT_INIT: start_digest(student)}  # before training; checkpoints carry it (resume)
     selection = student_selection(cfg, datamodule)
     module = build_module(cfg, student=student, weighting=weighting, task=task, teacher=teacher_source,
                           run_info=run_info,

@@ -8,6 +8,7 @@ import statistics
 from collections import defaultdict
 
 from rwkd import markdown
+from rwkd.report.pair_check import left_out_lines, pairs_left_out
 from rwkd.report.paired import cell, holm, paired
 from rwkd.study.tuning import terms_suffix, tuned_candidates, tuned_row, with_tuned_rows
 
@@ -18,10 +19,21 @@ def _scores(results: list[dict]) -> dict:
             for r in with_tuned_rows(results)}
 
 
-def paired_cells(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset()) -> dict:
+def _records(results: list[dict]) -> dict:
+    """{(task, scheme, seed): record}, keyed as _scores: what pair_check compares."""
+    return {(r["task"], r["weighting"], r["seed"]): r for r in with_tuned_rows(results)}
+
+
+def left_out_pairs(results: list[dict], comparisons: dict[str, tuple[str, str]]) -> dict[tuple, str]:
+    """The pairs of `comparisons` whose runs are no pair (rwkd/report/pair_check.py), with the reason."""
+    return pairs_left_out(_records(results), comparisons)
+
+
+def paired_cells(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset(),
+                 left_out: dict | set = frozenset()) -> dict:
     """{(row, task, or None for the mean over tasks): Paired} for each comparison {row: (scheme, reference)}: the
     scheme minus the reference on the same task and seed, per task and on the mean over tasks (per seed, over the
-    seeds that have every task)."""
+    seeds that have every task). `left_out`: the (task, scheme, reference, seed) pairs not formed (left_out_pairs)."""
     tasks = sorted({task for task, _, _ in score})
     cells: dict = {}
     for row, (scheme, reference) in comparisons.items():
@@ -30,7 +42,8 @@ def paired_cells(score: dict, comparisons: dict[str, tuple[str, str]], undefined
             if (task, scheme) in undefined:
                 continue
             diffs = {seed: score[(task, scheme, seed)] - score[(task, reference, seed)]
-                     for t, s, seed in score if t == task and s == scheme and (task, reference, seed) in score}
+                     for t, s, seed in score if t == task and s == scheme and (task, reference, seed) in score
+                     and (task, scheme, reference, seed) not in left_out}
             if diffs:
                 cells[(row, task)] = paired(list(diffs.values()))
                 for seed, d in diffs.items():
@@ -41,10 +54,13 @@ def paired_cells(score: dict, comparisons: dict[str, tuple[str, str]], undefined
     return cells
 
 
-def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset()) -> str:
-    """One row per comparison (paired_cells), Holm-adjusted over every comparison in the table."""
+def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset(),
+                  left_out: dict | None = None) -> str:
+    """One row per comparison (paired_cells), Holm-adjusted over every comparison in the table; under it, the pairs
+    left out (`left_out`: left_out_pairs) and why."""
     tasks = sorted({task for task, _, _ in score})
-    cells = paired_cells(score, comparisons, undefined)
+    left_out = left_out or {}
+    cells = paired_cells(score, comparisons, undefined, left_out)
     keys = list(cells)
     adjusted = dict(zip(keys, holm([cells[k].p for k in keys]), strict=True))
     lines = markdown.table_lines(["scheme", *tasks, "mean over tasks"])
@@ -53,7 +69,7 @@ def _paired_lines(score: dict, comparisons: dict[str, tuple[str, str]], undefine
                 if (row, task) in cells else "" for task in tasks]
         overall = cell(cells[(row, None)], adjusted[(row, None)]) if (row, None) in cells else ""
         lines.append(markdown.row([row, *cols, overall]))
-    return "\n".join(lines)
+    return "\n".join(lines + ([""] + left_out_lines(left_out) if left_out else []))
 
 
 def against_reference(results: list[dict], reference: str, undefined: set = frozenset()) -> tuple[dict, dict]:
@@ -71,7 +87,8 @@ def paired_table(results: list[dict], reference: str, undefined: set = frozenset
     is one row, its chosen variant's runs, and its variants are not compared one by one; `reference` may be
     such a row (TUNED: the fixed alpha chosen per task). `undefined` holds the (task, scheme) pairs that are
     not applicable, shown as n/a."""
-    return _paired_lines(*against_reference(results, reference, undefined), undefined)
+    score, comparisons = against_reference(results, reference, undefined)
+    return _paired_lines(score, comparisons, undefined, left_out_pairs(results, comparisons))
 
 
 def more_terms_table(results: list[dict]) -> str | None:
@@ -90,4 +107,4 @@ def more_terms_table(results: list[dict]) -> str | None:
             pairs[s] = (s, two_terms)
         elif tuned_row(kind) in names and tuned_row(kind, suffix) not in names:
             pairs[s] = (s, tuned_row(kind))
-    return _paired_lines(score, pairs) if pairs else None
+    return _paired_lines(score, pairs, left_out=left_out_pairs(results, pairs)) if pairs else None

@@ -13,7 +13,7 @@ import math
 
 from rwkd import markdown
 from rwkd.report.paired import EQUAL
-from rwkd.report.paired_tables import against_reference, paired_cells
+from rwkd.report.paired_tables import against_reference, left_out_pairs, paired_cells
 
 POWER = 0.8
 LEVEL = 0.05
@@ -66,7 +66,7 @@ def power_table(results: list[dict], reference: str, undefined: set = frozenset(
     the first that Holm rejects among the table's m tests (p < 0.05 / m), and the seeds TARGET points would need
     in each case. None where no column has a spread."""
     score, comparisons = against_reference(results, reference, undefined)
-    cells = paired_cells(score, comparisons, undefined)
+    cells = paired_cells(score, comparisons, undefined, left_out_pairs(results, comparisons))  # identical pairs only
     tests = sum(not math.isnan(c.p) for c in cells.values())
     strict = LEVEL / max(tests, 1)
     columns = [*sorted({task for _, task in cells if task is not None}), None]

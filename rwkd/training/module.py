@@ -16,6 +16,7 @@ from rwkd import losses
 from rwkd.errors import RwkdError
 from rwkd.models import model_inputs
 from rwkd.optim import OptimSettings
+from rwkd.records import identity
 from rwkd.setting_rules import check_values
 from rwkd.tasks import TaskSpec
 from rwkd.terms import ExtraTerm, TermSet, projector
@@ -72,6 +73,12 @@ class DistillationModule(ClassifierModule):
                                                    for m in extra_sources] if self.term_set else [])
         weighting.configure_terms(self.term_set)
         self.last_step: SampleStep | None = None  # the last step's per-sample values, for callbacks (weight_log.py)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        # a resumed run records the start it was launched from, not the one this process built before loading
+        # (None from a checkpoint written before the start was kept: unknown, not guessed)
+        self.run_info[identity.STUDENT_INIT] = (checkpoint.get("rwkd") or {}).get(identity.STUDENT_INIT)
 
     def setup(self, stage: str) -> None:
         # A learned scheme's parameters are stepped inside the training step with gradients it syncs

@@ -1,7 +1,8 @@
 """`rwkd report PATH...`: the task x scheme table of a sweep, from its results.json files.
 
-Numbers are dev headline metrics x 100, mean +- sample standard deviation over seeds, for the best
-epoch (the checkpoint rwkd exports) and, separately, the last epoch. The GLUE average is the mean of a
+Numbers are dev headline metrics x 100, mean +- sample standard deviation over seeds, at the epoch --select-on
+chooses from each record's history (by default the best on the held-out meta split; rwkd/records/epochs.py) and,
+separately, the last epoch. The GLUE average is the mean of a
 scheme's task means, given only where the scheme has every task of the table (labelled "mean of N tasks"
 unless the table has all nine).
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from rwkd.atomic import write_text
 from rwkd.errors import RwkdError
+from rwkd.records.epochs import DEFAULT, SELECT_ON, at_chosen_epoch
 from rwkd.records.reading import find_results
 from rwkd.report.summary import summarise
 from rwkd.report.tables import markdown, write_csv
@@ -57,6 +59,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--plots-dir", help="--doc links the weights_*.png found here (default: beside --doc)")
     parser.add_argument("--reading", help="--doc takes its 'Reading' section from this Markdown file")
     parser.add_argument("--title", default="Results", help="--doc's title")
+    parser.add_argument("--select-on", choices=SELECT_ON, default=DEFAULT,
+                        help="which epoch of each run the tables use: the best meta-split headline (held-out train "
+                        "rows; default), the best dev headline, the last epoch, or the record's own best entry")
     parser.add_argument("--seeds", type=int, help="--doc counts a cell complete at this many seeds (the study's "
                         "plan; default: as many as the fullest cell has)")
     return parser
@@ -65,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     results, failed, not_applicable = find_results(args.paths)
+    results = at_chosen_epoch(results, args.select_on)
     summary = summarise(results, not_applicable)
     out = Path(args.out or args.paths[0])
     text = markdown(summary, failed)

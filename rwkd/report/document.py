@@ -14,11 +14,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd import markdown
+from rwkd.records.epochs import caption, select_on_of
 from rwkd.records.sweep_plan import SweepPlan
 from rwkd.records.weight_summary import mean_std
 from rwkd.report.cost import cost_table
 from rwkd.report.paired_tables import more_terms_table, paired_table
 from rwkd.report.power import power_table
+from rwkd.report.primary import primary_power_table, primary_table, read_primaries
 from rwkd.report.teachers import teachers_table
 from rwkd.report.weight_summary import by_task_and_scheme, floors_by_task_and_scheme, terms_by_task_and_scheme
 from rwkd.study.tuning import TUNED, choose_variants
@@ -172,8 +174,10 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
                    plans: list[SweepPlan] = (), seeds_planned: int | None = None) -> str:
     undefined = {(r["task"], r["weighting"]) for r in not_applicable}
     out = _provenance_section(results, undefined, report_command, title, plans, seeds_planned)
-    out += ["## Results", "", table_markdown.rstrip(), ""]
-    out += _comparison_sections(results, undefined)
+    chosen = caption(select_on_of(results) or "record")
+    out += ["## Results", "", f"Every table on this page reads each run at one epoch, the {chosen}.", "",
+            table_markdown.rstrip(), ""]
+    out += _comparison_sections(results, undefined, chosen)
     out += _cost_sections(results)
     out += _weight_sections(results, plots, doc_path)
     out += ["", "## Reading", "", reading.strip() if reading else "Not written yet.", ""]
@@ -202,8 +206,12 @@ def _provenance_section(results: list[dict], undefined: set, report_command: str
     return out
 
 
-def _comparison_sections(results: list[dict], undefined: set) -> list[str]:
+def _comparison_sections(results: list[dict], undefined: set, chosen: str) -> list[str]:
     out = []
+    primaries = read_primaries(results)
+    # with comparisons named before the study ran, every other table is a search among many: it says so
+    exploratory = ("**Exploratory** (not among the primary comparisons; its Holm correction is over this table "
+                   "alone). ") if primaries else ""
     if (teachers := teachers_table(results)) is not None:
         out += ["## Teachers", "", "The teachers the runs distilled, each set of weights once:", "", teachers, ""]
     if (choices := choices_table(results)) is not None:
@@ -211,24 +219,35 @@ def _comparison_sections(results: list[dict], undefined: set) -> list[str]:
                 "Each family with several variants is one row in the comparisons below: per task, the variant with "
                 "the best mean meta-split headline (held-out train rows; dev never chooses), over the seeds all its "
                 "variants share:", "", choices, ""]
+    if primaries:
+        out += ["## Primary comparisons", "",
+                "The comparisons the study named before it ran (`study.primary` in its config), on the mean over "
+                f"tasks (per seed, over the seeds with every task), dev headline x 100 at the {chosen}: the mean "
+                "difference, its 95% interval, the seeds above, and the paired t-test's p-value Holm-adjusted over "
+                "these comparisons alone:", "", primary_table(results, primaries), ""]
     out += ["## Differences paired by seed", "",
-            "Each scheme minus a reference on the same task and seed (the same student start and batch "
-            "order), dev headline x 100 at the best epoch: the mean difference over seeds, its 95% interval "
+            exploratory + "Each scheme minus a reference on the same task and seed (the same student start and batch "
+            f"order), dev headline x 100 at the {chosen}: the mean difference over seeds, its 95% interval "
             "(Student's t), on how many seeds the scheme scored above the reference, and the paired t-test's "
             "p-value, Holm-adjusted over every comparison in the table (none where the differences are all equal). "
             "The mean over tasks is taken per seed "
             "(seeds with every task). Against the fixed alpha chosen on the meta split (per task):", "", paired_table(results, TUNED, undefined), "",
             "Against `none` (no teacher term):", "", paired_table(results, "none", undefined), ""]
     if (more := more_terms_table(results)) is not None:
-        out += ["More terms against two: each scheme run with more than two terms minus the same scheme with two, "
+        out += [exploratory + "More terms against two: each scheme run with more than two terms minus the same scheme with two, "
                 "on the same task and seed, in the same form; a scheme whose form with more terms has a label of its "
                 "own (metanet's reads each term's loss) against its kind's two-term row chosen on the meta split:", "", more, ""]
     if (power := power_table(results, TUNED, undefined)) is not None:
-        out += ["How large a difference these comparisons could find: the standard deviation of the per-seed "
+        out += [exploratory + "How large a difference these comparisons could find: the standard deviation of the per-seed "
                 "differences against the tuned fixed alpha, pooled over its table's schemes; from it, the smallest "
                 "true difference the paired t-test finds with 80% probability over the seeds, for one comparison "
                 "alone (p < 0.05) and for the first that Holm rejects among the table's tests (the spread taken "
                 "as known); and the seeds a difference of one point would need in each case:", "", power, ""]
+    if primaries and (power := primary_power_table(results, primaries)) is not None:
+        out += ["The primary comparisons, each from the spread of its own per-seed differences on the mean over tasks: "
+                "the smallest true difference found with 80% probability at the seeds run, alone and for the first "
+                "that Holm rejects among the primaries, and the seeds (at least 5) at which that is one point or "
+                "less:", "", power, ""]
     return out
 
 

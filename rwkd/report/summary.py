@@ -7,6 +7,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from rwkd.records.epochs import select_on_of
 from rwkd.report.teachers import teacher_key
 from rwkd.study.tuning import choose_variants
 from rwkd.tasks import TASKS
@@ -21,7 +22,7 @@ def _stats(values: list[float]) -> dict:
 
 def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
     """{task: {scheme: {"best": stats, "last": stats, "seeds": [...]}}} plus each task's teacher (and those
-    of kd.teachers, by position); a combination recorded as not applicable (and never run) is
+    of kd.teachers, by position) and what chose the "best" epoch (`select_on`, rwkd/records/epochs.py); a combination recorded as not applicable (and never run) is
     {"not_applicable": reason}."""
     cells: dict = defaultdict(lambda: defaultdict(lambda: {"best": [], "last": [], "seeds": []}))
     teachers: dict = defaultdict(dict)
@@ -45,7 +46,8 @@ def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:
     for record in not_applicable:
         table.setdefault(record["task"], {}).setdefault(record["weighting"], {"not_applicable": record["reason"]})
     more = [{task: statistics.fmean(v.values()) for task, v in further[i].items()} for i in sorted(further)]
-    return {"table": table, "teacher": teacher, "more_teachers": more, "majority": majority}
+    return {"table": table, "teacher": teacher, "more_teachers": more, "majority": majority,
+            "select_on": select_on_of(results) or "record"}
 
 
 def majority_headline(task: str, records: list[dict]) -> float | str:

@@ -1,4 +1,4 @@
-"""A report's tables: Markdown (best-epoch and last-epoch) and CSV, from a summary (report/summary.py)."""
+"""A report's tables: Markdown (at the chosen epoch, rwkd/records/epochs.py, and the last epoch) and CSV, from a summary (report/summary.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rwkd.atomic import write_text
 from rwkd.markdown import table as markdown_table
+from rwkd.records.epochs import caption
 from rwkd.report.summary import NA
 from rwkd.tasks import TASKS
 
@@ -57,7 +58,8 @@ def _rows(summary: dict, which: str) -> tuple[list[str], list[list[str]]]:
 
 def markdown(summary: dict, failed: list[Path]) -> str:
     out = io.StringIO()
-    for which, title in (("best", "best epoch (the exported checkpoint)"), ("last", "last epoch")):
+    chosen = caption(summary.get("select_on", "record"))
+    for which, title in (("best", chosen), ("last", "last epoch")):
         header, rows = _rows(summary, which)
         out.write(f"### Dev headline x 100, {title}: mean ± std over seeds\n\n")
         out.write(markdown_table(header, rows) + "\n")

@@ -40,6 +40,10 @@ def family_of(record: dict) -> str | None:
 
 
 def _best_meta(record: dict) -> float | None:
+    """The meta headline a variant is judged on: at the run's best meta-split epoch, the epoch `rwkd report`
+    reads by default (rwkd/records/epochs.py), so there the choice and the reported score come from one epoch.
+    Whatever epoch a report reads (--select-on), the choice stays this one: it is the one the study made, and
+    only the chosen variant ran on the later seeds."""
     meta = [h["meta/headline"] for h in record.get("history", []) if "meta/headline" in h]
     return max(meta) if meta else None
 
@@ -47,7 +51,7 @@ def _best_meta(record: dict) -> float | None:
 def choose_variants(results: list[dict]) -> dict[str, dict[str, dict]]:
     """{task: {row: choice}} for every family with at least two variants that scored the meta split on that
     task. A choice holds the chosen `scheme` (its label), its `meta_headline` (x 100, mean over `seeds` of each
-    run's best epoch on the meta split), the `candidates` and the `family`. Only the seeds every candidate has
+    run's best epoch on the meta split, _best_meta), the `candidates` and the `family`. Only the seeds every candidate has
     count, so that no variant is judged on luckier seeds."""
     scores: dict = defaultdict(lambda: defaultdict(dict))  # (task, row) -> scheme -> {seed: meta}
     families: dict = {}

@@ -1,0 +1,94 @@
+"""Pre-registered primary comparisons (`study.primary`, rwkd/report/primary.py): Holm over the primaries alone on
+the mean over tasks, every other paired table marked exploratory, and the primaries' rows of power."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rwkd.errors import RwkdError
+from rwkd.report.primary import primary_cells, primary_power_table, primary_table, read_primaries, seeds_needed
+
+FAMILIES = {"fixed": ["fixed_a25", "fixed_a75"], "meta": ["meta"]}
+PRIMARY = [{"scheme": "meta", "reference": "fixed", "terms": "two"},
+           {"scheme": "fixed", "reference": "none", "terms": "two"}]
+# dev x 100 per task and seed; fixed_a25 wins the meta split on both tasks (alpha 0.75's dev would swamp any
+# difference if it were taken instead)
+DEV = {"meta": {"mrpc": [71, 73, 72], "rte": [71, 72, 74]},
+       "fixed_a25": {"mrpc": [70, 70, 70], "rte": [70, 70, 70]},
+       "fixed_a75": {"mrpc": [10, 10, 10], "rte": [10, 10, 10]},
+       "none": {"mrpc": [69, 70, 66], "rte": [70, 69, 70]}}
+LABELS = {"meta": "meta(label)", "fixed_a25": "fixed(alpha=0.25)", "fixed_a75": "fixed(alpha=0.75)", "none": "none"}
+
+
+def _records(primary=PRIMARY):
+    out = []
+    for choice, by_task in DEV.items():
+        for task, scores in by_task.items():
+            for seed, dev in enumerate(scores, start=1):
+                row = {"epoch": 0, "val/headline": dev / 100, "meta/headline": 0.6 if choice != "fixed_a75" else 0.5}
+                out.append({"task": task, "weighting": LABELS[choice], "seed": seed, "choices": {"weighting": choice},
+                            "config": {"study": {"families": FAMILIES, "primary": primary}}, "history": [row],
+                            "best": {"epoch": 0, "metrics": row}, "last": {"metrics": row}})
+    return out
+
+
+def test_primaries_are_tested_on_the_mean_over_tasks_with_holm_over_them_alone():
+    cells = primary_cells(_records(), PRIMARY)
+    # per-seed means over the two tasks: meta - fixed +1, +2.5, +3; fixed - none +0.5, +0.5, +2
+    assert cells["meta − fixed (two terms)"].p == pytest.approx(0.069051, abs=1e-6)
+    assert cells["fixed − none (two terms)"].p == pytest.approx(0.183503, abs=1e-6)
+    table = primary_table(_records(), PRIMARY)
+    # Holm over two: the smaller p doubled (0.138), the larger kept (0.184), whatever other tables hold
+    assert "| meta − fixed (two terms) | +2.17 [-0.42, +4.75], 3/3 above, p=0.138 | 0.069 |" in table
+    assert "| fixed − none (two terms) | +1.00 [-1.15, +3.15], 3/3 above, p=0.184 | 0.184 |" in table
+
+
+def test_a_primary_missing_a_side_is_said_so_and_takes_no_part_in_the_correction():
+    primaries = [*PRIMARY, {"scheme": "metanet", "reference": "fixed", "terms": "two"}]
+    table = primary_table(_records(primaries), primaries)
+    assert "| metanet − fixed (two terms) | not run on every task |" in table
+    assert "p=0.138" in table and "p=0.184" in table
+
+
+def test_the_records_primary_list_is_read_checked_and_optional():
+    assert read_primaries(_records()) == PRIMARY
+    assert read_primaries([{**r, "config": {"study": {"families": FAMILIES}}} for r in _records()]) == []
+    with pytest.raises(RwkdError, match="terms: two|k"):
+        read_primaries(_records([{"scheme": "meta", "reference": "fixed", "terms": "three"}]))
+    mixed = _records()[:2] + _records(PRIMARY[:1])[2:]
+    with pytest.raises(RwkdError, match="2 different study.primary lists"):
+        read_primaries(mixed)
+
+
+def test_power_rows_for_the_primaries_use_their_own_spread_and_at_least_five_seeds():
+    from rwkd.report.power import LEVEL, detectable
+
+    table = primary_power_table(_records(), PRIMARY)
+    sd = primary_cells(_records(), PRIMARY)["meta − fixed (two terms)"].sd  # of +1, +2.5, +3: 1.04
+    assert sd == pytest.approx(1.0408, abs=1e-4)
+    assert f"| meta − fixed (two terms) | 3 | 1.04 | {detectable(sd, 3, LEVEL):.2f} | {detectable(sd, 3, LEVEL / 2):.2f} |" in table
+    # a spread this small reaches one point with fewer seeds than five: the table says five
+    assert seeds_needed(0.3, LEVEL) == 5
+    assert seeds_needed(sd, LEVEL) == max(5, next(n for n in range(2, 100) if detectable(sd, n, LEVEL) <= 1.0))
+
+
+def test_with_primaries_the_page_marks_every_other_table_exploratory(tmp_path):
+    from rwkd.report.command import main
+
+    for i, record in enumerate(_records()):
+        (tmp_path / "runs" / str(i)).mkdir(parents=True)
+        (tmp_path / "runs" / str(i) / "results.json").write_text(json.dumps(record))
+    doc = tmp_path / "page.md"
+    assert main([str(tmp_path / "runs"), "--no-plots", "--doc", str(doc)]) == 0
+    page = doc.read_text()
+    assert "## Primary comparisons" in page and "p=0.138" in page
+    assert page.count("**Exploratory**") >= 2  # the paired tables and their power
+    assert "seeds needed for 1 point" in page
+    # without study.primary the page is as before: no primary section, nothing marked exploratory
+    for i, record in enumerate(_records()):
+        record["config"]["study"].pop("primary")
+        (tmp_path / "runs" / str(i) / "results.json").write_text(json.dumps(record))
+    assert main([str(tmp_path / "runs"), "--no-plots", "--doc", str(doc)]) == 0
+    assert "Primary comparisons" not in doc.read_text() and "Exploratory" not in doc.read_text()

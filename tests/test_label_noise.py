@@ -84,7 +84,7 @@ def test_regression_rows_get_the_score_of_another_training_row(glue_dir, tokeniz
         assert old == before[row]
         # a train score of some other row (equal to its own only where another row has that score too)
         assert new in scores and (new != old or scores[old] > 1)
-    assert sum(o != n for o, n in zip(noise.original, noise.new)) > 0.8 * len(noise.rows)  # mostly really changed
+    assert sum(o != n for o, n in zip(noise.original, noise.new, strict=True)) > 0.8 * len(noise.rows)  # mostly really changed
     after = _labels(noisy.train_set.examples)
     assert {i for i in before if before[i] != after[i]} <= set(noise.rows)
 
@@ -182,7 +182,7 @@ def _assert_close(got, expected) -> None:
             _assert_close(got[k], expected[k])
     elif isinstance(expected, list):
         assert len(got) == len(expected)
-        for g, e in zip(got, expected):
+        for g, e in zip(got, expected, strict=True):
             _assert_close(g, e)
     else:
         assert got == pytest.approx(expected)
@@ -244,7 +244,7 @@ def test_a_noisy_run_records_its_rows_and_splits_its_weights(tmp_path):
     n_train = records["heuristic_correct"]["data"]["train_samples"]
     assert noise["p"] == 0.3 and noise["seed"] == 3 and noise["changed"] == round(0.3 * n_train)
     assert noise["rows"] == CHANGES_FILE and len(changes["heuristic_correct"]["rows"]) == noise["changed"]
-    assert all(o != n for o, n in zip(changes["heuristic_correct"]["original"], changes["heuristic_correct"]["new"]))
+    assert all(o != n for o, n in zip(changes["heuristic_correct"]["original"], changes["heuristic_correct"]["new"], strict=True))
     # every scheme of a seed trains on the same wrong labels
     assert changes["none"] == changes["heuristic_correct"]
     assert records["none"]["data"]["label_noise"]["digest"] == noise["digest"]
@@ -257,3 +257,12 @@ def test_a_noisy_run_records_its_rows_and_splits_its_weights(tmp_path):
     assert none["flipped"]["weight_sum"] == pytest.approx([noise["changed"]])  # no teacher: the label weighs 1
     table = label_noise_table([{**r, "_path": str(runs[s])} for s, r in records.items()])
     assert len(table.splitlines()) == 4  # header, separator, a row per scheme
+
+
+def test_the_teacher_is_fine_tuned_on_clean_labels():
+    """The teacher's cache key has no noise setting: one cached teacher serves clean and noisy runs, so it must
+    never learn from the noisy rows."""
+    from rwkd.teacher.finetune import _teacher_settings
+
+    cfg = compose_train(["task=mrpc", "data.label_noise=0.3"])
+    assert _teacher_settings(cfg).data.label_noise == 0.0 and cfg.data.label_noise == 0.3

@@ -236,6 +236,8 @@ def record_run(cfg: DictConfig, plan: RunPlan, run: BuiltRun, clock, fit_seconds
             export_dir = save_classifier(run.student, plan.tokenizer, task, output_dir / "best_hf",
                                          extra=run.run_info | {"task": task.name})
     results = results_record(cfg, run, clock, fit_seconds, export_dir, plan.start, output_dir)
+    if run.datamodule.label_noise is not None:  # data.label_noise: which rows, beside the results that name the file
+        run.datamodule.label_noise.write(output_dir)
     write_json(output_dir / RESULTS, results)
     for stale in (FAILED, NOT_APPLICABLE):  # from an earlier attempt of this job
         (output_dir / stale).unlink(missing_ok=True)

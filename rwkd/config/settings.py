@@ -69,6 +69,8 @@ RULES_BY_KEY = {
     "data.shuffle": Flag(),
     "data.group_by_length": Flag(),
     "data.eval_meta_split": Flag(),
+    "data.label_noise": Number(low=0, high=1, high_open=True),
+    "data.label_noise_seed": INTEGER,
     **{f"optim.{k}": rule for k, rule in OPTIMISER.items()},
     "optim.fused_adamw": Flag(optional=True),
     **{f"kd.{k}": rule for k, rule in KD_SETTINGS.items()},

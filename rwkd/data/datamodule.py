@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from rwkd import distributed
 from rwkd.data.glue_tsv import Example
+from rwkd.data.label_noise import LabelNoise, corrupt_labels
 from rwkd.data.sampling import EpochBatchSampler
 from rwkd.data.sources import GlueSource, default_glue_dir
 from rwkd.errors import RwkdError
@@ -142,6 +143,8 @@ class GlueDataModule(pl.LightningDataModule):
         eval_meta_split: bool = False,
         group_by_length: bool = False,
         teacher_tokenizers: dict | None = None,
+        label_noise: float = 0.0,
+        label_noise_seed: int | None = None,
     ):
         super().__init__()
         self.task: TaskSpec = get_task(task)
@@ -161,6 +164,10 @@ class GlueDataModule(pl.LightningDataModule):
         self.order_seed = order_seed  # the run seed: the order of training and meta batches
         self.eval_meta_split = eval_meta_split  # validation also scores the meta split, after dev
         self.group_by_length = group_by_length  # batches of similar length: less padding, same seeded resumable order
+        # a share of the training labels made wrong (rwkd/data/label_noise.py); the seed: the run's by default
+        self.label_noise_p = float(label_noise)
+        self.label_noise_seed = order_seed if label_noise_seed is None else int(label_noise_seed)
+        self.label_noise: LabelNoise | None = None  # which rows were changed, once set up
         self._train_sampler: EpochBatchSampler | None = None
         self._meta_sampler: EpochBatchSampler | None = None
         self._meta_iter = None
@@ -179,6 +186,8 @@ class GlueDataModule(pl.LightningDataModule):
             train, meta = carve_meta_split(
                 self.source.read("train"), self.meta_size, self.max_train_samples, self.split_seed
             )
+            if self.label_noise_p > 0:  # the training part only: the meta split and dev stay clean
+                train, self.label_noise = corrupt_labels(train, self.task, self.label_noise_p, self.label_noise_seed)
             self.train_set = self._tokenized(train)
             # data.meta_size=0: no meta split (every train row is trained on); schemes that need one refuse
             self.meta_set = self._tokenized(meta) if meta else None
@@ -287,4 +296,6 @@ class GlueDataModule(pl.LightningDataModule):
             "meta_samples": len(self.meta_set) if self.meta_set is not None else None,
             "dev_samples": {s: len(d) for s, d in self.dev_sets.items()},
             "train_fingerprint": self.source.fingerprint("train"),
+            # clean runs' records keep their old shape
+            **({"label_noise": self.label_noise.record()} if self.label_noise is not None else {}),
         }

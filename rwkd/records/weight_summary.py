@@ -19,6 +19,9 @@ WEIGHT_BINS = 40  # histogram of w over [0, 1]
 CONFIDENCE_BINS = 10  # teacher confidence p_t(gold) over [0, 1]
 # Above this, some step gave its samples different weights; fixed and annealed schemes stay at 0.
 VARIES = 1e-6
+GROUP = ("rows", "weight_sum", "weight_sq_sum")  # the sums each group of weights is kept as
+# A sample-log column of runs with noisy labels (data.label_noise): 1 where the row's training label was changed.
+NOISED = "label_noised"
 
 
 def _sums(values: np.ndarray, groups: np.ndarray, n_groups: int) -> dict[str, list]:
@@ -68,7 +71,42 @@ def summarise_log(columns: dict) -> dict:
             w = np.asarray(columns[f"weight_{term}"], dtype=np.float64)
             summary["terms"][term] = {"weight_histogram": np.histogram(w, bins=WEIGHT_BINS, range=(0.0, 1.0))[0].tolist(),
                                       "per_epoch": _sums(w, per_epoch, len(epochs))}
+    if NOISED in columns:
+        summary["by_label_noise"] = _by_label_noise(columns, per_epoch, len(epochs))
     return summary
+
+
+def _by_label_noise(columns: dict, per_epoch: np.ndarray, n_epochs: int) -> dict:
+    """{part: {"clean" | "flipped": per-epoch weights}}: the weights of the rows whose training label the noise
+    changed ("flipped", regression's replaced scores included) and of the others. Parts: the label term (1 - w with
+    two terms), the teacher side (w) and, in a run with more terms, each term. Per epoch the sums, a histogram and
+    the extremes: enough to pool runs and to read a mean and a median (rwkd/report/noise.py)."""
+    teacher = np.asarray(columns["weight"], dtype=np.float64)
+    parts = {"label": columns.get("weight_label", 1.0 - teacher), "teacher": teacher,
+             **{c[len("weight_"):]: columns[c] for c in columns if c.startswith("weight_") and c != "weight_label"}}
+    noised = np.asarray(columns[NOISED], dtype=np.float64)
+    out = {}
+    for part, values in parts.items():
+        w = np.asarray(values, dtype=np.float64)
+        out[part] = {}
+        for group, rows in (("clean", noised == 0), ("flipped", noised == 1)):  # NaN: logged before the column
+            rows = rows & np.isfinite(w)
+            out[part][group] = _epoch_distribution(w[rows], per_epoch[rows], n_epochs)
+    return out
+
+
+def _epoch_distribution(w: np.ndarray, epoch: np.ndarray, n_epochs: int) -> dict:
+    cell = epoch * WEIGHT_BINS + np.clip((w * WEIGHT_BINS).astype(np.int64), 0, WEIGHT_BINS - 1)  # 1.0: last bin
+    low, high = np.full(n_epochs, np.inf), np.full(n_epochs, -np.inf)
+    np.minimum.at(low, epoch, w)
+    np.maximum.at(high, epoch, w)
+    return {**_sums(w, epoch, n_epochs),
+            "histogram": np.bincount(cell, minlength=n_epochs * WEIGHT_BINS).reshape(n_epochs, WEIGHT_BINS).tolist(),
+            "low": _finite(low), "high": _finite(high)}
+
+
+def _finite(values: np.ndarray) -> list:
+    return [float(v) if np.isfinite(v) else None for v in values]  # None: no row that epoch
 
 
 def write_summary(columns: dict, path: Path) -> Path:
@@ -80,9 +118,9 @@ def pool(summaries: list[dict]) -> dict:
     """The summary of all the given runs' rows together: counts and sums added, epochs matched by number."""
     epochs = sorted({e for s in summaries for e in s["per_epoch"]["epoch"]})
 
-    def by_epoch(s: dict) -> dict:
+    def by_epoch(s: dict, keys=GROUP, empty=0) -> dict:
         at = {e: i for i, e in enumerate(s["per_epoch"]["epoch"])}
-        return {k: [s["per_epoch"][k][at[e]] if e in at else 0 for e in epochs] for k in GROUP}
+        return {k: [s["per_epoch"][k][at[e]] if e in at else empty for e in epochs] for k in keys}
 
     pooled = {
         "rows": sum(s["rows"] for s in summaries),
@@ -103,6 +141,25 @@ def pool(summaries: list[dict]) -> dict:
                    "per_epoch": _add([by_epoch({"per_epoch": {"epoch": s["per_epoch"]["epoch"], **s["terms"][term]["per_epoch"]}})
                                       for s in summaries])}
             for term in sorted(names[0], key=term_order)}
+    parts = [set(s.get("by_label_noise", {})) for s in summaries]
+    if parts and parts[0] and all(p == parts[0] for p in parts):
+        pooled["by_label_noise"] = {part: {group: _pool_distributions(
+            [by_epoch({"per_epoch": {"epoch": s["per_epoch"]["epoch"], **s["by_label_noise"][part][group]}},
+                      DISTRIBUTION, None) for s in summaries]) for group in ("clean", "flipped")} for part in summaries[0]["by_label_noise"]}
+    return pooled
+
+
+DISTRIBUTION = (*GROUP, "histogram", "low", "high")  # _epoch_distribution's fields
+
+
+def _pool_distributions(runs: list[dict]) -> dict:
+    """Epoch-aligned distributions (None where a run lacks the epoch) added up; extremes taken over the runs."""
+    epochs = len(runs[0]["rows"])
+    pooled = {k: [sum(r[k][e] for r in runs if r[k][e] is not None) for e in range(epochs)] for k in GROUP}
+    pooled["histogram"] = [np.sum([r["histogram"][e] for r in runs if r["histogram"][e] is not None]
+                                  or [[0] * WEIGHT_BINS], axis=0).tolist() for e in range(epochs)]
+    pooled["low"] = [min((r["low"][e] for r in runs if r["low"][e] is not None), default=None) for e in range(epochs)]
+    pooled["high"] = [max((r["high"][e] for r in runs if r["high"][e] is not None), default=None) for e in range(epochs)]
     return pooled
 
 
@@ -112,9 +169,6 @@ def term_order(name: str) -> tuple:
         if name.startswith(prefix) and name[len(prefix):].isdigit() or name == prefix:
             return (rank, int(name[len(prefix):] or -1))
     return (3, name)
-
-
-GROUP = ("rows", "weight_sum", "weight_sq_sum")
 
 
 def _add(groups: list[dict]) -> dict:

@@ -18,6 +18,7 @@ from rwkd.records.epochs import caption, select_on_of
 from rwkd.records.sweep_plan import SweepPlan
 from rwkd.records.weight_summary import mean_std
 from rwkd.report.cost import cost_table
+from rwkd.report.noise import label_noise_section
 from rwkd.report.paired_tables import more_terms_table, paired_table
 from rwkd.report.power import power_table
 from rwkd.report.primary import primary_power_table, primary_table, read_primaries
@@ -279,6 +280,7 @@ def _weight_sections(results: list[dict], plots: list[Path], doc_path: Path) -> 
                 "δ before they are normalised. Where every score is at or below δ the floor alone decides (uniform "
                 "weights, 0.5 with two terms); where some are, those terms get almost nothing (with two terms a "
                 "weight of 0 or 1); otherwise the scores set the weights. Share of (sample, epoch) rows:", "", floors, ""]
+    out += label_noise_section(results)
     if plots:
         out += [f"![{p.stem}]({Path(os.path.relpath(p.resolve(), doc_path.resolve().parent)).as_posix()})"
                 for p in plots]

@@ -49,3 +49,9 @@ def terms_by_task_and_scheme(results: list[dict]) -> dict[str, dict[str, tuple[d
 def floors_by_task_and_scheme(results: list[dict]) -> dict[str, dict[str, tuple[dict, int]]]:
     """The RW-KD runs that logged how many of each sample's scores the delta floor replaced."""
     return _pooled_by_task_and_scheme(results, lambda r, s: "floored_terms" in s)
+
+
+def noise_by_task_and_scheme(results: list[dict]) -> dict[str, dict[str, tuple[dict, int]]]:
+    """The runs with noisy training labels (data.label_noise) whose summaries split the weights by flipped and
+    clean rows, whatever their scheme."""
+    return _pooled_by_task_and_scheme(results, lambda r, s: "by_label_noise" in s)

@@ -99,6 +99,7 @@ def _teacher_settings(cfg: DictConfig) -> DictConfig:
     with open_dict(cfg):
         cfg.data.eval_meta_split = True  # scored where there is one (data.meta_size=0: none)
         cfg.data.group_by_length = False
+        cfg.data.label_noise = 0.0  # noisy labels are the student's condition: the shared teacher learns clean ones
     return cfg
 
 

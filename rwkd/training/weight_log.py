@@ -17,7 +17,7 @@ import torch
 
 from rwkd import distributed
 from rwkd.atomic import write_with
-from rwkd.records.weight_summary import SUMMARY, pool, summarise_log, write_summary
+from rwkd.records.weight_summary import NOISED, SUMMARY, pool, summarise_log, write_summary
 from rwkd.training.logger_media import log_histogram, log_image, takes_images
 from rwkd.weight_figures import figure_pixels, run_figures
 from rwkd.weighting import features
@@ -132,9 +132,13 @@ class SampleWeightLogger(pl.Callback):
 
     def __init__(self, path: str | Path):
         self.sample_log = SampleWeightLog(path)
+        self.noised_rows: torch.Tensor | None = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         pl_module.rank_states["sample_log"] = self.sample_log  # the name its checkpoints have always used
+        # data.label_noise: the rows given a wrong label, so the log (and its summary) can tell them apart
+        noise = getattr(trainer.datamodule, "label_noise", None)
+        self.noised_rows = None if noise is None else torch.tensor(noise.rows, dtype=torch.long)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         record: SampleStep | None = getattr(pl_module, "last_step", None)
@@ -148,8 +152,13 @@ class SampleWeightLogger(pl.Callback):
             features.teacher_confidence(s) if has_teacher else None,
             terms=None if not s.extra_terms else {name: (w, term) for name, w, term in
                                                   zip(s.term_set.names, record.term_weights, record.terms, strict=True)},
-            extra=pl_module.weighting.sample_diagnostics(),
+            extra=pl_module.weighting.sample_diagnostics() | self._noise_column(s.idx),
         )
+
+    def _noise_column(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.noised_rows is None:
+            return {}
+        return {NOISED: torch.isin(idx, self.noised_rows.to(idx.device)).float()}
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.sample_log.write(trainer.global_rank, trainer.world_size)

@@ -1,0 +1,85 @@
+"""The noisy-label condition on a study's page (data.label_noise, rwkd/data/label_noise.py): per task and scheme,
+the dev score beside the weight the scheme gave the label term on the rows whose training label was made wrong
+("flipped") and on the others ("clean"). Where the label is wrong, a scheme that weighs samples well should move
+weight off the label term and onto the teacher's.
+
+The weights are the last epoch's, pooled over seeds: what a scheme arrived at once its meta-learner or schedule
+had moved (every training row is weighted once per epoch). The dev score is the reported epoch's, as in the
+page's main table.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from rwkd import markdown
+from rwkd.records.weight_summary import WEIGHT_BINS, mean_std
+from rwkd.report.weight_summary import noise_by_task_and_scheme
+
+INTRO = ("Noisy labels (`data.label_noise`): a seeded share p of each run's training labels was made wrong (meta "
+         "split and dev clean). Mean (median) weight of the label term on the clean and the flipped rows in the "
+         "last epoch, over every seed's rows, and the flipped minus clean difference of the means (negative: "
+         "less weight on a wrong label); the teacher side's mean weight, and with more than two terms each "
+         "teacher term's; dev headline x 100 at the reported epoch, mean over seeds:")
+
+
+def histogram_median(counts: list[int], low: float | None, high: float | None) -> float | None:
+    """The median of weights known by their WEIGHT_BINS-bin histogram over [0, 1], interpolated within its bin and
+    kept between the smallest and largest weight: exact where the weights are all equal, else within 1/WEIGHT_BINS."""
+    total = sum(counts)
+    if not total:
+        return None
+    half, before = total / 2, 0
+    for b, n in enumerate(counts):
+        if n and before + n >= half:
+            value = (b + (half - before) / n) / WEIGHT_BINS
+            return min(max(value, low), high)
+        before += n
+    return high
+
+
+def last_epoch_weights(distribution: dict) -> tuple[float | None, float | None]:
+    """(mean, median) of a by_label_noise group's weights in its last epoch that has rows."""
+    epochs = [e for e, n in enumerate(distribution["rows"]) if n]
+    if not epochs:
+        return None, None
+    e = epochs[-1]
+    (mean,), _ = mean_std({k: [distribution[k][e]] for k in ("rows", "weight_sum", "weight_sq_sum")})
+    return mean, histogram_median(distribution["histogram"][e], distribution["low"][e], distribution["high"][e])
+
+
+def _fmt(mean: float | None, median: float | None = None) -> str:
+    if mean is None:
+        return "n/a"
+    return f"{mean:.3f}" if median is None else f"{mean:.3f} ({median:.3f})"
+
+
+def label_noise_table(results: list[dict]) -> str | None:
+    """The table, or None where no run had noisy labels and a weight summary that splits them."""
+    noisy = [r for r in results if (r.get("data") or {}).get("label_noise")]
+    rows = []
+    for task, schemes in noise_by_task_and_scheme(noisy).items():
+        for scheme, (summary, runs) in schemes.items():
+            cell = [r for r in noisy if r["task"] == task and r["weighting"] == scheme]
+            ps = sorted({r["data"]["label_noise"]["p"] for r in cell})
+            dev = statistics.fmean(100 * r["best"]["metrics"]["val/headline"] for r in cell)
+            split = summary["by_label_noise"]
+            clean, flipped = last_epoch_weights(split["label"]["clean"]), last_epoch_weights(split["label"]["flipped"])
+            gap = None if None in (clean[0], flipped[0]) else flipped[0] - clean[0]
+            teacher = f"{_fmt(last_epoch_weights(split['teacher']['clean'])[0])} / " \
+                      f"{_fmt(last_epoch_weights(split['teacher']['flipped'])[0])}"
+            terms = "; ".join(f"{term} {_fmt(last_epoch_weights(groups['clean'])[0])} / "
+                              f"{_fmt(last_epoch_weights(groups['flipped'])[0])}"
+                              for term, groups in split.items() if term not in ("label", "teacher"))
+            rows.append([task, scheme, ", ".join(f"{p:g}" for p in ps), runs, f"{dev:.2f}", _fmt(*clean),
+                         _fmt(*flipped), "n/a" if gap is None else f"{gap:+.3f}", teacher, terms or "-"])
+    if not rows:
+        return None
+    return markdown.table(["task", "scheme", "p", "runs", "dev", "label weight, clean", "label weight, flipped",
+                           "flipped - clean", "teacher side, clean / flipped", "teacher terms, clean / flipped"], rows)
+
+
+def label_noise_section(results: list[dict]) -> list[str]:
+    """The page's lines for the noisy-label condition; none where the study has no noisy runs."""
+    table = label_noise_table(results)
+    return [] if table is None else [INTRO, "", table, ""]

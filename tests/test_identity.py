@@ -103,8 +103,10 @@ cfg = OmegaConf.create({"seed": 3, "student": {"init": "pretrained", "model": {
     "_target_": "rwkd.models.build_classifier", "name_or_path": "embedded", "layers": [0]}}})
 stable = build_student(cfg, get_task("rte"), None).classifier.weight
 plain = build_classifier("embedded", 2, layers=[0], seed=3).classifier.weight
+cfg.student.stable_head = False
+as_before = build_student(cfg, get_task("rte"), None).classifier.weight
 h = lambda t: hashlib.sha256(t.detach().numpy().tobytes()).hexdigest()
-print(h(stable), h(plain))
+print(h(stable), h(plain), h(as_before))
 """
 
 
@@ -119,6 +121,8 @@ def test_the_students_fresh_head_is_the_same_bits_whatever_cpu_code_path_torch_t
         heads[capability] = proc.stdout.split()
     assert heads["default"][0] == heads["avx2"][0]
     assert heads["default"][1] != heads["avx2"][1]  # torch's own draw: what the stable one replaces
+    # student.stable_head=false is torch's draw, as records written before the setting were made
+    assert all(head[2] == head[1] != head[0] for head in heads.values())
 
 
 # ---- real runs ----------------------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ RULES_BY_KEY = {
     "teacher.outputs": WrittenFolder("outputs.json", "`rwkd teacher`"),
     "teacher_outputs.write": Flag(),
     "student.init": OneOf(STUDENT_INITS),
+    "student.stable_head": Flag(),
     "trainer.max_epochs": Number(integer=True, low=1, optional=True),
     "trainer.max_steps": Number(integer=True, low=-1),
 }

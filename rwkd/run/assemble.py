@@ -119,5 +119,7 @@ def build_student(cfg: DictConfig, task, teacher) -> torch.nn.Module:
             raise RwkdError("student.init=teacher copies the fine-tuned teacher's layers, so it cannot be combined "
                             "with student.model.random_init=true; accepted: one or the other")
         return instantiate(cfg.student.model, name_or_path=teacher.path, num_labels=task.num_labels, seed=int(cfg.seed))
-    # the fresh head bit-stable: the start must not depend on the CPU kind (rwkd/models.py: stable_normal)
-    return instantiate(cfg.student.model, num_labels=task.num_labels, seed=int(cfg.seed), stable_fresh_init=True)
+    # student.stable_head: the fresh head drawn bit-stably, so the start does not depend on the CPU kind
+    # (rwkd/models.py: stable_normal); false keeps torch's draw, that of records written before the setting
+    return instantiate(cfg.student.model, num_labels=task.num_labels, seed=int(cfg.seed),
+                       stable_fresh_init=bool(cfg.student.get("stable_head", True)))

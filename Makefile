@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: mpnet-teachers mpnet-students mpnet-teachers-results recipe-check-mpnet install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: mpnet-teachers mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -192,6 +192,19 @@ recipe-check-mpnet: install
 	mkdir -p $(MPNET_CHECK_RESULTS)
 	cd $(MPNET_CHECK_OUT) && find . -name results.json -exec cp --parents {} "$(CURDIR)/$(MPNET_CHECK_RESULTS)/" \;
 	$(BIN)/rwkd report $(MPNET_CHECK_RESULTS)/*/minilm-layers0-1-2-3 --out docs/recipe_check_mpnet --no-plots
+
+# The strong teacher distilled into today's students (conf/experiment/recipe_check_mpnet_ft.yaml): the v2 study's
+# students, whose start is the task's MiniLM fine-tuned by the v2 recipe (the teacher stage makes it once; one such
+# folder per task is expected), with and without KD from the committed MPNet outputs; `make recipe-check-mpnet-ft TASK=mrpc`.
+recipe-check-mpnet-ft: install
+	mkdir -p $(MPNET_CHECK_OUT)
+	cd $(MPNET_CHECK_RESULTS) 2>/dev/null && find . -name results.json -exec cp -n --parents {} "$(CURDIR)/$(MPNET_CHECK_OUT)/" \; || true
+	$(BIN)/rwkd teacher experiment=study_glue task=$(TASK)
+	$(BIN)/rwkd train -m experiment=recipe_check_mpnet_ft task=$(TASK) \
+		student.model.name_or_path=$$(ls -d outputs/teachers/$(TASK)/minilm-l6-*/model | head -1)
+	mkdir -p $(MPNET_CHECK_RESULTS)
+	cd $(MPNET_CHECK_OUT) && find . -name results.json -exec cp --parents {} "$(CURDIR)/$(MPNET_CHECK_RESULTS)/" \;
+	$(BIN)/rwkd report $(MPNET_CHECK_RESULTS)/*/minilm-ft-layers* --out docs/recipe_check_mpnet/ft --no-plots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

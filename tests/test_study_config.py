@@ -84,3 +84,32 @@ def test_the_first_study_keeps_its_grid_student_and_recipe():
     assert OmegaConf.to_container(hydra_cfg.sweep, resolve=False)["subdir"] == \
         "${task.name}/${hydra:runtime.choices.weighting}/seed${seed}"
     assert hydra_cfg.sweep.dir == "outputs/studies/glue"
+
+
+def test_the_v3_k_terms_second_teacher_is_the_v2_studys_minilm_teacher_not_the_mpnet_outputs():
+    """terms=mpnet_minilm_hidden adds the v2 recipe's MiniLM teacher beside MPNet: its fine-tuning key is the v2
+    teacher stage's for every task (one cached folder serves both, and the students that start from it), and the
+    run's teacher.outputs (MPNet's) never stand in for it."""
+    from rwkd.cli import compose_train
+    from rwkd.teacher.finetune import _teacher_settings, teacher_key
+    from rwkd.teacher.sources import teacher_slots
+
+    for task in ("mrpc", "rte", "stsb", "cola", "sst2"):
+        v3 = compose_train(["experiment=study_glue_v3", "terms=mpnet_minilm_hidden", f"task={task}", "weighting=meta"])
+        first, second = teacher_slots(v3)
+        assert first.cfg.teacher.name == "mpnet-base" and second.cfg.teacher.name == "minilm-l6"
+        assert second.cfg.teacher.outputs is None and second.tokenizer_name == "embedded"
+        v2 = compose_train(["experiment=study_glue", f"task={task}", "weighting=none"])
+        # the data fingerprints are the same run's in both, so the rest of the key decides the folder
+        assert teacher_key(_teacher_settings(second.cfg), "train", "dev") == teacher_key(_teacher_settings(v2), "train", "dev")
+        assert v3.kd.hidden[0].teacher == 0 and len(v3.kd.teachers) == 1
+
+
+def test_the_v3_study_distils_the_committed_mpnet_outputs_and_subsamples_sst2_as_the_studies_do():
+    from rwkd.cli import compose_train
+
+    for task in ("mrpc", "rte", "stsb", "cola"):
+        cfg = compose_train(["experiment=study_glue_v3", f"task={task}", "weighting=none"])
+        assert cfg.teacher.outputs.startswith(f"results/teacher_outputs/{task}/mpnet-base-")
+        assert (Path(__file__).parents[1] / cfg.teacher.outputs / "outputs.json").is_file()
+    assert compose_train(["experiment=study_glue_v3", "task=sst2", "weighting=none"]).data.max_train_samples == 8000

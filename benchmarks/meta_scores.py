@@ -21,6 +21,8 @@ share of scores with the same sign, and the mean absolute change of the teacher 
 - `shared`: impl=shared, the scores of the step actually taken (train mode, a dropout draw as a step makes);
 - `meta_batch_M`: impl=fast with only the first M rows of the meta batch (data.meta_batch_size=M);
 - `shared_meta_batch_M`: both;
+- `another_meta_batch`: impl=fast with a second full meta batch (the next one): how far the exact scores move
+  with the meta rows drawn, the yardstick for the options above;
 - `metanet_shared`: the meta-weight net's impl=shared against its exact impl=fast, at its initial Phi and from
   the same inputs: the cosine of Phi's two gradients (g at theta with the step's dropout, against g at theta_hat
   without dropout).
@@ -149,6 +151,8 @@ def collect_scores(task: str, seed: int, batches: int, experiment: str = "study_
         meta = dm.next_meta_batch()
         ctx = context(batch, meta)
         record = {"exact": torch.stack(fast_scores(ctx, eta, kind)), "shared": shared_scores(ctx, eta, kind)}
+        # the noise floor of the exact scores themselves: the same rule with the meta batch after this one
+        record["another_meta_batch"] = torch.stack(fast_scores(context(batch, dm.next_meta_batch()), eta, kind))
         for m in meta_batch_sizes:
             small = context(batch, _head(meta, m))
             record[f"meta_batch_{m}"] = torch.stack(fast_scores(small, eta, kind))

@@ -108,7 +108,7 @@ def test_the_v3_k_terms_second_teacher_is_the_v2_studys_minilm_teacher_not_the_m
 def test_the_v3_study_distils_the_committed_mpnet_outputs_and_subsamples_sst2_as_the_studies_do():
     from rwkd.cli import compose_train
 
-    for task in ("mrpc", "rte", "stsb", "cola"):
+    for task in ("mrpc", "rte", "stsb", "cola", "sst2"):
         cfg = compose_train(["experiment=study_glue_v3", f"task={task}", "weighting=none"])
         assert cfg.teacher.outputs.startswith(f"results/teacher_outputs/{task}/mpnet-base-")
         assert (Path(__file__).parents[1] / cfg.teacher.outputs / "outputs.json").is_file()

@@ -103,8 +103,10 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, scheme):
     s1, s2 = _state(one, "student."), _state(two, "student.")
     moved = max((s1[k] - s2[k]).abs().max().item() for k in s1)
     assert moved <= 1e-5
-    h1 = json.loads((one / "results.json").read_text())["history"]
-    h2 = json.loads((two / "results.json").read_text())["history"]
+    r1, r2 = (json.loads((run_dir / "results.json").read_text()) for run_dir in (one, two))
+    # the two are one run: the same start, rows, global batches and teacher outputs, so a report pairs them
+    assert r1["identity"] == r2["identity"] and r1["identity"]["batch_order"]
+    h1, h2 = r1["history"], r2["history"]
     for key in ("val/acc", "val_dev_mismatched/acc"):
         assert [h[key] for h in h1] == pytest.approx([h[key] for h in h2], abs=1e-6)
 

@@ -99,15 +99,19 @@ def split_digest(train_rows: list[int], meta_rows: list[int]) -> str:
 
 
 def planned_batches(samplers: list, epochs: int, batches_per_epoch: int, max_steps: int | None) -> list[list[int]]:
-    """The global batches (positions in the train split) of every epoch the run is set to train, step by step:
-    under data parallelism a step's batch is every process's batch, rank by rank. `samplers`: the run's own
-    sampler of each rank (rwkd/data/sampling.py), so that the order is the one training draws."""
+    """The global batches (positions in the train split) of every epoch the run is set to train, step by step.
+    `samplers`: the run's own sampler of each rank (rwkd/data/sampling.py), so that the order is the one training
+    draws. Under data parallelism a step's global batch interleaves the processes' batches (rank 0's first row,
+    rank 1's first, ...): rank r holds every world-size-th row of the epoch's order from r, so this is the order
+    of one process with the whole batch, and the two runs, which train alike, record one digest (batches that are
+    grouped by length are grouped per process, and differ)."""
     per_process_batch = samplers[0].batch_size
     steps = []
     for epoch in range(epochs):
         shards = [sampler.shard(epoch) for sampler in samplers]
         for b in range(batches_per_epoch):
-            steps.append([i for shard in shards for i in shard[b * per_process_batch:(b + 1) * per_process_batch]])
+            parts = [shard[b * per_process_batch:(b + 1) * per_process_batch] for shard in shards]
+            steps.append([part[k] for k in range(max(map(len, parts))) for part in parts if k < len(part)])
             if max_steps is not None and len(steps) >= max_steps:
                 return steps
     return steps

@@ -120,3 +120,13 @@ def test_v2_fallback_flags_other_data_or_another_student():
     d = copy.deepcopy(a)
     d["config"]["data"]["split_seed"] = 1
     assert pair_difference(a, d) == "data.split_seed differs"
+
+
+def test_a_record_from_before_stable_head_pairs_with_a_run_that_keeps_torchs_head_draw_only():
+    # the 6-layer MPNet check: its first records predate student.stable_head (torch's draw, as stable_head=false)
+    before = _v2("cola", "none", 1, 0.3, AMD, "Intel(R) Xeon(R) Processor")
+    kept, stable = copy.deepcopy(before), copy.deepcopy(before)
+    kept["config"]["student"]["stable_head"] = False
+    stable["config"]["student"]["stable_head"] = True
+    assert pair_difference(before, kept) is None
+    assert pair_difference(before, stable) == "student differs"

@@ -213,13 +213,19 @@ class GlueDataModule(pl.LightningDataModule):
         Lightning's automatic sampler always shuffles training data, and pads dev sets with repeated rows.
         """
         rank, world = (dist.get_rank(), dist.get_world_size()) if distributed.active() else (0, 1)
-        lengths = [len(ids) for ids in ds.input_ids] if self.group_by_length else None
-        sampler = EpochBatchSampler(len(ds), batch_size, self.shuffle, self.order_seed, stream, rank, world, epoch_fn,
-                                    lengths=lengths)
+        sampler = self.sampler_for(ds, batch_size, stream, rank, world, epoch_fn)
         # a loader's own generator: creating its iterator must not draw from the global RNG (dropout's)
         loader = DataLoader(ds, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers,
                             generator=torch.Generator().manual_seed(self.order_seed))
         return loader, sampler
+
+    def sampler_for(self, ds: Dataset, batch_size: int, stream: int, rank: int, world: int,
+                    epoch_fn=None) -> EpochBatchSampler:
+        """The batch sampler of process `rank` of `world` over `ds`: the one its loader draws from (also what a
+        run's identity plans its batch order with, rwkd/run/run_identity.py)."""
+        lengths = [len(ids) for ids in ds.input_ids] if self.group_by_length else None
+        return EpochBatchSampler(len(ds), batch_size, self.shuffle, self.order_seed, stream, rank, world, epoch_fn,
+                                 lengths=lengths)
 
     def train_dataloader(self) -> DataLoader:
         loader, self._train_sampler = self._batch_loader(self.train_set, self.batch_size, stream=0,

@@ -20,6 +20,7 @@ CONFIDENCE_BINS = 10  # teacher confidence p_t(gold) over [0, 1]
 # Above this, some step gave its samples different weights; fixed and annealed schemes stay at 0.
 VARIES = 1e-6
 GROUP = ("rows", "weight_sum", "weight_sq_sum")  # the sums each group of weights is kept as
+DISTRIBUTION = (*GROUP, "histogram", "low", "high")  # _epoch_distribution's fields
 # A sample-log column of runs with noisy labels (data.label_noise): 1 where the row's training label was changed.
 NOISED = "label_noised"
 
@@ -118,9 +119,11 @@ def pool(summaries: list[dict]) -> dict:
     """The summary of all the given runs' rows together: counts and sums added, epochs matched by number."""
     epochs = sorted({e for s in summaries for e in s["per_epoch"]["epoch"]})
 
-    def by_epoch(s: dict, keys=GROUP, empty=0) -> dict:
+    def by_epoch(s: dict, per_epoch: dict | None = None, keys=GROUP, empty=0) -> dict:
+        """`per_epoch` (default: the run's own; else a part of it kept by the run's epochs) on the pooled epochs."""
         at = {e: i for i, e in enumerate(s["per_epoch"]["epoch"])}
-        return {k: [s["per_epoch"][k][at[e]] if e in at else empty for e in epochs] for k in keys}
+        values = s["per_epoch"] if per_epoch is None else per_epoch
+        return {k: [values[k][at[e]] if e in at else empty for e in epochs] for k in keys}
 
     pooled = {
         "rows": sum(s["rows"] for s in summaries),
@@ -138,18 +141,17 @@ def pool(summaries: list[dict]) -> dict:
     if names and names[0] and all(n == names[0] for n in names):
         pooled["terms"] = {
             term: {"weight_histogram": np.sum([s["terms"][term]["weight_histogram"] for s in summaries], axis=0).tolist(),
-                   "per_epoch": _add([by_epoch({"per_epoch": {"epoch": s["per_epoch"]["epoch"], **s["terms"][term]["per_epoch"]}})
-                                      for s in summaries])}
+                   "per_epoch": _add([by_epoch(s, s["terms"][term]["per_epoch"]) for s in summaries])}
             for term in sorted(names[0], key=term_order)}
     parts = [set(s.get("by_label_noise", {})) for s in summaries]
     if parts and parts[0] and all(p == parts[0] for p in parts):
-        pooled["by_label_noise"] = {part: {group: _pool_distributions(
-            [by_epoch({"per_epoch": {"epoch": s["per_epoch"]["epoch"], **s["by_label_noise"][part][group]}},
-                      DISTRIBUTION, None) for s in summaries]) for group in ("clean", "flipped")} for part in summaries[0]["by_label_noise"]}
+        pooled["by_label_noise"] = {
+            part: {group: _pool_distributions([by_epoch(s, s["by_label_noise"][part][group], DISTRIBUTION, None)
+                                               for s in summaries])
+                   for group in ("clean", "flipped")}
+            for part in summaries[0]["by_label_noise"]}
     return pooled
 
-
-DISTRIBUTION = (*GROUP, "histogram", "low", "high")  # _epoch_distribution's fields
 
 
 def _pool_distributions(runs: list[dict]) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 
 from rwkd import markdown
-from rwkd.records.weight_summary import WEIGHT_BINS, mean_std
+from rwkd.records.weight_summary import GROUP, WEIGHT_BINS, mean_std
 from rwkd.report.weight_summary import noise_by_task_and_scheme
 
 INTRO = ("Noisy labels (`data.label_noise`): a seeded share p of each run's training labels was made wrong (meta "
@@ -44,7 +44,7 @@ def last_epoch_weights(distribution: dict) -> tuple[float | None, float | None]:
     if not epochs:
         return None, None
     e = epochs[-1]
-    (mean,), _ = mean_std({k: [distribution[k][e]] for k in ("rows", "weight_sum", "weight_sq_sum")})
+    (mean,), _ = mean_std({k: [distribution[k][e]] for k in GROUP})
     return mean, histogram_median(distribution["histogram"][e], distribution["low"][e], distribution["high"][e])
 
 

@@ -22,7 +22,7 @@ from rwkd.errors import RwkdError
 from rwkd.report.paired import cell, holm
 from rwkd.report.paired_tables import paired_cells
 from rwkd.report.power import LEVEL, TARGET, detectable, seeds_for
-from rwkd.study.tuning import family_of, terms_suffix, tuned_row, with_tuned_rows
+from rwkd.study.tuning import family_of, is_tuned_row, terms_suffix, tuned_row, with_tuned_rows
 
 TERMS = ("two", "k")
 FEWEST_SEEDS = 5  # "seeds needed" is never fewer: fewer seeds say too little about the spread itself
@@ -60,7 +60,7 @@ def _row_of(records: list[dict], name: str, suffix: str) -> str | None:
     labels = {r["weighting"] for r in records if terms_suffix(r["weighting"]) == suffix}
     if tuned_row(name, suffix) in labels:
         return tuned_row(name, suffix)
-    own = {r["weighting"] for r in records if r["weighting"] in labels and "chosen on meta split" not in r["weighting"]
+    own = {r["weighting"] for r in records if r["weighting"] in labels and not is_tuned_row(r["weighting"])
            and name in (family_of(r), (r.get("choices") or {}).get("weighting"), r["weighting"])}
     if len(own) > 1:
         raise RwkdError(f"study.primary names {name!r}, which stands for {len(own)} rows ({', '.join(sorted(own))}); "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from rwkd.data.sampling import EpochBatchSampler
 from rwkd.records import identity
 from rwkd.terms import PROJECTIONS
 from rwkd.training.teacher_signal import CachedTeacher, LiveTeacher
@@ -58,10 +57,8 @@ def teacher_terms(run) -> dict[str, str | None]:
 def planned_steps(cfg: DictConfig, world_size: int, datamodule) -> list[list[int]]:
     """The training batches the trainer settings let the run see (max_epochs, max_steps, limit_train_batches),
     from the run's own sampler of each rank, without training."""
-    train = datamodule.train_set
-    lengths = [len(ids) for ids in train.input_ids] if datamodule.group_by_length else None
-    samplers = [EpochBatchSampler(len(train), datamodule.batch_size, datamodule.shuffle, datamodule.order_seed, 0,
-                                  rank, world_size, lengths=lengths) for rank in range(world_size)]
+    samplers = [datamodule.sampler_for(datamodule.train_set, datamodule.batch_size, 0, rank, world_size)
+                for rank in range(world_size)]
     per_epoch = len(samplers[0])
     limit = cfg.trainer.get("limit_train_batches")
     if isinstance(limit, int) and not isinstance(limit, bool):

@@ -29,6 +29,11 @@ def tuned_row(family: str, suffix: str = "") -> str:
     return f"{family}, variant chosen on meta split{suffix}"
 
 
+def is_tuned_row(label: str) -> bool:
+    """Whether a scheme label is a tuned row (tuned_row), not a run's own label."""
+    return "chosen on meta split" in label
+
+
 def family_of(record: dict) -> str | None:
     """The family a run is a variant of: from the study's `families` in its recorded config, by its
     `weighting` choice; for records without one, the fixed alphas are the family `fixed`."""

@@ -45,6 +45,7 @@ def check_against_the_models(cfg: DictConfig, terms: list) -> None:
                 raise RwkdError(f"student.model.layers={indices} is not a non-empty list of layer indices of the "
                                 f"{depth}-layer model it is cut from; accepted: indices in [0, {depth - 1}]")
     _check_hidden_layers(terms, depths)
+    _check_score_layers(OmegaConf.select(cfg, "weighting.score_layers"), depths.get("student"))
     from_teacher = (OmegaConf.select(cfg, "student.init") or "pretrained") == "teacher"
     _check_student_tokens(cfg, configs.get("teacher" if from_teacher else "student"))
 
@@ -94,6 +95,14 @@ def _same_vocabulary(a: str, b: str) -> bool:
     from rwkd.models import load_tokenizer
 
     return load_tokenizer(a).get_vocab() == load_tokenizer(b).get_vocab()
+
+
+def _check_score_layers(score_layers, depth) -> None:
+    """weighting.score_layers (rwkd/weighting/score_scope.py) against the student's depth: its lower bound and type
+    are the scheme's own rule; a run with it above the depth would fail only at its first step."""
+    if isinstance(score_layers, int) and not isinstance(score_layers, bool) and depth and score_layers > depth:
+        raise RwkdError(f"weighting.score_layers={score_layers} is more than the student's {depth} layers; accepted: "
+                        f"null (every parameter) or an integer in [0, {depth}] (the head and the last N layers)")
 
 
 def _check_student_tokens(cfg: DictConfig, student_config) -> None:

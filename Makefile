@@ -194,14 +194,14 @@ recipe-check-mpnet: install
 	$(BIN)/rwkd report $(MPNET_CHECK_RESULTS)/*/minilm-layers0-1-2-3 --out docs/recipe_check_mpnet --no-plots
 
 # The strong teacher distilled into today's students (conf/experiment/recipe_check_mpnet_ft.yaml): the v2 study's
-# students, whose start is the task's MiniLM fine-tuned by the v2 recipe (the teacher stage makes it once; one such
-# folder per task is expected), with and without KD from the committed MPNet outputs; `make recipe-check-mpnet-ft TASK=mrpc`.
+# students, whose start (student.init=finetuned) is the task's MiniLM fine-tuned by the v2 recipe, in the v2 study's
+# cached teacher folder (`rwkd teacher` makes it where there is none), with and without KD from the committed MPNet
+# outputs; `make recipe-check-mpnet-ft TASK=mrpc`.
 recipe-check-mpnet-ft: install
 	mkdir -p $(MPNET_CHECK_OUT)
 	cd $(MPNET_CHECK_RESULTS) 2>/dev/null && find . -name results.json -exec cp -n --parents {} "$(CURDIR)/$(MPNET_CHECK_OUT)/" \; || true
-	$(BIN)/rwkd teacher experiment=study_glue task=$(TASK)
-	$(BIN)/rwkd train -m experiment=recipe_check_mpnet_ft task=$(TASK) \
-		student.model.name_or_path=$$(ls -d outputs/teachers/$(TASK)/minilm-l6-*/model | head -1)
+	$(BIN)/rwkd teacher experiment=recipe_check_mpnet_ft task=$(TASK)
+	$(BIN)/rwkd train -m experiment=recipe_check_mpnet_ft task=$(TASK)
 	mkdir -p $(MPNET_CHECK_RESULTS)
 	cd $(MPNET_CHECK_OUT) && find . -name results.json -exec cp --parents {} "$(CURDIR)/$(MPNET_CHECK_RESULTS)/" \;
 	$(BIN)/rwkd report $(MPNET_CHECK_RESULTS)/*/minilm-ft-layers* --out docs/recipe_check_mpnet/ft --no-plots

@@ -21,6 +21,8 @@ share of scores with the same sign, and the mean absolute change of the teacher 
 - `shared`: impl=shared, the scores of the step actually taken (train mode, a dropout draw as a step makes);
 - `meta_batch_M`: impl=fast with only the first M rows of the meta batch (data.meta_batch_size=M);
 - `shared_meta_batch_M`: both;
+- `score_layers_N`: impl=fast with weighting.score_layers=N, the exact scores of a virtual step that moves only
+  the head and the last N layers (rwkd/weighting/score_scope.py); `shared_score_layers_N`: the same with impl=shared;
 - `another_meta_batch`: impl=fast with a second full meta batch (the next one): how far the exact scores move
   with the meta rows drawn, the yardstick for the options above;
 - `metanet_shared`: the meta-weight net's impl=shared against its exact impl=fast, at its initial Phi and from
@@ -114,7 +116,7 @@ def load_student_weights(student: torch.nn.Module, path: str) -> None:
 
 
 def collect_scores(task: str, seed: int, batches: int, experiment: str = "study_glue_v1", overrides=(),
-                   meta_batch_sizes=(), metanet: bool = True, student_weights: str | None = None):
+                   meta_batch_sizes=(), metanet: bool = True, student_weights: str | None = None, score_layers=()):
     """Per batch: the exact scores u [2, n] and those of every option that changes them."""
     import pytorch_lightning as pl
     from hydra.utils import instantiate
@@ -124,6 +126,7 @@ def collect_scores(task: str, seed: int, batches: int, experiment: str = "study_
     from rwkd.teacher.sources import obtain_teacher, output_source, teacher_slots
     from rwkd.weighting.meta import fast_scores
     from rwkd.weighting.meta_context import MetaContext
+    from rwkd.weighting.score_scope import ScoreScope
 
     cfg = _compose(task, seed, experiment, list(overrides))
     spec = task_of(cfg)
@@ -157,6 +160,10 @@ def collect_scores(task: str, seed: int, batches: int, experiment: str = "study_
             small = context(batch, _head(meta, m))
             record[f"meta_batch_{m}"] = torch.stack(fast_scores(small, eta, kind))
             record[f"shared_meta_batch_{m}"] = shared_scores(small, eta, kind)
+        for n in score_layers:
+            top = ScoreScope(n)(ctx)
+            record[f"score_layers_{n}"] = torch.stack(fast_scores(top, eta, kind))
+            record[f"shared_score_layers_{n}"] = shared_scores(top, eta, kind)
         if metanet:
             record["metanet"] = metanet_agreement(ctx, kind, eta)
         records.append(record)
@@ -225,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="study_glue_v1", help="the experiment config; none: the task's default")
     parser.add_argument("--meta-batch-sizes", type=int, nargs="*", default=[16, 8, 4],
                         help="smaller meta batches to compare (the first rows of each full meta batch)")
+    parser.add_argument("--score-layers", type=int, nargs="*", default=[1, 2],
+                        help="weighting.score_layers values to compare (the virtual step over the top N layers)")
     parser.add_argument("--no-metanet", action="store_true", help="leave out the meta-weight net's comparison")
     parser.add_argument("--override", action="append", default=[], help="a Hydra override, e.g. paths.outputs=DIR")
     parser.add_argument("--threads", type=int, default=2)
@@ -234,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg, scheme, records = collect_scores(args.task, args.seed, args.batches, args.experiment, args.override,
-                                          args.meta_batch_sizes, not args.no_metanet, args.student_weights)
+                                          args.meta_batch_sizes, not args.no_metanet, args.student_weights,
+                                          args.score_layers)
     exact = torch.cat([r["exact"] for r in records], dim=1)
     options = [k for k in records[0] if k not in ("exact", "metanet")]
     report = {"task": args.task, "seed": args.seed, "batches": args.batches, "experiment": args.experiment,

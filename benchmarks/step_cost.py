@@ -4,6 +4,7 @@
     python benchmarks/step_cost.py --reference          # also the second-order reference meta steps
     python benchmarks/step_cost.py --accelerator gpu --precision bf16-mixed     # on one GPU
     python benchmarks/step_cost.py --only shared      # plain fine-tuning and the variants whose name holds "shared"
+    python benchmarks/step_cost.py --only "(exact" "shared (" top    # the meta steps, full and from the top layers
 
 The task's default run as `rwkd train task=T` composes it (student layers, max_len, batch size, KD settings,
 data.group_by_length), with the embedded MiniLM-L6 as teacher (its classification head untrained: the
@@ -43,6 +44,9 @@ VARIANTS = [
     ("metanet, fast, meta batch 16", "metanet", {"impl": "fast", "meta_batch_size": 16}),
     ("metanet, shared (1st order in eta)", "metanet", {"impl": "shared"}),
     ("metanet, shared, meta batch 16", "metanet", {"impl": "shared", "meta_batch_size": 16}),
+    # weighting.score_layers: the virtual step moves only the head and the last N layers (exact for that step)
+    *[(f"{kind}, {impl}, top {n} layer{'s' if n > 1 else ''}", kind, {"impl": impl, "score_layers": n})
+      for kind in ("meta", "metanet") for impl in ("fast", "shared") for n in (1, 2)],
 ]
 REFERENCE_VARIANTS = [
     ("meta, reference (2nd order)", "meta", {"impl": "reference"}),
@@ -111,8 +115,8 @@ def _scheme(kind: str, opts: dict):
     if kind == "fixed":
         return FixedWeight(0.5)
     if kind == "meta":
-        return RWKD(impl=opts["impl"])
-    return MetaWeightNet(impl=opts["impl"])
+        return RWKD(impl=opts["impl"], score_layers=opts.get("score_layers"))
+    return MetaWeightNet(impl=opts["impl"], score_layers=opts.get("score_layers"))
 
 
 def _run_variant(args, kind: str, opts: dict, logits_path: str, queue) -> None:

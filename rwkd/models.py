@@ -30,8 +30,9 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
         raise RwkdError(f"cannot load a tokenizer from {name_or_path!r}: not a local model folder or reachable hub name") from exc
 
 
-def _layer_list(model) -> torch.nn.ModuleList:
-    base = model.base_model
+def layer_list(model) -> torch.nn.ModuleList:
+    """The model's transformer layers, bottom first."""
+    base = getattr(model, "base_model", model)
     for owner in ("encoder", "transformer"):  # BERT/RoBERTa/ELECTRA keep .encoder.layer; DistilBERT .transformer.layer
         layers = getattr(getattr(base, owner, None), "layer", None)
         if isinstance(layers, torch.nn.ModuleList):
@@ -41,7 +42,7 @@ def _layer_list(model) -> torch.nn.ModuleList:
 
 def keep_layers(model, layers: Sequence[int]) -> None:
     """Keeps only the given transformer layers, in the given order (a student from a teacher's layers)."""
-    all_layers = _layer_list(model)
+    all_layers = layer_list(model)
     n = len(all_layers)
     bad = [i for i in layers if not -n <= i < n]
     if bad or not layers:

@@ -66,3 +66,12 @@ def test_the_recipe_files_are_what_the_committed_search_chooses():
             assert written == expected, path.name
             generated.discard(path.name)
     assert generated == set(), f"recipe files with no search records behind them: {sorted(generated)}"
+
+
+def test_the_mpnet_teachers_committed_outputs_are_those_the_recipes_name():
+    """conf/teacher/mpnet.yaml's committed_outputs (what experiments with another student distil) and the generated
+    recipes must name the same folders, and each folder must be in the checkout."""
+    committed = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "teacher" / "mpnet.yaml").committed_outputs)
+    named = {p.name.split("_", 1)[0]: OmegaConf.load(p).teacher.outputs for p in RECIPES.glob("*_mpnet_minilm.yaml")}
+    assert committed == named
+    assert all((ROOT / folder).is_dir() for folder in committed.values())

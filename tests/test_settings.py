@@ -39,7 +39,7 @@ def test_every_experiment_passes(experiment):
     ("kd.loss=l1", "kd.loss='l1' is unknown; accepted: kl, mse"),
     ("nan_policy=ignore", "nan_policy='ignore' is unknown; accepted: stop, skip"),
     ("checkpoint.every_n_steps=0", "checkpoint.every_n_steps=0 is outside [1, inf); accepted: an integer >= 1"),
-    ("student.init=random", "student.init='random' is unknown; accepted: pretrained, teacher"),
+    ("student.init=random", "student.init='random' is unknown; accepted: pretrained, teacher, finetuned"),
     ("teacher.finetune.select_on=best", "teacher.finetune.select_on='best' is unknown; accepted: meta, dev, last"),
     ("weighting.alpha=1.01", "weighting.alpha=1.01 is outside [0, 1]; accepted: a number in [0, 1]"),
 ])
@@ -90,7 +90,7 @@ def test_every_rule_names_a_key_the_config_has():
     # a rule for a renamed key would silently check nothing
     keys = set()
     for overrides in (["weighting=annealed"], ["weighting=heuristic"], ["weighting=meta"], ["weighting=metanet"],
-                      ["weighting=fixed"]):
+                      ["weighting=fixed"], ["student.init=finetuned", "+teacher@student.source=minilm"]):
         cfg = compose_train(overrides)
         from omegaconf import OmegaConf
 

@@ -17,6 +17,7 @@ from rwkd.run.assemble import glue_dir
 from rwkd.run.run_identity import run_identity
 from rwkd.selection import describe
 from rwkd.teacher.sources import teacher_record, term_record
+from rwkd.teacher.student_source import source_record
 from rwkd.terms import without_projections
 from rwkd.training.teacher_signal import CachedTeacher
 
@@ -49,7 +50,9 @@ def results_record(cfg: DictConfig, run, clock, fit_seconds: float, export_dir: 
         "more_teachers": [teacher_record(t) for t in more_teachers],
         "terms": None if not extra_terms else
         [{"name": n} for n in ("label", "kd")] + [term_record(t) for t in extra_terms],
-        "student": {"name": cfg.student.name, "parameters": student_parameters(run.student)},
+        "student": {"name": cfg.student.name, "parameters": student_parameters(run.student),
+                    # student.init=finetuned: the fine-tuned model it was cut from (cache folder and key, its scores)
+                    **({"source": source_record(run.student_source)} if run.student_source is not None else {})},
         "data": {**datamodule.describe(), "dir": glue_dir(cfg)},
         "identity": run_identity(cfg, run),  # what a pair of runs must share (rwkd/records/identity.py)
         "timing": {

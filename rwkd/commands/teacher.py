@@ -14,8 +14,9 @@ from rwkd.records import provenance
 from rwkd.records.format import TEACHER_TRIAL
 from rwkd.run.assemble import teacher_tokenizer_name
 from rwkd.teacher.finetune import ensure_teacher
-from rwkd.teacher.outputs import write_teacher_outputs
+from rwkd.teacher.outputs import outputs_teacher, write_teacher_outputs
 from rwkd.teacher.sources import with_teacher
+from rwkd.teacher.student_source import obtain_student_source
 from rwkd.terms import teacher_patches
 
 
@@ -27,7 +28,9 @@ def _show(task: str, teacher) -> None:
 
 
 def teacher_only(cfg: DictConfig) -> float:
-    """`rwkd teacher`: fine-tune (or find) the teacher for the configured task, and report it. In a sweep
+    """`rwkd teacher`: fine-tune (or find) the teacher for the configured task, and report it; a teacher given by its
+    written outputs (teacher.outputs) is only reported, and under student.init=finetuned the student's source is
+    fine-tuned (or found) too. In a sweep
     (`rwkd teacher -m`, e.g. experiment=recipe_teacher) each job also records the teacher in its own folder
     as teacher_trial.json, and returns the held-out meta split's headline (what a search maximises)."""
     from hydra.core.hydra_config import HydraConfig
@@ -43,16 +46,25 @@ def teacher_only(cfg: DictConfig) -> float:
     written = None
     # kd.teachers too: a multi-process launch needs every teacher fine-tuned beforehand
     for position, teacher_cfg in enumerate((cfg, *(with_teacher(cfg, patch) for patch in teacher_patches(cfg.kd)))):
-        tokenizer = load_tokenizer(teacher_tokenizer_name(teacher_cfg))  # each teacher reads its own tokens
-        found = ensure_teacher(teacher_cfg, tokenizer)
+        given = teacher_cfg.teacher.get("outputs")  # a teacher given by its written outputs: nothing to fine-tune
+        if given:
+            found = outputs_teacher(given, cfg.task.name)
+        else:
+            tokenizer = load_tokenizer(teacher_tokenizer_name(teacher_cfg))  # each teacher reads its own tokens
+            found = ensure_teacher(teacher_cfg, tokenizer)
         _show(cfg.task.name, found)
-        if cfg.teacher_outputs.write:
+        if cfg.teacher_outputs.write and not given:
             folder, record = write_teacher_outputs(teacher_cfg, found, tokenizer, list(cfg.teacher_outputs.states))
             print(f"rwkd: teacher outputs in {folder} (id {record['id'][:12]}); distil them with "
                   f"teacher.outputs={folder}", flush=True)
             written = written or {"folder": str(folder), "id": record["id"]}
         if position == 0:
             teacher = found
+    # student.init=finetuned: the model the student is cut from, made here too so a sweep finds it made
+    source = obtain_student_source(cfg)
+    if source is not None:
+        print("rwkd: the student's start (student.source):", flush=True)
+        _show(cfg.task.name, source)
     if sweeping:
         record = teacher.record or {}
         write_json(trial_path, {

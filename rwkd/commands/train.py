@@ -50,6 +50,7 @@ from rwkd.teacher.sources import (
     teacher_slots,
     term_source,
 )
+from rwkd.teacher.student_source import obtain_student_source
 from rwkd.teacher.sweep_check import check_sweep_teachers
 from rwkd.terms import (
     ExtraTerm,
@@ -149,13 +150,16 @@ class BuiltRun:
     scheme_label: str
     run_info: dict
     selection: str | None
+    student_source: object = None  # the fine-tuned model the student started from (student.init=finetuned)
 
 
 def build_run(cfg: DictConfig, plan: RunPlan, clock, output_dir: Path) -> BuiltRun:
     task, weighting, slots = plan.task, plan.weighting, plan.slots
     teachers = obtain_teachers(cfg, plan, clock, output_dir)
+    with clock.teacher_stage():  # student.init=finetuned: the model the student is cut from, fine-tuned like a teacher
+        source = obtain_student_source(cfg)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    student = build_student(cfg, task, teachers[0])
+    student = build_student(cfg, task, teachers[0], source)
     datamodule = build_datamodule(cfg, plan.tokenizer, teacher_tokenizers=live_views(slots) if weighting.needs_teacher else None)
     teacher_source = None
     if teachers[0] is not None and weighting.needs_teacher:
@@ -182,7 +186,7 @@ def build_run(cfg: DictConfig, plan: RunPlan, clock, output_dir: Path) -> BuiltR
     trainer, checkpoint, last_checkpoint = build_trainer(cfg, output_dir, monitor=selection,
                                                          callbacks=[SampleWeightLogger(output_dir / SAMPLE_WEIGHTS)])
     return BuiltRun(teachers, teacher_source, extra_terms, student, datamodule, module, trainer,
-                    checkpoint, last_checkpoint, scheme_label, run_info, selection)
+                    checkpoint, last_checkpoint, scheme_label, run_info, selection, source)
 
 
 def obtain_teachers(cfg: DictConfig, plan: RunPlan, clock, output_dir: Path) -> list:

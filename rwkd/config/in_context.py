@@ -16,8 +16,12 @@ def check_against_the_models(cfg: DictConfig, terms: list) -> None:
 
     max_len = OmegaConf.select(cfg, "data.max_len")
     depths, configs = {}, {}
+    check_student_source(cfg)
+    from_source = (OmegaConf.select(cfg, "student.init") or "pretrained") == "finetuned"
     for role in ("teacher", "student"):
         model = OmegaConf.select(cfg, f"{role}.model")
+        if role == "student" and from_source:  # the student is cut from student.source: its shape is the source's
+            model = _source_model(cfg)
         if not isinstance(model, DictConfig) or not model.get("name_or_path"):
             continue
         if role == "teacher" and OmegaConf.select(cfg, "teacher.path"):
@@ -41,8 +45,64 @@ def check_against_the_models(cfg: DictConfig, terms: list) -> None:
                 raise RwkdError(f"student.model.layers={indices} is not a non-empty list of layer indices of the "
                                 f"{depth}-layer model it is cut from; accepted: indices in [0, {depth - 1}]")
     _check_hidden_layers(terms, depths)
+    _check_score_layers(OmegaConf.select(cfg, "weighting.score_layers"), depths.get("student"))
     from_teacher = (OmegaConf.select(cfg, "student.init") or "pretrained") == "teacher"
     _check_student_tokens(cfg, configs.get("teacher" if from_teacher else "student"))
+
+
+def _source_model(cfg: DictConfig) -> DictConfig:
+    """The model the student is cut from under student.init=finetuned: student.source's (its given fine-tuned folder,
+    student.source.path, where there is one), with the student's own layers."""
+    source = cfg.student.source
+    model = OmegaConf.to_container(source.model, resolve=True)
+    if source.get("path"):
+        model.update(name_or_path=source.path, config_overrides=None)
+    model["layers"] = OmegaConf.select(cfg, "student.model.layers")
+    return OmegaConf.create(model)
+
+
+def check_student_source(cfg: DictConfig) -> None:
+    """student.init=finetuned against student.source (rwkd/teacher/student_source.py), before any work: a student that
+    is not redrawn (student.model.random_init), a source to fine-tune, a model and no written outputs, and the
+    student's own vocabulary."""
+    from rwkd.run.assemble import COPIED_FROM
+
+    init = OmegaConf.select(cfg, "student.init") or "pretrained"
+    source = OmegaConf.select(cfg, "student.source")
+    if init != "finetuned":
+        return  # student.init=teacher with random_init is refused where the student is built (rwkd/run/assemble.py)
+    if OmegaConf.select(cfg, "student.model.random_init"):
+        raise RwkdError(f"student.init={init} copies {COPIED_FROM[init]} layers, so it cannot be combined "
+                        "with student.model.random_init=true; accepted: one or the other")
+    if not isinstance(source, DictConfig) or not isinstance(source.get("model"), DictConfig):
+        raise RwkdError("student.init=finetuned starts the student from student.source fine-tuned on the task, and "
+                        f"student.source={OmegaConf.to_container(source) if isinstance(source, DictConfig) else source} "
+                        "is no teacher config; accepted: one, e.g. +teacher@student.source=minilm (conf/teacher/)")
+    if source.get("outputs"):
+        raise RwkdError(f"student.source.outputs={source.outputs} holds outputs, and the student is cut from a model; "
+                        "accepted: student.source.outputs=null")
+    own = OmegaConf.select(cfg, "student.model.name_or_path")
+    from_source = source.get("path") or source.model.get("name_or_path")
+    if own and from_source and not _same_vocabulary(str(own), str(from_source)):
+        raise RwkdError(f"student.source reads the tokens of {from_source}, and the student (student.model.name_or_path="
+                        f"{own}) those of another vocabulary; accepted: a source of the student's own backbone")
+
+
+def _same_vocabulary(a: str, b: str) -> bool:
+    """Whether two models' tokenizers map the same words to the same ids (the same name: without loading them)."""
+    if a == b:
+        return True
+    from rwkd.models import load_tokenizer
+
+    return load_tokenizer(a).get_vocab() == load_tokenizer(b).get_vocab()
+
+
+def _check_score_layers(score_layers, depth) -> None:
+    """weighting.score_layers (rwkd/weighting/score_scope.py) against the student's depth: its lower bound and type
+    are the scheme's own rule; a run with it above the depth would fail only at its first step."""
+    if isinstance(score_layers, int) and not isinstance(score_layers, bool) and depth and score_layers > depth:
+        raise RwkdError(f"weighting.score_layers={score_layers} is more than the student's {depth} layers; accepted: "
+                        f"null (every parameter) or an integer in [0, {depth}] (the head and the last N layers)")
 
 
 def _check_student_tokens(cfg: DictConfig, student_config) -> None:

@@ -46,6 +46,15 @@ OPTIMISER = {  # optim.* and teacher.finetune.*
     "grad_clip": Number(low=0, optional=True),
 }
 
+FINETUNE = {  # teacher.finetune.* and student.source.finetune.*
+    **OPTIMISER,
+    "epochs": COUNT,
+    "batch_size": COUNT,
+    "select_on": OneOf(tuple(SELECTIONS)),
+    "seed": INTEGER,
+    "threads": Number(integer=True, low=1, optional=True),
+}
+
 # key -> rule, for every key of a train config; a key absent from the config is not checked
 RULES_BY_KEY = {
     "seed": INTEGER,
@@ -74,12 +83,9 @@ RULES_BY_KEY = {
     **{f"optim.{k}": rule for k, rule in OPTIMISER.items()},
     "optim.fused_adamw": Flag(optional=True),
     **{f"kd.{k}": rule for k, rule in KD_SETTINGS.items()},
-    **{f"teacher.finetune.{k}": rule for k, rule in OPTIMISER.items()},
-    "teacher.finetune.epochs": COUNT,
-    "teacher.finetune.batch_size": COUNT,
-    "teacher.finetune.select_on": OneOf(tuple(SELECTIONS)),
-    "teacher.finetune.seed": INTEGER,
-    "teacher.finetune.threads": Number(integer=True, low=1, optional=True),
+    **{f"teacher.finetune.{k}": rule for k, rule in FINETUNE.items()},
+    # student.init=finetuned: the source is fine-tuned by the teacher stage, under the same rules
+    **{f"student.source.finetune.{k}": rule for k, rule in FINETUNE.items()},
     "teacher.cache_logits": Flag(),
     "teacher.outputs": WrittenFolder("outputs.json", "`rwkd teacher`"),
     "teacher_outputs.write": Flag(),

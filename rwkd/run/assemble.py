@@ -35,13 +35,22 @@ def teacher_tokenizer_name(cfg: DictConfig) -> str:
 
 def student_tokenizer_name(cfg: DictConfig) -> str:
     """The student's own tokenizer: `data.tokenizer` where set, else that of the model its weights come from
-    (the fine-tuned teacher's under student.init=teacher), never the teacher's by default: the two may have
-    different vocabularies (MPNet teacher, MiniLM students)."""
+    (the fine-tuned teacher's under student.init=teacher, student.source's under student.init=finetuned), never the
+    teacher's by default: the two may have different vocabularies (MPNet teacher, MiniLM students)."""
     if cfg.data.get("tokenizer"):
         return cfg.data.tokenizer
-    if (cfg.student.get("init") or "pretrained") == "teacher":
+    init = student_init(cfg)
+    if init == "teacher":
         return teacher_tokenizer_name(cfg)
+    if init == "finetuned":
+        return source_tokenizer_name(cfg)
     return cfg.student.model.name_or_path
+
+
+def source_tokenizer_name(cfg: DictConfig) -> str:
+    """student.source's tokenizer, as the teacher stage names it when it fine-tunes the source (its cache key)."""
+    source = cfg.student.source
+    return source.get("path") or source.model.name_or_path
 
 
 def glue_dir(cfg: DictConfig) -> str | None:
@@ -102,7 +111,9 @@ def build_trainer(
     return trainer, best, last
 
 
-STUDENT_INITS = ("pretrained", "teacher")  # student.init: the pretrained model's layers, or the fine-tuned teacher's
+# student.init: where the student's layers come from (the new head apart, drawn as student.stable_head says)
+STUDENT_INITS = ("pretrained", "teacher", "finetuned")
+COPIED_FROM = {"teacher": "the fine-tuned teacher's", "finetuned": "student.source's (fine-tuned on the task)"}
 
 
 def student_init(cfg: DictConfig) -> str:
@@ -110,16 +121,19 @@ def student_init(cfg: DictConfig) -> str:
     return cfg.student.get("init") or "pretrained"
 
 
-def build_student(cfg: DictConfig, task, teacher) -> torch.nn.Module:
-    """The student as configured; with student.init=teacher its layers (and head) are copied from the
-    fine-tuned teacher instead of the pretrained model (as in patient KD), so it starts from what the
-    teacher learned on the task."""
-    if student_init(cfg) == "teacher":
-        if cfg.student.model.get("random_init"):
-            raise RwkdError("student.init=teacher copies the fine-tuned teacher's layers, so it cannot be combined "
-                            "with student.model.random_init=true; accepted: one or the other")
+def build_student(cfg: DictConfig, task, teacher, source=None) -> torch.nn.Module:
+    """The student as configured. student.init=teacher: its layers (and head) are copied from the fine-tuned teacher
+    instead of the pretrained model (as in patient KD), so it starts from what the teacher learned on the task.
+    student.init=finetuned: they come from `source`, the student's own backbone fine-tuned on the task by the teacher
+    stage (rwkd/teacher/student_source.py), loaded as a pretrained model would be (it has a head: none is drawn)."""
+    init = student_init(cfg)
+    if init in COPIED_FROM and cfg.student.model.get("random_init"):
+        raise RwkdError(f"student.init={init} copies {COPIED_FROM[init]} layers, so it cannot be combined "
+                        "with student.model.random_init=true; accepted: one or the other")
+    if init == "teacher":
         return instantiate(cfg.student.model, name_or_path=teacher.path, num_labels=task.num_labels, seed=int(cfg.seed))
+    start = {"name_or_path": source.path} if init == "finetuned" else {}
     # student.stable_head: the fresh head drawn bit-stably, so the start does not depend on the CPU kind
     # (rwkd/models.py: stable_normal); false keeps torch's draw, that of records written before the setting
-    return instantiate(cfg.student.model, num_labels=task.num_labels, seed=int(cfg.seed),
+    return instantiate(cfg.student.model, **start, num_labels=task.num_labels, seed=int(cfg.seed),
                        stable_fresh_init=bool(cfg.student.get("stable_head", True)))

@@ -123,19 +123,14 @@ def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu
         dm.setup("validate")
         return Teacher(model, str(cfg.teacher.path), score(model, dm, device), "given")
 
-    # the teacher's batch order follows its own seed: one teacher serves every student seed
-    dm = build_datamodule(cfg, tokenizer, batch_size=cfg.teacher.finetune.batch_size,
-                          order_seed=int(cfg.teacher.finetune.seed))
-    first_dev = task.dev_splits[0]
-    key = teacher_key(cfg, dm.source.fingerprint("train"), dm.source.fingerprint(first_dev))
-    folder = teacher_dir(cfg, key)
+    dm, key, folder = _locate(cfg, tokenizer)
     record_path = folder / TEACHER_RECORD
     if not record_path.is_file():
         if os.environ.get("WORLD_SIZE", "1") != "1":
             # every process was started at once (torchrun, SLURM): the teacher cannot be fine-tuned by one of them
             raise RwkdError(f"no fine-tuned teacher for {task.name} in {folder}; under a multi-process launch run "
-                            f"`rwkd teacher task={task.name}` first (one process, with the run's teacher and kd.teachers "
-                            "settings: it fine-tunes them all), or give teacher.path=")
+                            f"`rwkd teacher task={task.name}` first (one process, with the run's teacher, kd.teachers "
+                            "and student.source settings: it fine-tunes them all), or give teacher.path=")
         if distributed.launch_rank() != 0:
             distributed.wait_for(record_path, "the fine-tuned teacher")
     if distributed.launch_rank() != 0:  # rank 0 has fine-tuned or found it (waited for above)
@@ -146,6 +141,22 @@ def ensure_teacher(cfg: DictConfig, tokenizer, device: torch.device | str = "cpu
         if record_path.is_file() and _cache_is_intact(folder):
             return _cached(folder, attn)
         return _finetune(cfg, tokenizer, dm, key, folder)
+
+
+def teacher_folder(cfg: DictConfig, tokenizer) -> Path:
+    """Where ensure_teacher finds (or would fine-tune) the teacher of `cfg`, without fine-tuning anything: the
+    folder named by its cache key (rwkd/teacher/student_source.py resolves a student's source with it)."""
+    return _locate(_teacher_settings(cfg), tokenizer)[2]
+
+
+def _locate(cfg: DictConfig, tokenizer) -> tuple:
+    """The teacher stage's data module, cache key and folder for `cfg` (as _teacher_settings left it)."""
+    # the teacher's batch order follows its own seed: one teacher serves every student seed
+    dm = build_datamodule(cfg, tokenizer, batch_size=cfg.teacher.finetune.batch_size,
+                          order_seed=int(cfg.teacher.finetune.seed))
+    first_dev = task_of(cfg).dev_splits[0]
+    key = teacher_key(cfg, dm.source.fingerprint("train"), dm.source.fingerprint(first_dev))
+    return dm, key, teacher_dir(cfg, key)
 
 
 def _cached(folder: Path, attn) -> Teacher:

@@ -36,6 +36,8 @@ from rwkd.weighting.meta_context import (
     shared_tangents,
     virtual_step,
 )
+from rwkd.weighting.score_scope import RULE as SCORE_LAYERS
+from rwkd.weighting.score_scope import ScoreScope
 
 # params -> the K per-sample loss terms of the training batch at those parameters, each of shape [n]
 TermsFn = Callable[[dict[str, torch.Tensor]], Sequence[torch.Tensor]]
@@ -101,19 +103,22 @@ class RWKD(WeightingScheme):
     needs_meta = True
     needs_higher_order_ad = True
     # delta: the floor of the scores; with both scores at or below it a sample's weight is 1/2 (0 would divide 0 by 0)
-    SETTINGS = {"meta_loss": OneOf(META_LOSSES), "impl": OneOf(IMPLS), "virtual_lr": POSITIVE, "delta": POSITIVE}
+    SETTINGS = {"meta_loss": OneOf(META_LOSSES), "impl": OneOf(IMPLS), "virtual_lr": POSITIVE, "delta": POSITIVE,
+                "score_layers": SCORE_LAYERS}
 
     def __init__(self, meta_loss: str = "label", impl: str = "fast", virtual_lr: float = 1e-4,
-                 delta: float = 1e-8):
+                 delta: float = 1e-8, score_layers: int | None = None):
         super().__init__()
-        self.check_settings({"meta_loss": meta_loss, "impl": impl, "virtual_lr": virtual_lr, "delta": delta})
+        self.check_settings({"meta_loss": meta_loss, "impl": impl, "virtual_lr": virtual_lr, "delta": delta,
+                             "score_layers": score_layers})
         self.meta_loss, self.impl = meta_loss, impl
+        self.scope = ScoreScope(score_layers)  # null: the virtual step moves every parameter (score_scope.py)
         self.virtual_lr, self.delta = float(virtual_lr), float(delta)
         self.last_scores: torch.Tensor | None = None  # u [K, n] of the last batch, for diagnostics
 
     def forward_direction(self, meta: MetaContext | None) -> dict[str, torch.Tensor] | None:
         """impl=shared: the meta gradient g, so that the step's one training forward gives every score."""
-        return shared_direction(self.name, self.impl, meta, self.meta_loss)
+        return shared_direction(self.name, self.impl, self.scope(meta), self.meta_loss)
 
     def term_scores(self, s: Signals) -> torch.Tensor:
         """u [K, n] over every term of the run."""
@@ -122,7 +127,7 @@ class RWKD(WeightingScheme):
         if s.meta is None:
             raise RwkdError("weighting=meta was called without a meta context")
         compute = fast_term_scores if self.impl == "fast" else reference_term_scores
-        ctx = s.meta
+        ctx = self.scope(s.meta)
         terms = label_and_teacher_terms(ctx) if ctx.term_set is None else ctx.all_terms
         return compute(ctx, terms, self.virtual_lr, self.meta_loss)
 
@@ -144,4 +149,4 @@ class RWKD(WeightingScheme):
         return {"floored_terms": (self.last_scores <= self.delta).sum(0)}
 
     def describe(self) -> str:
-        return f"meta(rwkd, meta_loss={self.meta_loss}, impl={self.impl})"
+        return f"meta(rwkd, meta_loss={self.meta_loss}, impl={self.impl}{self.scope.label()})"

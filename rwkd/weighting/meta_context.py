@@ -60,17 +60,27 @@ class MetaContext:
     kd_kind: str  # kd.loss: "kl" or "mse"
     term_set: TermSet | None = None  # the terms after label and kd (rwkd/terms.py); None: none
     extra_targets: tuple[torch.Tensor, ...] = ()  # their teacher outputs for the training batch
+    # trainable parameters the virtual step keeps fixed (weighting.score_layers: rwkd/weighting/score_scope.py): not
+    # in params(), so no gradient or tangent reaches them; they enter every forward as constants. Empty: none
+    fixed: frozenset[str] = frozenset()
 
     def params(self) -> dict[str, torch.Tensor]:
-        """Detached leaf copies of the student's trainable parameters, requiring grad."""
-        return {k: p.detach().requires_grad_(True) for k, p in self.student.named_parameters() if p.requires_grad}
+        """Detached leaf copies of the student's trainable parameters that the virtual step moves, requiring grad."""
+        return {k: p.detach().requires_grad_(True) for k, p in self.student.named_parameters()
+                if p.requires_grad and k not in self.fixed}
+
+    def full(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`params` and the fixed parameters (detached constants): every parameter a forward needs."""
+        if not self.fixed:
+            return params
+        return {k: p.detach() for k, p in self.student.named_parameters() if k in self.fixed} | params
 
     def outputs(self, params: dict[str, torch.Tensor], batch: dict, hidden_states: bool = False):
         """The student's whole output at `params`, as every meta computation runs it (eval mode, attention
         that forward-mode AD and double backward go through): for terms beyond the logits."""
         inputs = model_inputs(batch) | ({"output_hidden_states": True} if hidden_states else {})
         with eval_mode(self.student), differentiable_attention():
-            return functional_call(self.student, params, (), inputs)
+            return functional_call(self.student, self.full(params), (), inputs)
 
     def forward(self, params: dict[str, torch.Tensor], batch: dict) -> torch.Tensor:
         return self.outputs(params, batch).logits
@@ -91,7 +101,7 @@ class MetaContext:
             return list(self.train_terms(params))
         outputs = self.outputs(params, self.batch, self.term_set.needs_hidden_states)
         label, kd = self.loss_terms(outputs.logits, self.batch["labels"], self.teacher_logits)
-        return [label, kd, *self.term_set.values(outputs, self.extra_targets, projector(params))]
+        return [label, kd, *self.term_set.values(outputs, self.extra_targets, projector(self.full(params)))]
 
     def meta_loss(self, params: dict[str, torch.Tensor], kind: str = "label") -> torch.Tensor:
         """Mean loss on the meta batch at `params`: gold labels, the teacher, or their average."""

@@ -37,6 +37,8 @@ from rwkd.weighting.meta_context import (
     shared_tangents,
     virtual_step,
 )
+from rwkd.weighting.score_scope import RULE as SCORE_LAYERS
+from rwkd.weighting.score_scope import ScoreScope
 
 DEFAULT_LR = 1e-3  # the meta-weight net's own Adam
 
@@ -46,14 +48,16 @@ class MetaWeightNet(WeightingScheme):
     needs_meta = True
     needs_higher_order_ad = True
     SETTINGS = {"inputs": SubsetOf(tuple(features.FEATURES)), "hidden": COUNT, "lr": POSITIVE, "virtual_lr": POSITIVE,
-                "meta_loss": OneOf(META_LOSSES), "impl": OneOf(IMPLS), "seed": INTEGER}
+                "meta_loss": OneOf(META_LOSSES), "impl": OneOf(IMPLS), "seed": INTEGER, "score_layers": SCORE_LAYERS}
 
     def __init__(self, inputs: tuple[str, ...] = ("label_loss", "kd_loss"), hidden: int = 100, lr: float = DEFAULT_LR,
-                 virtual_lr: float = 1e-4, meta_loss: str = "label", impl: str = "fast", seed: int = 0):
+                 virtual_lr: float = 1e-4, meta_loss: str = "label", impl: str = "fast", seed: int = 0,
+                 score_layers: int | None = None):
         super().__init__()
         self.check_settings({"inputs": inputs, "hidden": hidden, "lr": lr, "virtual_lr": virtual_lr,
-                             "meta_loss": meta_loss, "impl": impl, "seed": seed})
+                             "meta_loss": meta_loss, "impl": impl, "seed": seed, "score_layers": score_layers})
         self.impl = impl
+        self.scope = ScoreScope(score_layers)  # null: the virtual step moves every parameter (score_scope.py)
         self.inputs = tuple(inputs)
         if not self.inputs:
             raise RwkdError("weighting.inputs is empty; give at least one of " + ", ".join(features.FEATURES))
@@ -101,7 +105,7 @@ class MetaWeightNet(WeightingScheme):
 
     def meta_objective(self, s: Signals, x: torch.Tensor) -> torch.Tensor:
         """L_meta(theta_hat(Phi)): differentiable in Phi through the virtual step."""
-        ctx = s.meta
+        ctx = self.scope(s.meta)
         params = ctx.params()
         if self.num_terms > 2:
             values = torch.stack(ctx.all_terms(params))
@@ -129,7 +133,7 @@ class MetaWeightNet(WeightingScheme):
         over the training batch along g_hat, then the chain rule through the small net. With K terms the
         same JVP gives every term's derivative: dL_meta/dW[k, i] = -(eta / n) <g_hat, grad l_i^k>.
         """
-        ctx = s.meta
+        ctx = self.scope(s.meta)
         params = ctx.params()
         values = ctx.all_terms(params)
         if values[1] is None:
@@ -169,7 +173,7 @@ class MetaWeightNet(WeightingScheme):
 
     def forward_direction(self, meta: MetaContext | None) -> dict[str, torch.Tensor] | None:
         """impl=shared: g = grad L_meta(theta), which the step's training forward then carries as its tangent."""
-        return shared_direction(self.name, self.impl, meta, self.meta_loss)
+        return shared_direction(self.name, self.impl, self.scope(meta), self.meta_loss)
 
     def update(self, s: Signals) -> None:
         """One step of Phi's Adam on the meta loss after a virtual step of the student (impl=shared: on its first-order
@@ -204,4 +208,4 @@ class MetaWeightNet(WeightingScheme):
         # the net's learning rate is named only where it is not the default, so that labels recorded before
         # it could vary still name the same runs
         lr = "" if self.lr == DEFAULT_LR else f", lr={self.lr:g}"
-        return f"metanet({'+'.join(self.inputs)}, meta_loss={self.meta_loss}, impl={self.impl}{lr})"
+        return f"metanet({'+'.join(self.inputs)}, meta_loss={self.meta_loss}, impl={self.impl}{lr}{self.scope.label()})"

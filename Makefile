@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: mpnet-teachers mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: mpnet-teachers mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -42,8 +42,10 @@ bench: install
 # every other scheme. study-results copies every finished job's results.json, weight summary and not-applicable
 # record into results/, then draws the tables, the weight plots and docs/results.md from those committed files
 # alone (docs/results_reading.md: the hand-written reading the page includes).
+STUDY_EXPERIMENT := study_glue
 STUDY_OUT := outputs/studies/glue_v2
 STUDY_RESULTS := results/study_glue
+STUDY_PAGE := study-v2-results
 # cheapest per run first: a session that stops part-way has finished whole tasks, not a slice of every one.
 # On 2 cores, two lanes of one torch thread each finish 1.13-1.20x the samples per second of one two-thread lane
 # (benchmarks/study_lanes.py): `make study-lanes` runs them (study-jobs with OMP_NUM_THREADS=1, tasks split by
@@ -79,13 +81,13 @@ study-lane-%: install
 
 study-jobs: install study-restore
 	for task in $(STUDY_TASKS); do \
-		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_TUNING_SEEDS) || exit 1; \
-		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
+		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) task=$$task seed=$(STUDY_TUNING_SEEDS) || exit 1; \
+		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
 			weighting=$(STUDY_K_SCHEMES) || exit 1; \
-		$(BIN)/rwkd train -m experiment=study_glue task=$$task seed=$(STUDY_LATER_SEEDS) \
+		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) task=$$task seed=$(STUDY_LATER_SEEDS) \
 			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms2 --task $$task \
 				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
-		$(BIN)/rwkd train -m experiment=study_glue $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
+		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
 			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task \
 				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
 	done
@@ -103,7 +105,7 @@ study-results: install
 	cd $(STUDY_OUT) && find . -name results.json -printf '%h\n' | while read -r job; do \
 		cp --parents "$$job"/results.json "$$job"/weight_summary*.json "$(CURDIR)/$(STUDY_RESULTS)/" || exit 1; done
 	cd $(STUDY_OUT) && find . -name not_applicable.json -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
-	$(MAKE) --no-print-directory study-v2-results
+	$(MAKE) --no-print-directory $(STUDY_PAGE)
 
 # The study's page, docs/results_v2.md: each run read at its best epoch on the meta split (`rwkd report --select-on
 # meta`, the default), pairs checked (rwkd/report/pair_check.py), from the committed records alone. docs/results.md
@@ -113,6 +115,17 @@ study-v2-results: install
 	$(BIN)/rwkd report $(STUDY_RESULTS)/terms* --select-on meta --no-plots --out docs/study_glue_v2 --doc docs/results_v2.md \
 		--plots-dir docs/study_glue --title "Comparison study: weighting families on GLUE, two terms and four (epochs chosen on the meta split)" \
 		--seeds 5 --reading docs/results_v2_reading.md
+
+# The third study (conf/experiment/study_glue_v3.yaml, issue 54): the same plan and lanes with the MPNet teacher's
+# committed outputs, today's students and the K terms MPNet + the v2 MiniLM teacher + MPNet's hidden state; its
+# records go to results/study_glue_v3. `make study-v3-lanes` runs (and resumes) it; the page follows the runs.
+STUDY_V3 := STUDY_EXPERIMENT=study_glue_v3 STUDY_OUT=outputs/studies/glue_v3 STUDY_RESULTS=results/study_glue_v3 \
+	STUDY_K_TERMS=terms=mpnet_minilm_hidden STUDY_PAGE=study-v3-records
+study-v3-lanes: install
+	$(MAKE) study-lanes $(STUDY_V3)
+
+study-v3-records: install
+	@echo "v3 records in results/study_glue_v3; the v3 page is drawn once the study's runs are in (issue 54)"
 
 # The first study (the under-trained regime, conf/experiment/study_glue_v1.yaml), kept as it is:
 # study-v1-results writes docs/results_v1.md from its committed records alone, each run read at its best epoch on

@@ -14,9 +14,10 @@ from rwkd.run.run_folders import register_resolvers
 ROOT = Path(CONF_DIR).parent
 # the named variants with two terms: every option of the weighting group but the bases the variants extend, and
 # the variants that differ from a swept one only with more than two terms (with two, heuristic_ca_mkd is
-# fixed_a50 and metanet_terms is metanet)
+# fixed_a50 and metanet_terms is metanet), and the fast configurations of the meta steps, which came after the study
 TWO_TERM_SCHEMES = sorted(p.stem for p in (Path(CONF_DIR) / "weighting").glob("*.yaml")
-                          if p.stem not in ("fixed", "annealed", "heuristic", "heuristic_ca_mkd", "metanet_terms"))
+                          if p.stem not in ("fixed", "annealed", "heuristic", "heuristic_ca_mkd", "metanet_terms",
+                                            "meta_top1", "metanet_top1"))
 TASKS = ["mrpc", "rte", "stsb", "cola", "sst2"]
 
 

@@ -30,7 +30,7 @@ def signals(progress: float = 0.0, regression: bool = False) -> Signals:
 def test_every_weighting_config_builds_a_scheme():
     names = sorted(p.stem for p in CONF.glob("*.yaml"))
     assert {"annealed", "fixed", "heuristic", "meta", "metanet", "none", "fixed_a25", "annealed_kd"} <= set(names)
-    assert len(names) == 19  # the six families and thirteen named variants
+    assert len(names) == 21  # the six families and fifteen named variants
     for name in names:
         assert isinstance(instantiate(compose_train([f"weighting={name}"]).weighting), WeightingScheme)
 

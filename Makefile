@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: mpnet-teachers mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -182,6 +182,17 @@ MPNET_TASKS := mrpc rte stsb cola sst2
 mpnet-teachers: install
 	for task in $(MPNET_TASKS); do $(BIN)/rwkd teacher -m experiment=recipe_teacher_mpnet task=$$task || exit 1; done
 	$(MAKE) mpnet-teachers-results
+
+# MPNet's outputs with its last [CLS] states (float16), for the v3 study's hidden-state term
+# (conf/terms/mpnet_minilm_hidden.yaml names the folders): from the very teachers the committed logits came from
+# (each task's command is the one its outputs.json records; the teacher is found in outputs/teachers/), under the
+# thread count that wrote those logits, so the logits come out the same bits. Written into results/ to commit.
+MPNET_STATES := mrpc:2 rte:2 stsb:1 cola:2 sst2:1
+mpnet-states: install
+	for spec in $(MPNET_STATES); do task=$${spec%:*}; threads=$${spec#*:}; \
+		OMP_NUM_THREADS=$$threads MKL_NUM_THREADS=$$threads $(BIN)/rwkd teacher experiment=recipe_teacher_mpnet \
+			task=$$task teacher.finetune.lr=2e-5 teacher.outputs=null teacher_outputs.states=[-1] \
+			teacher_outputs.state_dtype=float16 paths.teacher_outputs=results/teacher_outputs_states || exit 1; done
 
 mpnet-students: install
 	for task in $(MPNET_TASKS); do $(BIN)/rwkd train -m experiment=recipe_student_mpnet task=$$task || exit 1; done

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from conftest import TINY, run_rwkd
+from omegaconf import OmegaConf
 from tiny_models import TINY_CONFIG
 
 from rwkd.data.sampling import EpochBatchSampler

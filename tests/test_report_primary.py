@@ -8,7 +8,13 @@ import json
 import pytest
 
 from rwkd.errors import RwkdError
-from rwkd.report.primary import primary_cells, primary_power_table, primary_table, read_primaries, seeds_needed
+from rwkd.report.primary import (
+    primary_cells,
+    primary_power_table,
+    primary_table,
+    read_primaries,
+    seeds_needed,
+)
 
 FAMILIES = {"fixed": ["fixed_a25", "fixed_a75"], "meta": ["meta"]}
 PRIMARY = [{"scheme": "meta", "reference": "fixed", "terms": "two"},

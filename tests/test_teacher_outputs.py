@@ -155,3 +155,21 @@ def test_the_teacher_command_run_again_keeps_outputs_already_written_and_rewrite
                          "teacher_outputs.states=[-1]"], cwd=written["root"]))
     assert "kept" not in proc.stdout
     assert json.loads((folder / OUTPUTS_RECORD).read_text())["id"] == before["id"]  # the same bytes, written again
+
+
+def test_states_in_float16_are_the_float32_states_rounded_and_take_about_half_the_room(written, tmp_path):
+    """teacher_outputs.state_dtype=float16 (outputs meant to be committed): the same teacher, the same logits, and
+    states that read back as float32 equal to the float32 states rounded to half precision."""
+    proc = _ok(run_rwkd(["teacher", "task=rte", *TINY, f"paths.outputs={written['root']}/out",
+                         f"paths.teacher_outputs={tmp_path}/half", "teacher_outputs.states=[-1]",
+                         "teacher_outputs.state_dtype=float16"], cwd=written["root"]))
+    assert "reusing the fine-tuned teacher" in proc.stdout  # the cached teacher, not another one
+    half, full = TeacherOutputs.open(_outputs_line(proc.stdout)), TeacherOutputs.open(written["folder"])
+    assert half.record["state_dtype"] == "float16" and full.record["state_dtype"] == "float32"
+    assert half.record["weights_sha256"] == full.record["weights_sha256"] and half.record["id"] != full.record["id"]
+    assert torch.allclose(half.table("train"), full.table("train"), equal_nan=True, rtol=0, atol=0)  # logits: equal
+    a, b = half.table("train", layer=2), full.table("train", layer=2)
+    assert a.dtype == torch.float32 and torch.equal(torch.isnan(a), torch.isnan(b))
+    held = ~torch.isnan(b).any(-1)
+    assert torch.equal(a[held], b[held].half().float()) and not torch.equal(a[held], b[held])
+    assert (half.folder / "states_2.parquet").stat().st_size < 0.7 * (full.folder / "states_2.parquet").stat().st_size

@@ -54,7 +54,8 @@ def teacher_only(cfg: DictConfig) -> float:
             found = ensure_teacher(teacher_cfg, tokenizer)
         _show(cfg.task.name, found)
         if cfg.teacher_outputs.write and not given:
-            folder, record = write_teacher_outputs(teacher_cfg, found, tokenizer, list(cfg.teacher_outputs.states))
+            folder, record = write_teacher_outputs(teacher_cfg, found, tokenizer, list(cfg.teacher_outputs.states),
+                                                   cfg.teacher_outputs.state_dtype)
             print(f"rwkd: teacher outputs in {folder} (id {record['id'][:12]}); distil them with "
                   f"teacher.outputs={folder}", flush=True)
             written = written or {"folder": str(folder), "id": record["id"]}

@@ -20,6 +20,7 @@ from rwkd.run.assemble import STUDENT_INITS
 from rwkd.run.resume import RESUME_CHOICES
 from rwkd.selection import SELECTIONS
 from rwkd.setting_rules import COUNT, FRACTION, INTEGER, NON_NEGATIVE, POSITIVE, Flag, Number, OneOf
+from rwkd.teacher.outputs import STATE_DTYPES
 from rwkd.terms import ExtraTerm, plan_extra_terms
 from rwkd.training.classifier_module import NAN_POLICY
 
@@ -89,6 +90,7 @@ RULES_BY_KEY = {
     "teacher.cache_logits": Flag(),
     "teacher.outputs": WrittenFolder("outputs.json", "`rwkd teacher`"),
     "teacher_outputs.write": Flag(),
+    "teacher_outputs.state_dtype": OneOf(STATE_DTYPES),
     "student.init": OneOf(STUDENT_INITS),
     "student.stable_head": Flag(),
     "trainer.max_epochs": Number(integer=True, low=1, optional=True),

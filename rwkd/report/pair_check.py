@@ -50,7 +50,7 @@ def _teacher_key(teacher: dict | None) -> tuple[str, str] | None:
 def _recorded_difference(a: dict, b: dict) -> str | None:
     teachers_a = [a.get("teacher"), *(a.get("more_teachers") or [])]
     teachers_b = [b.get("teacher"), *(b.get("more_teachers") or [])]
-    for i, (ta, tb) in enumerate(zip(teachers_a, teachers_b)):
+    for i, (ta, tb) in enumerate(zip(teachers_a, teachers_b, strict=False)):
         key_a, key_b = _teacher_key(ta), _teacher_key(tb)
         if key_a and key_b and key_a[0] == key_b[0] and key_a[1] != key_b[1]:
             which = "teacher" if i == 0 else f"teacher {i + 1}"

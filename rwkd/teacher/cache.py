@@ -18,7 +18,7 @@ from rwkd.data.datamodule import PadCollator, TokenizedSplit
 from rwkd.distributed import launch_rank, wait_for
 from rwkd.models import model_inputs
 from rwkd.records.provenance import file_sha256
-from rwkd.training.teacher_signal import CachedTeacher, teacher_output
+from rwkd.training.teacher_signal import CachedTeacher
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -30,24 +30,35 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-@torch.no_grad()
 def compute_logits(model, split: TokenizedSplit, pad_token_id: int, batch_size: int = 128,
                    layer: int | None = None) -> dict[int, list[float]]:
     """Logits (or [CLS] states after `layer`) of every sample of `split`, batched by length so little time
     goes to padding."""
+    return compute_outputs(model, split, pad_token_id, [layer], batch_size)[layer]
+
+
+@torch.no_grad()
+def compute_outputs(model, split: TokenizedSplit, pad_token_id: int, outputs: list[int | None],
+                    batch_size: int = 128) -> dict[int | None, dict[int, list[float]]]:
+    """Several of the teacher's outputs (None: logits; a layer: the [CLS] state after it) of every sample of
+    `split`, from one forward pass per batch: a 110M teacher's pass is the cost of writing its outputs."""
     model.eval()
     device = next(model.parameters()).device
     collate = PadCollator(pad_token_id, regression=False)
     order = sorted(range(len(split)), key=lambda i: len(split.input_ids[i]))
-    out: dict[int, list[float]] = {}
+    out: dict[int | None, dict[int, list[float]]] = {layer: {} for layer in outputs}
+    states = any(layer is not None for layer in outputs)
     for start in range(0, len(order), batch_size):
         items = [split[i] for i in order[start:start + batch_size]]
         for it in items:
             it["labels"] = 0
         batch = {k: v.to(device) for k, v in collate(items).items()}
-        logits = teacher_output(model, model_inputs(batch), layer).cpu()
-        for i, row in zip(batch["idx"].tolist(), logits.tolist(), strict=True):
-            out[i] = row
+        forward = model(**model_inputs(batch), output_hidden_states=states)
+        ids = batch["idx"].tolist()
+        for layer in outputs:
+            values = forward.logits if layer is None else forward.hidden_states[layer][:, 0]
+            for i, row in zip(ids, values.float().cpu().tolist(), strict=True):
+                out[layer][i] = row
     return out
 
 

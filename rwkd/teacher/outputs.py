@@ -7,7 +7,8 @@ its outputs are a few hundred kB per task. A folder holds:
 - `logits.parquet`: one row per sample the teacher scored (split, idx, logit_0..C-1): every train-file row of
   the run's pool (the rows trained on and the held-out meta split) and every dev row;
 - `states_<layer>.parquet` (when asked, `rwkd teacher teacher_outputs.states=[-1]`): the [CLS] state after that layer
-  for the train-file rows, for hidden-state terms;
+  for the train-file rows, for hidden-state terms; float32, or float16 (`teacher_outputs.state_dtype=float16`: half
+  the size, for outputs that are committed; a 768-wide state is 1.5 kB a row in float16), read back as float32;
 - `outputs.json`, written last: the command, commit, teacher key and weights' SHA-256, the teacher's dev and
   meta-split scores, its tokenizer and max_len, the data fingerprints and split settings, and each file's
   SHA-256. `id` (a hash over the files' hashes) names the outputs in every run that reads them.
@@ -29,28 +30,31 @@ from rwkd.atomic import write_json, write_with
 from rwkd.checkout import checkout_root
 from rwkd.errors import RwkdError
 from rwkd.records.provenance import file_sha256
-from rwkd.teacher.cache import compute_logits
+from rwkd.teacher.cache import compute_logits, compute_outputs
 from rwkd.training.teacher_signal import CachedTeacher
 
 OUTPUTS_RECORD = "outputs.json"
 LOGITS = "logits.parquet"
 FORMAT = 1
+STATE_DTYPES = ("float32", "float16")
 
 
 def states_file(layer: int) -> str:
     return f"states_{layer}.parquet"
 
 
-def _write_table(path: Path, rows: list[tuple[str, int, list[float]]], column: str) -> None:
+def _write_table(path: Path, rows: list[tuple[str, int, list[float]]], column: str, dtype: str = "float32") -> None:
     """Logits as one float32 column per class (logit_0, ...); states, hundreds wide, as one fixed-size list column
-    (`state`): the same float32 values without a column's overhead per dimension."""
+    (`state`) of `dtype`: the values without a column's overhead per dimension."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     width = len(rows[0][2]) if rows else 0
     columns = {"split": pa.array([r[0] for r in rows], pa.string()), "idx": pa.array([r[1] for r in rows], pa.int64())}
     if column == "state":
-        flat = pa.array([v for r in rows for v in r[2]], pa.float32())
+        import numpy as np
+
+        flat = pa.array(np.asarray([v for r in rows for v in r[2]], dtype=np.float32).astype(dtype), getattr(pa, dtype)())
         columns["state"] = pa.FixedSizeListArray.from_arrays(flat, width)
     else:
         for c in range(width):
@@ -58,24 +62,26 @@ def _write_table(path: Path, rows: list[tuple[str, int, list[float]]], column: s
     write_with(path, lambda tmp: pq.write_table(pa.table(columns), tmp))
 
 
-def write_outputs(folder: Path, model, dm, record: dict, states: list[int] = ()) -> dict:
+def write_outputs(folder: Path, model, dm, record: dict, states: list[int] = (), state_dtype: str = "float32") -> dict:
     """Computes the teacher's logits on the train pool and dev (and [CLS] states after `states` layers on the train
-    pool) from `dm` (tokenized by the teacher's tokenizer, set up for fit) and writes the folder; returns its
-    record. `record` carries what describes the teacher and the data (see the module's docstring)."""
+    pool, stored as `state_dtype`) from `dm` (tokenized by the teacher's tokenizer, set up for fit) and writes the
+    folder; returns its record. `record` carries what describes the teacher and the data (see the module's docstring)."""
     folder.mkdir(parents=True, exist_ok=True)
     pool = [s for s in (dm.train_set, dm.meta_set) if s is not None]
     pad = dm.tokenizer.pad_token_id
-    rows = [("train", i, v) for split in pool for i, v in sorted(compute_logits(model, split, pad).items())]
+    wanted = [None, *states]  # logits and states from one pass over the pool
+    pool_outputs = [compute_outputs(model, split, pad, wanted) for split in pool]
+    rows = [("train", i, v) for found in pool_outputs for i, v in sorted(found[None].items())]
     for name, split in dm.dev_sets.items():
         rows += [(name, i, v) for i, v in sorted(compute_logits(model, split, pad).items())]
     _write_table(folder / LOGITS, rows, "logit")
     files = {LOGITS: file_sha256(folder / LOGITS)}
     for layer in states:
-        state_rows = [("train", i, v) for split in pool for i, v in sorted(compute_logits(model, split, pad, layer=layer).items())]
-        _write_table(folder / states_file(layer), state_rows, "state")
+        state_rows = [("train", i, v) for found in pool_outputs for i, v in sorted(found[layer].items())]
+        _write_table(folder / states_file(layer), state_rows, "state", state_dtype)
         files[states_file(layer)] = file_sha256(folder / states_file(layer))
     meta_rows = sorted(e.idx for e in dm.meta_set.examples) if dm.meta_set is not None else []
-    full = {**record, "format": FORMAT, "files": files, "states": list(states),
+    full = {**record, "format": FORMAT, "files": files, "states": list(states), "state_dtype": state_dtype,
             "meta_rows_sha256": hashlib.sha256(json.dumps(meta_rows).encode()).hexdigest(),
             "id": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()}
     write_json(folder / OUTPUTS_RECORD, full)
@@ -194,7 +200,7 @@ def outputs_folder(root: str | Path, task: str, teacher) -> Path:
     return Path(root).resolve() / task / name
 
 
-def write_teacher_outputs(cfg, teacher, tokenizer, states: list[int] = ()) -> tuple[Path, dict]:
+def write_teacher_outputs(cfg, teacher, tokenizer, states: list[int] = (), state_dtype: str = "float32") -> tuple[Path, dict]:
     """`rwkd teacher`'s outputs for the configured teacher (cfg.teacher), into paths.teacher_outputs."""
     from rwkd.records import provenance
     from rwkd.run.assemble import build_datamodule, teacher_tokenizer_name
@@ -224,15 +230,16 @@ def write_teacher_outputs(cfg, teacher, tokenizer, states: list[int] = ()) -> tu
         raise RwkdError(f"teacher_outputs.states={list(states)}: layer {bad[0]} is not one of the teacher's "
                         f"{depth} hidden states; accepted: indices in [{-depth}, {depth - 1}] (0: the embeddings)")
     states = sorted({layer % depth for layer in states})  # as the terms resolve them: -1 is the last layer
-    if (found := _written_already(folder, record, states)) is not None:
+    if (found := _written_already(folder, record, states, state_dtype)) is not None:
         print(f"rwkd: the teacher outputs in {folder} are those of this teacher and data already; kept", flush=True)
         return folder, found
-    return folder, write_outputs(folder, teacher.model.eval(), dm, record, states)
+    return folder, write_outputs(folder, teacher.model.eval(), dm, record, states, state_dtype)
 
 
-def _written_already(folder: Path, record: dict, states: list[int]) -> dict | None:
+def _written_already(folder: Path, record: dict, states: list[int], state_dtype: str) -> dict | None:
     """The folder's record, where it is intact and was written from the same teacher weights, task, tokenization
-    and data, with every state asked for: `rwkd teacher` run again does not compute the same outputs twice."""
+    and data, with every state asked for in the type asked for: `rwkd teacher` run again does not compute the same
+    outputs twice."""
     if not (folder / OUTPUTS_RECORD).is_file():
         return None
     try:
@@ -240,4 +247,6 @@ def _written_already(folder: Path, record: dict, states: list[int]) -> dict | No
     except RwkdError:
         return None  # damaged: written again
     same = all(found.get(k) == record[k] for k in ("task", "weights_sha256", "tokenizer", "max_len", "data", "shape"))
-    return found if same and record["weights_sha256"] and set(states) <= set(found.get("states", [])) else None
+    same_states = set(states) <= set(found.get("states", [])) and (
+        not states or found.get("state_dtype", "float32") == state_dtype)
+    return found if same and record["weights_sha256"] and same_states else None

@@ -114,3 +114,29 @@ def test_the_v3_study_distils_the_committed_mpnet_outputs_and_subsamples_sst2_as
         assert cfg.teacher.outputs.startswith(f"results/teacher_outputs/{task}/mpnet-base-")
         assert (Path(__file__).parents[1] / cfg.teacher.outputs / "outputs.json").is_file()
     assert compose_train(["experiment=study_glue_v3", "task=sst2", "weighting=none"]).data.max_train_samples == 8000
+
+
+def test_the_v3_k_term_runs_read_mpnets_states_from_the_teacher_of_the_committed_logits():
+    """The K-term runs distil the committed states folders (float16 [CLS] states after MPNet's last layer): written
+    from the very teacher the two-term runs' logits came from, with those logits bit for bit, so the kd term of both
+    is the same numbers and runs on any machine read the same states."""
+    import torch
+
+    from rwkd.cli import compose_train
+    from rwkd.config.settings import check_settings
+    from rwkd.teacher.outputs import TeacherOutputs
+
+    root = Path(__file__).parents[1]
+    for task in ("mrpc", "rte", "stsb", "cola", "sst2"):
+        k_terms = compose_train(["experiment=study_glue_v3", "terms=mpnet_minilm_hidden", f"task={task}", "weighting=meta"])
+        two = compose_train(["experiment=study_glue_v3", f"task={task}", "weighting=meta"])
+        assert k_terms.teacher.outputs.startswith(f"results/teacher_outputs_states/{task}/")
+        states, logits = (TeacherOutputs.open(root / cfg.teacher.outputs) for cfg in (k_terms, two))
+        assert states.record["states"] == [12] and states.record["state_dtype"] == "float16"
+        assert states.record["weights_sha256"] == logits.record["weights_sha256"] and states.record["task"] == task
+        for split in ("train", "dev"):
+            torch.testing.assert_close(states.table(split), logits.table(split), rtol=0, atol=0, equal_nan=True)
+        held = ~torch.isnan(logits.table("train")).any(-1)  # the pool: every row the runs train or meta-learn on
+        table = states.table("train", layer=12)
+        assert table.shape[1] == 768 and torch.isfinite(table[held]).all() and torch.isnan(table[~held]).all()
+        check_settings(k_terms)  # the planned hidden-state term finds its states

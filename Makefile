@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: study-v3 study-v3-noise noise-v3-jobs study-v3-results mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -103,7 +103,8 @@ study-results: install
 	mkdir -p $(STUDY_RESULTS)
 	# finished jobs only: a running job has rewritten its weight summary but not yet its results.json
 	cd $(STUDY_OUT) && find . -name results.json -printf '%h\n' | while read -r job; do \
-		cp --parents "$$job"/results.json "$$job"/weight_summary*.json "$(CURDIR)/$(STUDY_RESULTS)/" || exit 1; done
+		cp --parents "$$job"/results.json "$$job"/weight_summary*.json $$(ls "$$job"/label_noise.json 2>/dev/null) \
+			"$(CURDIR)/$(STUDY_RESULTS)/" || exit 1; done
 	cd $(STUDY_OUT) && find . -name not_applicable.json -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
 	$(MAKE) --no-print-directory $(STUDY_PAGE)
 
@@ -124,8 +125,41 @@ STUDY_V3 := STUDY_EXPERIMENT=study_glue_v3 STUDY_OUT=outputs/studies/glue_v3 STU
 study-v3-lanes: install
 	$(MAKE) study-lanes $(STUDY_V3)
 
+# the whole third study, resumable: its jobs, then its noisy-label condition (below); the page is drawn apart
+study-v3: study-v3-lanes
+	$(MAKE) study-v3-noise
+
 study-v3-records: install
 	@echo "v3 records in results/study_glue_v3; the v3 page is drawn once the study's runs are in (issue 54)"
+
+# The v3 study's noisy-label condition (conf/experiment/noise_v3.yaml), after the study: MRPC and SST-2, two terms
+# and RW-KD on K=3. Both lanes run every job, in opposite task order: a job folder's lock lets one lane train it
+# while the other skips it. `touch outputs/STOP` ends them between jobs; run again to go on. Its records go to
+# results/noise_v3 (with each run's changed rows, label_noise.json).
+NOISE_V3 := STUDY_OUT=outputs/noise_v3 STUDY_RESULTS=results/noise_v3 STUDY_PAGE=study-v3-records
+NOISE_V3_LANE_1 := mrpc,sst2
+NOISE_V3_LANE_2 := sst2,mrpc
+study-v3-noise: install
+	$(MAKE) study-restore $(NOISE_V3)
+	$(MAKE) -j2 noise-v3-lane-1 noise-v3-lane-2
+	$(MAKE) study-results $(NOISE_V3)
+
+noise-v3-lane-%: install
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(MAKE) noise-v3-jobs NOISE_V3_TASKS=$(NOISE_V3_LANE_$*) \
+		> outputs/noise_v3/lane$*.log 2>&1 || { echo "noise lane $* stopped (exit $$?): see outputs/noise_v3/lane$*.log"; exit 1; }
+
+noise-v3-jobs: install
+	$(BIN)/rwkd train -m experiment=noise_v3 task=$(NOISE_V3_TASKS)
+	$(BIN)/rwkd train -m experiment=noise_v3 terms=hidden weighting=meta task=$(NOISE_V3_TASKS)
+
+# The v3 page, once the study and its noisy-label condition are in: docs/results.md from the committed records
+# alone (the noisy runs in a section of their own: rwkd/report/noise.py), each run at its best meta-split epoch.
+# It replaces the v2 study's page as published (epochs chosen on dev; docs/results_v2.md reads those records
+# at the meta-chosen epoch, and git keeps the page); tests/test_study_results.py's check of that page goes with it.
+study-v3-results: install
+	$(BIN)/rwkd report results/study_glue_v3/terms* results/noise_v3 --out docs/study_glue_v3 --doc docs/results.md \
+		--plots-dir docs/study_glue_v3 --seeds 5 --reading docs/results_v3_reading.md \
+		--title "The third comparison study: weighting families on GLUE with a teacher worth distilling"
 
 # The first study (the under-trained regime, conf/experiment/study_glue_v1.yaml), kept as it is:
 # study-v1-results writes docs/results_v1.md from its committed records alone, each run read at its best epoch on

@@ -148,6 +148,11 @@ def test_the_noise_experiment_composes_and_passes_the_checks(task):
     assert cfg.data.label_noise == 0.3 and cfg.data.label_noise_seed == cfg.seed
     assert cfg.student.name == "minilm-l6" and cfg.student.model.layers is None and cfg.teacher.name == "mpnet-base"
     assert cfg.data.max_train_samples == (8000 if task == "sst2" else None)
+    # the states folder the v3 study's K-term runs read, so the two-term and K=3 runs distil one folder
+    k_terms = compose_train(["experiment=noise_v3", f"task={task}", "terms=hidden", "weighting=meta"])
+    check_settings(k_terms)
+    states = compose_train(["experiment=study_glue_v3", "terms=mpnet_minilm_hidden", f"task={task}"]).teacher.outputs
+    assert cfg.teacher.outputs == k_terms.teacher.outputs == states and len(k_terms.kd.hidden) == 1
 
 
 # ---- the weights on flipped and clean rows -------------------------------------------------------------------
@@ -227,6 +232,38 @@ def test_the_report_tables_dev_score_and_label_weight_on_clean_and_flipped_rows(
     assert cells[5].startswith("0.700") and cells[6].startswith("0.200") and cells[7] == "-0.500"
     assert cells[8] == "0.300 / 0.800"  # the teacher side: w
     assert label_noise_table([clean_run]) is None
+
+
+def test_a_study_reported_with_its_noisy_condition_keeps_them_apart(tmp_path):
+    """`rwkd report STUDY NOISY`: the same task, scheme and seed name one run in each; the tables are the clean
+    study's, and the noisy runs get a section of their own, with their commands and paired differences."""
+    from rwkd.report.command import main
+
+    families = {"fixed": ["fixed_a25", "fixed_a75"]}
+    dev = {False: {"none": 70, "fixed_a25": 72, "fixed_a75": 71}, True: {"none": 50, "fixed_a25": 61, "fixed_a75": 55}}
+    for noisy, by_scheme in dev.items():
+        for scheme, score in by_scheme.items():
+            for seed in (1, 2):
+                row = {"epoch": 0, "val/headline": (score + seed) / 100, "meta/headline": 0.6 if scheme != "fixed_a75" else 0.5}
+                record = {"task": "mrpc", "weighting": scheme, "seed": seed, "choices": {"weighting": scheme},
+                          "command": f"rwkd train -m experiment={'noise' if noisy else 'study'} seed=1,2",
+                          "config": {"study": {"families": families}}, "history": [row],
+                          "best": {"epoch": 0, "metrics": row}, "last": {"metrics": row},
+                          "data": {"label_noise": {"p": 0.3, "seed": seed}} if noisy else {}}
+                folder = tmp_path / ("noisy" if noisy else "study") / scheme / str(seed)
+                folder.mkdir(parents=True)
+                (folder / "results.json").write_text(json.dumps(record))
+    doc = tmp_path / "page.md"
+    assert main([str(tmp_path / "study"), str(tmp_path / "noisy"), "--no-plots", "--out", str(tmp_path),
+                 "--doc", str(doc)]) == 0
+    page = doc.read_text()
+    main_part, noise_part = page.split("## Noisy labels")
+    assert "| none | 71.50 ± 0.71 (n=2) |" in main_part and "51.50" not in main_part  # the clean runs alone
+    assert "experiment=noise" not in main_part.split("## Commands")[1].split("##")[0]
+    assert "rwkd train -m experiment=noise seed=1,2" in noise_part
+    # the noisy runs' own paired table: the tuned fixed alpha (0.25 on the meta split) minus none, +11 each seed
+    assert "| none | -11.00" in noise_part
+    assert "A condition of its own (6 runs)" in noise_part
 
 
 # ---- end to end --------------------------------------------------------------------------------------------------

@@ -58,6 +58,40 @@ def test_a_primary_missing_a_side_is_said_so_and_takes_no_part_in_the_correction
     assert "p=0.138" in table and "p=0.184" in table
 
 
+def test_a_k_term_primary_before_any_k_term_run_is_not_run_yet_and_two_k_term_sets_are_refused():
+    k_primary = {"scheme": "meta", "reference": "fixed", "terms": "k"}
+    primaries = [*PRIMARY, k_primary]
+    # a study part-way, two-term runs only: the K-term comparison waits, the others are tested as before
+    table = primary_table(_records(primaries), primaries)
+    assert "| meta − fixed (K terms) | not run on every task |" in table
+    assert "p=0.138" in table and "p=0.184" in table
+    # the K-term runs in: the comparison reads them alone, not the two-term rows
+    k_runs = [{**r, "weighting": r["weighting"] + " [label+kd+hidden0]"} for r in _records(primaries)
+              if r["choices"]["weighting"] != "none"]
+    for r in k_runs:
+        if r["choices"]["weighting"] == "meta":
+            r["best"] = {**r["best"], "metrics": {**r["best"]["metrics"], "val/headline": r["best"]["metrics"]["val/headline"] + 0.01}}
+    cells = primary_cells(_records(primaries) + k_runs, primaries)
+    assert cells["meta − fixed (K terms)"].mean == pytest.approx(cells["meta − fixed (two terms)"].mean + 1.0)
+    other_set = [{**r, "weighting": r["weighting"].replace("hidden0", "kd1")} for r in k_runs]
+    with pytest.raises(RwkdError, match="2 term sets with more than two terms"):
+        primary_cells(_records(primaries) + k_runs + other_set, primaries)
+
+
+def test_a_primary_comparison_takes_verified_pairs_only_and_lists_the_pair_it_left_out():
+    records = _records()
+    for r in records:
+        start = "d0" if (r["task"], r["seed"], r["choices"]["weighting"]) != ("rte", 2, "none") else "d1"
+        r["identity"] = {"student_init": start, "split": "s", "batch_order": "b", "teacher_terms": {}}
+    cells = primary_cells(records, PRIMARY)
+    # rte seed 2's none started elsewhere: fixed - none keeps seeds 1 and 3 (+0.5, +2), meta - fixed all three
+    assert cells["fixed − none (two terms)"].n == 2
+    assert cells["fixed − none (two terms)"].mean == pytest.approx(1.25)
+    assert cells["meta − fixed (two terms)"].n == 3
+    table = primary_table(records, PRIMARY)
+    assert "- rte seed 2: fixed, alpha chosen on meta split vs none: student_init differs" in table
+
+
 def test_the_records_primary_list_is_read_checked_and_optional():
     assert read_primaries(_records()) == PRIMARY
     assert read_primaries([{**r, "config": {"study": {"families": FAMILIES}}} for r in _records()]) == []

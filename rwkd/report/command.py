@@ -22,7 +22,7 @@ from rwkd.report.tables import markdown, write_csv
 
 
 def document_text(args: argparse.Namespace, results: list[dict], not_applicable: list[dict], table_markdown: str,
-                  command: str, plots: list[Path] | None) -> str:
+                  command: str, plots: list[Path] | None, noisy: list[dict] = ()) -> str:
     """The --doc page, from the parsed arguments and what was read and drawn: its own function so that a test
     can regenerate a committed page from its committed records and compare them whole."""
     from rwkd.records.sweep_plan import read_plan
@@ -37,17 +37,26 @@ def document_text(args: argparse.Namespace, results: list[dict], not_applicable:
     plans = [plan for plan in map(read_plan, args.paths) if plan is not None]
     # sorted: a page drawn with --no-plots and one that drew its plots link them in the same order
     return study_document(results, not_applicable, table_markdown, doc, command, sorted(plots), reading,
-                          args.title, plans, args.seeds)
+                          args.title, plans, args.seeds, noisy)
 
 
 def _write_doc(args, results: list[dict], not_applicable: list[dict], table_markdown: str,
-               argv: list[str] | None, plots: list[Path] | None) -> Path:
+               argv: list[str] | None, plots: list[Path] | None, noisy: list[dict]) -> Path:
     import shlex
 
     command = shlex.join(["rwkd", "report", *(sys.argv[2:] if argv is None else argv)])
     doc = Path(args.doc)
-    write_text(doc, document_text(args, results, not_applicable, table_markdown, command, plots))
+    write_text(doc, document_text(args, results, not_applicable, table_markdown, command, plots, noisy))
     return doc
+
+
+def reported_apart(results: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the runs the tables report, a noisy-label condition reported in a section of its own): a study's clean
+    runs and its noisy ones, given together, stay apart; noisy runs alone are the tables' runs."""
+    from rwkd.report.noise import split_noisy
+
+    clean, noisy = split_noisy(results)
+    return (clean, noisy) if clean else (noisy, [])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     results, failed, not_applicable = find_results(args.paths)
-    results = at_chosen_epoch(results, args.select_on)
+    results, noisy = reported_apart(at_chosen_epoch(results, args.select_on))
     summary = summarise(results, not_applicable)
     out = Path(args.out or args.paths[0])
     text = markdown(summary, failed)
@@ -85,6 +94,6 @@ def main(argv: list[str] | None = None) -> int:
         plots = plot_weights(results, out) + plot_term_weights(results, out)
         written += plots
     if args.doc:
-        written.append(_write_doc(args, results, not_applicable, text, argv, plots))
+        written.append(_write_doc(args, results, not_applicable, text, argv, plots, noisy))
     print("rwkd: wrote " + ", ".join(map(str, written)), file=sys.stderr)
     return 0

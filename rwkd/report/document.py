@@ -172,7 +172,7 @@ def _floor_table(results: list[dict]) -> str | None:
 
 def study_document(results: list[dict], not_applicable: list[dict], table_markdown: str, doc_path: Path,
                    report_command: str, plots: list[Path], reading: str | None, title: str,
-                   plans: list[SweepPlan] = (), seeds_planned: int | None = None) -> str:
+                   plans: list[SweepPlan] = (), seeds_planned: int | None = None, noisy: list[dict] = ()) -> str:
     undefined = {(r["task"], r["weighting"]) for r in not_applicable}
     out = _provenance_section(results, undefined, report_command, title, plans, seeds_planned)
     chosen = caption(select_on_of(results) or "record")
@@ -181,6 +181,7 @@ def study_document(results: list[dict], not_applicable: list[dict], table_markdo
     out += _comparison_sections(results, undefined, chosen)
     out += _cost_sections(results)
     out += _weight_sections(results, plots, doc_path)
+    out += label_noise_section(results, noisy)
     out += ["", "## Reading", "", reading.strip() if reading else "Not written yet.", ""]
     return "\n".join(out)
 
@@ -280,7 +281,6 @@ def _weight_sections(results: list[dict], plots: list[Path], doc_path: Path) -> 
                 "δ before they are normalised. Where every score is at or below δ the floor alone decides (uniform "
                 "weights, 0.5 with two terms); where some are, those terms get almost nothing (with two terms a "
                 "weight of 0 or 1); otherwise the scores set the weights. Share of (sample, epoch) rows:", "", floors, ""]
-    out += label_noise_section(results)
     if plots:
         out += [f"![{p.stem}]({Path(os.path.relpath(p.resolve(), doc_path.resolve().parent)).as_posix()})"
                 for p in plots]

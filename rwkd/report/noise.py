@@ -79,7 +79,30 @@ def label_noise_table(results: list[dict]) -> str | None:
                            "flipped - clean", "teacher side, clean / flipped", "teacher terms, clean / flipped"], rows)
 
 
-def label_noise_section(results: list[dict]) -> list[str]:
-    """The page's lines for the noisy-label condition; none where the study has no noisy runs."""
-    table = label_noise_table(results)
-    return [] if table is None else [INTRO, "", table, ""]
+def is_noisy(record: dict) -> bool:
+    return bool((record.get("data") or {}).get("label_noise"))
+
+
+def split_noisy(results: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the runs with clean training labels, the runs with noisy ones). A study reported with its noisy-label
+    condition keeps the two apart: the same task, scheme and seed name a different run in each."""
+    return [r for r in results if not is_noisy(r)], [r for r in results if is_noisy(r)]
+
+
+def label_noise_section(results: list[dict], condition: list[dict] = ()) -> list[str]:
+    """The page's lines for the noisy-label condition; none where it has no noisy runs. `condition`: the noisy
+    runs of a condition reported beside a clean study (split_noisy), which get a section of their own with their
+    commands and their paired differences; else the noisy runs among `results`, whose page is about them."""
+    if not condition:
+        table = label_noise_table(results)
+        return [] if table is None else [INTRO, "", table, ""]
+    from rwkd.report.paired_tables import paired_table
+    from rwkd.study.tuning import TUNED
+
+    commands = sorted({r.get("command", "") for r in condition})
+    return ["## Noisy labels", "", f"A condition of its own ({len(condition)} runs), in none of the tables above. "
+            "Its commands:", "", "```bash", *commands, "```", "", INTRO, "",
+            label_noise_table(condition) or "No weight summaries split by flipped and clean rows were found.", "",
+            "Each scheme minus the fixed alpha chosen on the (clean) meta split, and minus `none`, on the same task "
+            "and seed, dev headline x 100 at the reported epoch (as in the paired tables above; Holm over each "
+            "table alone):", "", paired_table(condition, TUNED), "", paired_table(condition, "none"), ""]

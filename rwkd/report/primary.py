@@ -19,6 +19,7 @@ import math
 
 from rwkd import markdown
 from rwkd.errors import RwkdError
+from rwkd.report.pair_check import left_out_lines, pairs_left_out
 from rwkd.report.paired import cell, holm
 from rwkd.report.paired_tables import paired_cells
 from rwkd.report.power import LEVEL, TARGET, detectable, seeds_for
@@ -68,40 +69,54 @@ def _row_of(records: list[dict], name: str, suffix: str) -> str | None:
     return own.pop() if own else None
 
 
-def primary_cells(results: list[dict], primaries: list[dict]) -> dict[str, object]:
-    """{label: Paired} of each primary comparison on the mean over tasks (per seed, over the seeds with every
-    task); a comparison missing on some task or seed is left out."""
+def _compared(results: list[dict], primaries: list[dict]) -> tuple[dict[str, object], dict[tuple, str]]:
+    """({label: Paired} of each primary comparison on the mean over tasks (per seed, over the seeds with every
+    task), {(task, scheme row, reference row, seed): reason} of the pairs left out because their runs are no pair
+    (rwkd/report/pair_check.py)). A comparison missing on some task or seed is left out."""
     rows = with_tuned_rows(results)
     tasks = sorted({r["task"] for r in rows})
-    cells = {}
+    cells, left_out = {}, {}
     for p in primaries:
         suffixes = _suffixes(rows, p.get("terms", "two"))
-        if len(suffixes) != 1:
+        if not suffixes:
+            continue  # a study part-way: no run with more terms yet, so the comparison is "not run on every task"
+        if len(suffixes) > 1:
             raise RwkdError(f"study.primary {label(p)}: the records hold {len(suffixes)} term sets with more than "
-                            "two terms; a `k` comparison needs exactly one")
-        score = {}
+                            "two terms; a `k` comparison needs one (report one term set with the two-term runs)")
+        score, records = {}, {}
         for task in tasks:
-            records = [r for r in rows if r["task"] == task]
-            names = {side: _row_of(records, p[side], suffixes[0]) for side in ("scheme", "reference")}
-            for r in records:
+            on_task = [r for r in rows if r["task"] == task]
+            names = {side: _row_of(on_task, p[side], suffixes[0]) for side in ("scheme", "reference")}
+            for r in on_task:
                 for side, name in names.items():
                     if name is not None and r["weighting"] == name:
                         score[(task, side, r["seed"])] = 100 * r["best"]["metrics"]["val/headline"]
-        found = paired_cells(score, {label(p): ("scheme", "reference")})
+                        records[(task, side, r["seed"])] = r
+        not_pairs = pairs_left_out(records, {label(p): ("scheme", "reference")})
+        left_out.update({(task, records[(task, "scheme", seed)]["weighting"],
+                          records[(task, "reference", seed)]["weighting"], seed): reason
+                         for (task, _, _, seed), reason in not_pairs.items()})
+        found = paired_cells(score, {label(p): ("scheme", "reference")}, left_out=not_pairs)
         if (label(p), None) in found and {t for t, _, _ in score} == set(tasks):
             cells[label(p)] = found[(label(p), None)]
-    return cells
+    return cells, left_out
+
+
+def primary_cells(results: list[dict], primaries: list[dict]) -> dict[str, object]:
+    """{label: Paired} of each primary comparison on the mean over tasks, verified pairs only (_compared)."""
+    return _compared(results, primaries)[0]
 
 
 def primary_table(results: list[dict], primaries: list[dict]) -> str:
     """One row per primary comparison: the paired difference on the mean over tasks, its p-value Holm-adjusted
     over the primary comparisons alone, and the raw p-value."""
-    cells = primary_cells(results, primaries)
+    cells, left_out = _compared(results, primaries)
     adjusted = dict(zip(cells, holm([c.p for c in cells.values()]), strict=True))
     rows = [[label(p), cell(cells[label(p)], adjusted[label(p)]) if label(p) in cells else "not run on every task",
              f"{cells[label(p)].p:.3f}" if label(p) in cells and not math.isnan(cells[label(p)].p) else markdown.BLANK]
             for p in primaries]
-    return markdown.table(["primary comparison", "mean over tasks (Holm over the primaries)", "p before Holm"], rows)
+    table = markdown.table(["primary comparison", "mean over tasks (Holm over the primaries)", "p before Holm"], rows)
+    return "\n".join([table, *([""] + left_out_lines(left_out) if left_out else [])])
 
 
 def seeds_needed(sd: float, level: float) -> int | None:

@@ -1,0 +1,72 @@
+"""The third study's committed records (results/study_glue_v3, issue 54), checked as they arrive: each is a job of
+the study's design (conf/experiment/study_glue_v3.yaml and the Makefile's K-term schemes), made by its command from
+a clean commit, and the runs of one task and seed are pairs by their identity digests: the same student start,
+train/meta split and batch order, and, within a term set, the same teacher outputs. A record that breaks this
+fails here, the day it is committed, not on the page at the end."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from rwkd.records.reading import find_results
+from rwkd.report.pair_check import SHARED_DIGESTS, pair_difference
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "results" / "study_glue_v3"
+K_TERMS_FOLDER = "terms4_teachers2_hidden1"  # MPNet, the MiniLM teacher and MPNet's [CLS] state: label + 3
+
+
+def _records() -> list[dict]:
+    results, failed, _ = find_results([str(STUDY)])
+    assert not failed
+    assert results, "the study has committed records since its first part"
+    return results
+
+
+def _where(record: dict) -> tuple[str, str, str, str]:
+    terms, task, scheme, seed = Path(record["_path"]).relative_to(STUDY).parts
+    return terms, task, scheme, seed
+
+
+def test_every_v3_record_is_a_job_of_the_design_from_a_clean_commit():
+    params = OmegaConf.load(ROOT / "conf" / "experiment" / "study_glue_v3.yaml").hydra.sweeper.params
+    k_schemes = re.search(r"^STUDY_K_SCHEMES := (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split(",")
+    schemes = {"terms2": params.weighting.split(","), K_TERMS_FOLDER: k_schemes}
+    seeds = {int(s) for s in str(params.seed).split(",")}
+    for r in _records():
+        terms, task, scheme, seed = _where(r)
+        assert terms in schemes and scheme in schemes[terms], r["_path"]
+        assert task in params.task.split(",") and (r["task"], f"seed{r['seed']}") == (task, seed) and r["seed"] in seeds
+        assert r["command"].startswith("rwkd train -m experiment=study_glue_v3 "), r["command"]
+        assert (terms == K_TERMS_FOLDER) == ("terms=mpnet_minilm_hidden" in r["command"]), r["command"]
+        assert not r["git_commit"].endswith("-dirty") and r["git_commit"] != "unknown", r["git_commit"]
+        assert r["best"]["selected_on"] == "meta/headline" and r["config"]["checkpoint"]["select_on"] == "meta", r["_path"]
+
+
+def test_the_runs_of_a_task_and_seed_are_pairs_by_their_digests():
+    by_task_seed: dict = defaultdict(list)
+    for r in _records():
+        assert r.get("identity"), r["_path"]  # every v3 record carries its digests
+        by_task_seed[(r["task"], r["seed"])].append(r)
+    for (task, seed), records in by_task_seed.items():
+        # across term sets too: one student start, split and batch order per task and seed
+        for name in SHARED_DIGESTS:
+            assert len({r["identity"][name] for r in records}) == 1, (task, seed, name)
+        for a, b in combinations(records, 2):
+            if _where(a)[0] == _where(b)[0]:
+                assert pair_difference(a, b) is None, (a["_path"], b["_path"], pair_difference(a, b))
+
+
+def test_each_term_set_of_a_task_distils_one_teacher_output_per_term():
+    digests: dict = defaultdict(set)
+    for r in _records():
+        terms, task, _, _ = _where(r)
+        for term, digest in r["identity"]["teacher_terms"].items():
+            digests[(terms, task, term)].add(digest)
+    assert digests, "the KD runs record the teacher outputs they distil"
+    assert all(len(found) == 1 for found in digests.values()), digests

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from rwkd.records.epochs import at_chosen_epoch
 from rwkd.records.reading import find_results
 from rwkd.records.sweep_plan import read_plan
-from rwkd.report.command import document_text, parser
+from rwkd.report.command import document_text, parser, read_reported
 from rwkd.report.document import _coverage, _timing_table, _weights_table, choices_table
 from rwkd.report.paired_tables import paired_table
 from rwkd.report.summary import summarise
@@ -145,11 +145,12 @@ def test_the_study_page_is_exactly_what_rwkd_report_makes_of_the_committed_recor
     # every term set the study committed, and nothing else (the Makefile's results/study_glue/terms*)
     assert args.paths == sorted(str(p.relative_to(ROOT)) for p in STUDY.glob("terms*"))
     monkeypatch.chdir(ROOT)
-    results, failed, not_applicable = find_results(args.paths)
-    results = at_chosen_epoch(results, args.select_on)
-    table = markdown(summarise(results, not_applicable), failed)
+    reported = read_reported(args)  # the path `rwkd report` takes
+    results, table = reported.results, reported.table
+    assert not reported.noisy
     assert (ROOT / args.out / "report.md").read_text() == table
-    assert document_text(args, results, not_applicable, table, command, None) == STUDY_PAGE.read_text()
+    assert document_text(args, results, reported.not_applicable, table, command, None, reported.noisy) == \
+        STUDY_PAGE.read_text()
     drawn = {p.name for p in (ROOT / args.plots_dir).glob("weights_*.png")}
     expected = {f"weights_{task}.png" for task in by_task_and_scheme(results)}
     assert expected <= drawn, (expected, drawn)

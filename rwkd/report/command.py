@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from rwkd.atomic import write_text
 from rwkd.errors import RwkdError
@@ -76,16 +77,32 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+class Reported(NamedTuple):
+    """What a report reads and tabulates: its own function, so that a test regenerates a committed page by the
+    same path as `rwkd report`."""
+
+    results: list[dict]  # the runs the tables report, each at the epoch --select-on chose
+    noisy: list[dict]  # a noisy-label condition reported beside them (reported_apart)
+    not_applicable: list[dict]
+    summary: dict
+    table: str  # the Markdown `rwkd report` prints and writes to report.md
+
+
+def read_reported(args: argparse.Namespace) -> Reported:
     results, failed, not_applicable = find_results(args.paths)
     results, noisy = reported_apart(at_chosen_epoch(results, args.select_on))
     summary = summarise(results, not_applicable)
+    return Reported(results, noisy, not_applicable, summary, markdown(summary, failed))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    reported = read_reported(args)
+    results, text = reported.results, reported.table
     out = Path(args.out or args.paths[0])
-    text = markdown(summary, failed)
     print(text)
     write_text(out / "report.md", text)
-    write_csv(summary, out / "report.csv")
+    write_csv(reported.summary, out / "report.csv")
     written = [out / "report.md", out / "report.csv"]
     plots = None
     if not args.no_plots:
@@ -94,6 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         plots = plot_weights(results, out) + plot_term_weights(results, out)
         written += plots
     if args.doc:
-        written.append(_write_doc(args, results, not_applicable, text, argv, plots, noisy))
+        written.append(_write_doc(args, results, reported.not_applicable, text, argv, plots, reported.noisy))
     print("rwkd: wrote " + ", ".join(map(str, written)), file=sys.stderr)
     return 0

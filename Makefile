@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: study-v3 study-v3-noise noise-v3-jobs study-v3-results mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: study-v3 study-v3-more-seeds study-v3-noise noise-v3-jobs study-v3-results mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -61,6 +61,8 @@ STUDY_TUNING_SEEDS := 1
 STUDY_LATER_SEEDS := 2,3,4,5
 STUDY_K_TERMS := terms=two_teachers_hidden
 STUDY_K_SCHEMES := fixed_a25,fixed_a50,fixed_a75,heuristic_ca_mkd,meta,meta_mix,metanet_terms
+# later seeds run every row the tuning kept; STUDY_ROWS=--primary runs only the rows of the primary comparisons
+STUDY_ROWS :=
 # The variants are chosen from the study folder itself, and the page is drawn once at the end: study-results
 # rewrites committed files, and a job started after that would record its commit as "-dirty".
 study: study-jobs
@@ -85,10 +87,10 @@ study-jobs: install study-restore
 		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
 			weighting=$(STUDY_K_SCHEMES) || exit 1; \
 		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms2 --task $$task \
+			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms2 --task $$task $(STUDY_ROWS) \
 				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
 		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task \
+			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task $(STUDY_ROWS) \
 				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
 	done
 
@@ -128,6 +130,12 @@ study-v3-lanes: install
 # the whole third study, resumable: its jobs, then its noisy-label condition (below); the page is drawn apart
 study-v3: study-v3-lanes
 	$(MAKE) study-v3-noise
+
+# seeds beyond the five planned, for the primary comparisons' rows alone, where the page's primary power table
+# asks for more to find one point (issue 54): make study-v3-more-seeds SEEDS=6,7
+study-v3-more-seeds: install
+	@test -n "$(SEEDS)" || { echo "give the seeds: make study-v3-more-seeds SEEDS=6,7" >&2; exit 2; }
+	$(MAKE) study-lanes $(STUDY_V3) STUDY_LATER_SEEDS=$(SEEDS) STUDY_ROWS=--primary
 
 study-v3-records: install
 	@echo "v3 records in results/study_glue_v3; the v3 page is drawn once the study's runs are in (issue 54)"

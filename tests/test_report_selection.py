@@ -372,6 +372,26 @@ def test_the_tuning_command_prints_a_sweep_value_and_refuses_an_unknown_task(tmp
         main([str(tmp_path), "--task", "rte"])
 
 
+def test_seeds_beyond_the_plan_run_only_the_rows_the_primary_comparisons_name():
+    from rwkd.study.tuning import primary_rows_only, weightings_to_run
+
+    families = {"fixed": ["fixed_a25", "fixed_a75"], "meta": ["meta", "meta_mix"]}
+    primary = [{"scheme": "meta", "reference": "fixed", "terms": "two"}, {"scheme": "fixed", "reference": "none", "terms": "two"},
+               {"scheme": "meta", "reference": "fixed", "terms": "k"}]
+    runs = [_variant("mrpc", label, name, 1, 0.6, [meta], families)
+            for label, name, meta in [("none", "none", 0.5), ("fixed(alpha=0.25)", "fixed_a25", 0.6),
+                                      ("fixed(alpha=0.75)", "fixed_a75", 0.7), ("meta(label)", "meta", 0.6),
+                                      ("meta(mix)", "meta_mix", 0.5), ("heuristic(teacher_correct)", "heuristic_correct", 0.6)]]
+    for r in runs:
+        r["config"]["study"]["primary"] = primary
+    names = weightings_to_run(runs, "mrpc")
+    assert names == ["none", "fixed_a75", "meta", "heuristic_correct"]
+    assert primary_rows_only(runs, names) == ["none", "fixed_a75", "meta"]
+    # the K-term folder: only meta - fixed is a K-term primary, so `none` is not run there
+    k_runs = [{**r, "weighting": r["weighting"] + " [label+kd+hidden0]"} for r in runs]
+    assert primary_rows_only(k_runs, names) == ["fixed_a75", "meta"]
+
+
 def test_the_choice_waits_for_a_tuning_job_another_lane_is_training_and_not_for_later_seeds(tmp_path, capsys):
     import json
     import threading

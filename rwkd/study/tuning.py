@@ -109,6 +109,18 @@ def weightings_to_run(results: list[dict], task: str) -> list[str]:
     return names
 
 
+def primary_rows_only(results: list[dict], names: list[str]) -> list[str]:
+    """Of the weighting configs `names`, those the records' pre-registered comparisons (`study.primary`) name on
+    either side, as a family or as a config, for the records' term set (two terms, or more: `k`): the rows a
+    study runs on seeds beyond its planned ones, where its power table asks for more."""
+    primaries = next((p for r in results if (p := ((r.get("config") or {}).get("study") or {}).get("primary"))), [])
+    terms = "k" if any(terms_suffix(r["weighting"]) for r in results) else "two"
+    named = {p[side] for p in primaries if p.get("terms", "two") == terms for side in ("scheme", "reference")}
+    families = next((f for r in results if (f := ((r.get("config") or {}).get("study") or {}).get("families"))), {})
+    family = {member: name for name, members in families.items() for member in members}
+    return [n for n in names if n in named or family.get(n) in named]
+
+
 def wait_for_jobs_in_training(paths: list[str], task: str, seeds: list[str]) -> None:
     """Returns once no other process trains a job of `task` on `seeds` under `paths` (the job folders
     `TASK/WEIGHTING/seedN` of a study's sweep, whose lock a training process holds). Two study lanes may share
@@ -138,11 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", required=True)
     parser.add_argument("--wait-seeds", default="", help="comma-separated tuning seeds: first wait for their jobs "
                         "that another process is training (folders TASK/WEIGHTING/seedN under the paths)")
+    parser.add_argument("--primary", action="store_true", help="only the rows the study's primary comparisons "
+                        "name (study.primary): for seeds beyond the planned ones")
     args = parser.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries the sweep value alone
         wait_for_jobs_in_training(args.paths, args.task, [s for s in args.wait_seeds.split(",") if s.strip()])
     results, _, _ = find_results(args.paths)
     names = weightings_to_run(results, args.task)
+    if args.primary:
+        names = primary_rows_only(results, names)
     if not names:
         from rwkd.errors import RwkdError
 

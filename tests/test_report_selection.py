@@ -370,6 +370,8 @@ def test_the_tuning_command_prints_a_sweep_value_and_refuses_an_unknown_task(tmp
     assert capsys.readouterr().out == "fixed_a75,none\n"
     with pytest.raises(RwkdError, match="no run of task rte"):
         main([str(tmp_path), "--task", "rte"])
+    with pytest.raises(RwkdError, match="name no primary comparison"):  # these records name none
+        main([str(tmp_path), "--task", "cola", "--primary"])
 
 
 def test_seeds_beyond_the_plan_run_only_the_rows_the_primary_comparisons_name():

@@ -157,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         wait_for_jobs_in_training(args.paths, args.task, [s for s in args.wait_seeds.split(",") if s.strip()])
     results, _, _ = find_results(args.paths)
     names = weightings_to_run(results, args.task)
-    if args.primary:
-        names = primary_rows_only(results, names)
-    if not names:
-        from rwkd.errors import RwkdError
+    from rwkd.errors import RwkdError
 
+    if args.primary and names and not (names := primary_rows_only(results, names)):
+        raise RwkdError(f"--primary: the records under {', '.join(args.paths)} name no primary comparison "
+                        "(study.primary) for their term set; accepted: a study whose config names them")
+    if not names:
         raise RwkdError(f"no run of task {args.task} under {', '.join(args.paths)}; run its tuning seeds first")
     print(",".join(names))
     return 0

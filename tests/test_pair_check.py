@@ -130,3 +130,38 @@ def test_a_record_from_before_stable_head_pairs_with_a_run_that_keeps_torchs_hea
     stable["config"]["student"]["stable_head"] = True
     assert pair_difference(before, kept) is None
     assert pair_difference(before, stable) == "student differs"
+
+
+def _from_written_outputs(tmp_path, name: str, outputs_id: str, logits_sha: str, seed: int = 1) -> dict:
+    """A run that distilled the teacher-outputs folder `name` (its record written there), by its identity."""
+    import json
+
+    from rwkd.records.identity import outputs_digest
+
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    (folder / "outputs.json").write_text(json.dumps({"id": outputs_id, "files": {"logits.parquet": logits_sha}}))
+    record = _with_identity(f"fixed({name})", seed, 0.6, teacher_terms={"kd": outputs_digest(outputs_id, None)})
+    record.update(teacher={"origin": "outputs", "outputs_id": outputs_id, "path": "/elsewhere/" + name},
+                  config={"teacher": {"outputs": str(folder)}})
+    return record
+
+
+def test_two_outputs_folders_with_the_same_logits_file_give_the_kd_term_the_same_numbers(tmp_path):
+    """A K-term run reads the teacher's outputs with hidden states beside the logits: another folder id, the same
+    logits file. Its kd term pairs with a two-term run's by that file's SHA-256, and only where the folder found is
+    the one the run recorded."""
+    logits_only = _from_written_outputs(tmp_path, "logits", "1" * 64, "a" * 64)
+    with_states = _from_written_outputs(tmp_path, "states", "2" * 64, "a" * 64)
+    assert logits_only["identity"]["teacher_terms"] != with_states["identity"]["teacher_terms"]
+    assert pair_difference(logits_only, with_states) is None
+    other_logits = _from_written_outputs(tmp_path, "other", "3" * 64, "b" * 64)
+    assert pair_difference(logits_only, other_logits) == "teacher_outputs differ (term kd)"
+    # the folder now holds other outputs than the run read (another id): the recorded digests decide
+    moved = copy.deepcopy(with_states)
+    moved["teacher"]["outputs_id"] = "4" * 64
+    assert pair_difference(logits_only, moved) == "teacher_outputs differ (term kd)"
+    # no folder to read: the recorded digests decide
+    gone = copy.deepcopy(with_states)
+    gone["config"]["teacher"]["outputs"] = str(tmp_path / "nowhere")
+    assert pair_difference(logits_only, gone) == "teacher_outputs differ (term kd)"

@@ -11,7 +11,16 @@ SHA-256 tells them apart.
 
 from __future__ import annotations
 
+import functools
 import json
+from pathlib import Path
+
+from rwkd.checkout import checkout_root
+from rwkd.records.identity import outputs_digest
+
+# the logits file of a teacher-outputs folder and its record (rwkd/teacher/outputs.py writes them; importing that
+# module here would load torch into every report)
+LOGITS, OUTPUTS_RECORD = "logits.parquet", "outputs.json"
 
 # the digests two runs of different schemes must share; teacher outputs apart (compared per term)
 SHARED_DIGESTS = ("student_init", "split", "batch_order")
@@ -22,15 +31,49 @@ def pair_difference(a: dict, b: dict) -> str | None:
     """Why the runs `a` and `b` (results.json records of one task and seed) are not a pair; None where they are.
     A digest or field is compared only where both records hold it."""
     if a.get("identity") and b.get("identity"):
-        return _identity_difference(a["identity"], b["identity"])
+        return _identity_difference(a["identity"], b["identity"], _teacher_terms(a), _teacher_terms(b))
     return _recorded_difference(a, b)
 
 
-def _identity_difference(a: dict, b: dict) -> str | None:
+def _written_outputs(folder: str) -> dict | None:
+    """A teacher-outputs folder's record, the folder as rwkd train finds it: as given, else under the checkout."""
+    path, root = Path(folder), checkout_root()
+    if not (path.is_absolute() or path.exists()) and root is not None:
+        path = root / path
+    return _read_record(str(path.resolve() / OUTPUTS_RECORD))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_record(path: str) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _teacher_terms(record: dict) -> dict:
+    """The record's teacher-output digest per term, the kd term's by the content of the logits it read where it
+    can be told: a run that distilled written teacher outputs (teacher.outputs) records a digest of their folder's
+    id, and two folders with the same logits file (one with hidden states beside it, for a run with a hidden-state
+    term) give the kd term the same numbers. The folder is the run's teacher.outputs (relative to where the report
+    runs), else its recorded path, and counts only where its id is the one the run recorded."""
+    terms = dict(record["identity"].get("teacher_terms") or {})
+    teacher = record.get("teacher") or {}
+    outputs_id = teacher.get("outputs_id")
+    if teacher.get("origin") != "outputs" or not outputs_id or terms.get("kd") != outputs_digest(outputs_id, None):
+        return terms
+    for folder in (((record.get("config") or {}).get("teacher") or {}).get("outputs"), teacher.get("path")):
+        written = _written_outputs(str(folder)) if folder else None
+        if written and written.get("id") == outputs_id and (sha := (written.get("files") or {}).get(LOGITS)):
+            terms["kd"] = f"logits file {sha}"
+            break
+    return terms
+
+
+def _identity_difference(a: dict, b: dict, terms_a: dict, terms_b: dict) -> str | None:
     for name in SHARED_DIGESTS:
         if a.get(name) and b.get(name) and a[name] != b[name]:
             return f"{name} differs"
-    terms_a, terms_b = a.get("teacher_terms") or {}, b.get("teacher_terms") or {}
     # a run with more terms distils more: the teacher outputs both distil must agree
     for term in sorted(set(terms_a) & set(terms_b)):
         if terms_a[term] != terms_b[term]:

@@ -78,8 +78,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 class Reported(NamedTuple):
-    """What a report reads and tabulates: its own function, so that a test regenerates a committed page by the
-    same path as `rwkd report`."""
+    """What a report reads and tabulates (read_reported): apart from main, so that a test regenerates a committed
+    page by the same path as `rwkd report`."""
 
     results: list[dict]  # the runs the tables report, each at the epoch --select-on chose
     noisy: list[dict]  # a noisy-label condition reported beside them (reported_apart)

@@ -116,8 +116,7 @@ def primary_rows_only(results: list[dict], names: list[str]) -> list[str]:
     primaries = next((p for r in results if (p := ((r.get("config") or {}).get("study") or {}).get("primary"))), [])
     terms = "k" if any(terms_suffix(r["weighting"]) for r in results) else "two"
     named = {p[side] for p in primaries if p.get("terms", "two") == terms for side in ("scheme", "reference")}
-    families = next((f for r in results if (f := ((r.get("config") or {}).get("study") or {}).get("families"))), {})
-    family = {member: name for name, members in families.items() for member in members}
+    family = {(r.get("choices") or {}).get("weighting"): family_of(r) for r in results}
     return [n for n in names if n in named or family.get(n) in named]
 
 
@@ -159,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     names = weightings_to_run(results, args.task)
     from rwkd.errors import RwkdError
 
-    if args.primary and names and not (names := primary_rows_only(results, names)):
-        raise RwkdError(f"--primary: the records under {', '.join(args.paths)} name no primary comparison "
-                        "(study.primary) for their term set; accepted: a study whose config names them")
     if not names:
         raise RwkdError(f"no run of task {args.task} under {', '.join(args.paths)}; run its tuning seeds first")
+    if args.primary and not (names := primary_rows_only(results, names)):
+        raise RwkdError(f"--primary: the records under {', '.join(args.paths)} name no primary comparison "
+                        "(study.primary) for their term set; accepted: a study whose config names them")
     print(",".join(names))
     return 0
 

@@ -8,6 +8,7 @@ located and their settings bound to its signature.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,8 @@ from rwkd.run.run_folders import register_resolvers
 from rwkd.terms import plan_extra_terms
 
 GROUPS = ["task", "data", "teacher", "student", "weighting", "terms", "trainer", "logger", "experiment",
-          "hparams_search", "recipe"]
-APPENDED: set[str] = set()  # groups that are not in train.yaml's defaults list: added with +group=option
+          "hparams_search", "recipe", "committed_outputs"]
+APPENDED = {"committed_outputs"}  # groups that are not in train.yaml's defaults list: added with +group=option
 OFFLINE_MODELS = {"embedded"}  # name_or_path values that need no network
 
 
@@ -87,3 +88,26 @@ def test_every_option_composes_and_its_targets_accept_their_settings(group, opti
 def test_every_group_is_covered():
     on_disk = {p.name for p in Path(CONF_DIR).iterdir() if p.is_dir() and p.name != "hydra"}
     assert on_disk == set(GROUPS)
+
+
+def _readme_rows() -> dict[str, str]:
+    """The README's configuration table: group -> its options cell."""
+    readme = (Path(CONF_DIR).parent / "README.md").read_text()
+    table = readme.split("## Configuration (`conf/`)", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = cells[1]
+    return rows
+
+
+def test_the_readme_names_every_option_of_every_group():
+    """A config added without a line in the README's table fails here; recipes are named by their pattern."""
+    rows = _readme_rows()
+    assert set(rows) == set(GROUPS)
+    pattern = re.compile(rf"({'|'.join(_options('task'))})_({'|'.join(_options('teacher'))})_"
+                         rf"({'|'.join(_options('student'))})")
+    for group in GROUPS:
+        named = set(re.findall(r"[\w.\-]+", rows[group]))
+        missing = [o for o in _options(group) if o not in named and not (group == "recipe" and pattern.fullmatch(o))]
+        assert not missing, f"README's configuration table does not name {group}: {missing}"

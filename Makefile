@@ -81,17 +81,34 @@ study-lane-%: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(MAKE) study-jobs STUDY_TASKS="$(STUDY_LANE_$*)" > $(STUDY_OUT)/lane$*.log 2>&1 \
 		|| { echo "study lane $* stopped (exit $$?): see $(STUDY_OUT)/lane$*.log"; exit 1; }
 
+# Each term set of a task: its tuning seeds, then its later seeds one at a time (so a part that ends mid-way leaves
+# whole seeds), each only where this machine may run it. Under student.init=finetuned a unit (one task's seed in one
+# term set) pairs only runs cut from one build of the student's source, and another kind of CPU makes another build:
+# rwkd.study.units holds a unit begun from another build for a machine of that kind. Held tuning seeds hold the
+# later seeds too: the variants are chosen from them. ($(1): the term set's folder, $(2): its overrides, $(3): its
+# tuning schemes, where they are not the experiment's own list)
+UNITS = $(BIN)/python -m rwkd.study.units
+define study_term_set
+	tuning=$$($(UNITS) $(STUDY_OUT)/$(1) --task $$task --seeds $(STUDY_TUNING_SEEDS) $(if $(3),--weightings $(3)) \
+		-- experiment=$(STUDY_EXPERIMENT) $(2)) || exit 1; \
+	if [ "$$tuning" = "$(STUDY_TUNING_SEEDS)" ]; then \
+		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) $(2) task=$$task seed=$$tuning $(if $(3),weighting=$(3)) || exit 1; \
+		rows=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/$(1) --task $$task $(STUDY_ROWS) \
+			--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
+		later=$$($(UNITS) $(STUDY_OUT)/$(1) --task $$task --seeds $(STUDY_LATER_SEEDS) --weightings $$rows \
+			-- experiment=$(STUDY_EXPERIMENT) $(2)) || exit 1; \
+		for seed in $$(echo $$later | tr , ' '); do \
+			$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) $(2) task=$$task seed=$$seed weighting=$$rows || exit 1; \
+		done; \
+	else echo "rwkd: $(1)/$$task: its tuning seeds are held here, so its later seeds are too"; fi
+endef
+
+# `rwkd teacher` first: it makes (or finds) the task's teacher and the student's source, which the units are checked by
 study-jobs: install study-restore
 	for task in $(STUDY_TASKS); do \
-		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) task=$$task seed=$(STUDY_TUNING_SEEDS) || exit 1; \
-		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) $(STUDY_K_TERMS) task=$$task seed=$(STUDY_TUNING_SEEDS) \
-			weighting=$(STUDY_K_SCHEMES) || exit 1; \
-		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms2 --task $$task $(STUDY_ROWS) \
-				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
-		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) $(STUDY_K_TERMS) task=$$task seed=$(STUDY_LATER_SEEDS) \
-			weighting=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/terms4_teachers2_hidden1 --task $$task $(STUDY_ROWS) \
-				--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
+		$(BIN)/rwkd teacher experiment=$(STUDY_EXPERIMENT) task=$$task || exit 1; \
+		$(call study_term_set,terms2,,); \
+		$(call study_term_set,terms4_teachers2_hidden1,$(STUDY_K_TERMS),$(STUDY_K_SCHEMES)); \
 	done
 
 # A fresh checkout has no outputs/: the committed records go back into the study folder (never over a file

@@ -1,0 +1,117 @@
+"""Pairing units: the runs a study pairs with each other (one task's seed, in one term set) are made from one
+build of the student's start.
+
+Under student.init=finetuned the student is cut from its own backbone fine-tuned on the task (student.source).
+The same fine-tuning repeated on another kind of CPU gives other bits, because other kernels round differently. So
+two runs of one unit made on different kinds of CPU are not a pair, and rwkd/report/pair_check.py leaves them out.
+A study that runs in parts, on whatever machine each part gets, therefore starts or continues a unit only where no
+run of it came from another build of the start. A unit begun from another build waits for a machine that makes
+that build, and the lane goes on with the units that are free or begun here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rwkd.errors import RwkdError
+from rwkd.records.format import NOT_APPLICABLE, RESULTS
+
+
+def source_build(record: dict) -> str | None:
+    """The SHA-256 of the fine-tuned model a run's student was cut from (None: the run had no such source)."""
+    return ((record.get("student") or {}).get("source") or {}).get("weights_sha256")
+
+
+def unit_builds(sweep_dir: Path, task: str, seed: int) -> dict[str, list[str]]:
+    """{source build: [weighting folders]} of the finished runs of `task` and `seed` under a sweep folder
+    (`TASK/WEIGHTING/seedN`)."""
+    builds: dict[str, list[str]] = {}
+    for path in sorted((sweep_dir / task).glob(f"*/seed{seed}/{RESULTS}")):
+        build = source_build(json.loads(path.read_text()))
+        if build is not None:
+            builds.setdefault(build, []).append(path.parent.parent.name)
+    return builds
+
+
+def unit_complete(sweep_dir: Path, task: str, seed: int, weightings: list[str]) -> bool:
+    """Whether every weighting of the unit has its record (results.json, or not_applicable.json where the
+    combination is undefined): a sweep over it would train nothing."""
+    folders = [sweep_dir / task / name / f"seed{seed}" for name in weightings]
+    return all((f / RESULTS).is_file() or (f / NOT_APPLICABLE).is_file() for f in folders)
+
+
+def held_reason(sweep_dir: Path, task: str, seed: int, weightings: list[str], local: str | None) -> str | None:
+    """Why the unit cannot be run here (None: it can). It is held when it is unfinished and a finished run of
+    it started from another build of the student's source than this machine's (`local`)."""
+    if local is None:
+        return None  # the student is not cut from a fine-tuned source: its start is the same on every CPU
+    others = {build: names for build, names in unit_builds(sweep_dir, task, seed).items() if build != local}
+    if not others or unit_complete(sweep_dir, task, seed, weightings):
+        return None
+    build, names = next(iter(sorted(others.items())))
+    return (f"{sweep_dir.name}/{task}/seed{seed} is kept for the machine that made its student's source "
+            f"{build[:12]} ({', '.join(names)}); this machine's build is {local[:12]}")
+
+
+def local_source_build(overrides: list[str]) -> tuple[str | None, list[str]]:
+    """(the SHA-256 of this machine's build of the runs' student source, or None where they have none; the
+    weightings the composed sweep runs by default). The source must be made already (`rwkd teacher`)."""
+    from hydra import compose, initialize_config_dir
+
+    from rwkd.cli import CONF_DIR
+    from rwkd.teacher.student_source import source_folder, wants_source
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    default = [w for w in str(cfg.hydra.sweeper.params.get("weighting", "")).split(",") if w]
+    if not wants_source(cfg):
+        return None, default
+    record = source_folder(cfg) / "teacher.json"
+    if not record.is_file():
+        raise RwkdError(f"the student's source for {' '.join(overrides)} is not made on this machine ({record} is "
+                        f"missing); make it first: rwkd teacher {' '.join(overrides)}")
+    return json.loads(record.read_text())["weights_sha256"], default
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m rwkd.study.units SWEEP_DIR --task T --seeds S,... -- OVERRIDES`: prints the seeds whose units can run
+    on this machine, comma-separated (empty: none), and says on stderr why each other one is held."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m rwkd.study.units", description=main.__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path, help="the sweep folder of one term set (TASK/WEIGHTING/seedN below it)")
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--seeds", required=True, help="comma-separated seeds")
+    parser.add_argument("--weightings", default="", help="comma-separated weighting configs the unit's sweep runs "
+                        "(default: the composed sweep's own list)")
+    parser.add_argument("overrides", nargs="*", help="the run's overrides, as the sweep gives them (after --)")
+    args = parser.parse_intermixed_args(argv)  # the overrides come after the options
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise RwkdError(f"--seeds {args.seeds!r}: accepted: comma-separated whole numbers, e.g. 2,3,4") from None
+    local, default = local_source_build([*args.overrides, f"task={args.task}"])
+    weightings = [w for w in args.weightings.split(",") if w] or default
+    if not weightings:
+        raise RwkdError("no weightings to check: give --weightings, or overrides whose sweep names them")
+    runnable = []
+    for seed in seeds:
+        reason = held_reason(args.sweep_dir, args.task, seed, weightings, local)
+        if reason:
+            print(f"rwkd: {reason}", file=sys.stderr, flush=True)
+        else:
+            runnable.append(str(seed))
+    print(",".join(runnable))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    try:
+        raise SystemExit(main())
+    except RwkdError as err:  # one line, as the CLI gives it
+        print(f"rwkd: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,8 +1,9 @@
 """The third study's committed records (results/study_glue_v3, issue 54), checked as they arrive: each is a job of
 the study's design (conf/experiment/study_glue_v3.yaml and the Makefile's K-term schemes), made by its command from
 a clean commit, and the runs of one task and seed are pairs by their identity digests: the same student start,
-train/meta split and batch order, and, within a term set, the same teacher outputs. A record that breaks this
-fails here, the day it is committed, not on the page at the end."""
+train/meta split and batch order, and, within a term set, the same teacher outputs. A study run in parts on
+different kinds of CPU may hold two builds of the student's source: then the unit is one task's seed in one term set.
+A record that breaks this fails here, the day it is committed, not on the page at the end."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from omegaconf import OmegaConf
 from rwkd.records.reading import find_results
 from rwkd.report.pair_check import SHARED_DIGESTS, pair_difference
 from rwkd.study.tuning import primary_rows_only
+from rwkd.study.units import source_build
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "results" / "study_glue_v3"
@@ -53,19 +55,34 @@ def test_every_v3_record_is_a_job_of_the_design_from_a_clean_commit():
         assert r["best"]["selected_on"] == "meta/headline" and r["config"]["checkpoint"]["select_on"] == "meta", r["_path"]
 
 
-def test_the_runs_of_a_task_and_seed_are_pairs_by_their_digests():
-    by_task_seed: dict = defaultdict(list)
+def test_the_runs_of_a_unit_are_pairs_by_their_digests():
+    """A unit (one task's seed in one term set) is made from one build of the student's source: another kind of CPU
+    makes another build (rwkd/study/units.py), and the lanes never mix two in a unit."""
+    by_unit: dict = defaultdict(list)
     for r in _records():
         assert r.get("identity"), r["_path"]  # every v3 record carries its digests
-        by_task_seed[(r["task"], r["seed"])].append(r)
-    for (task, seed), records in by_task_seed.items():
-        # across term sets too: one student start, split and batch order per task and seed
+        by_unit[_where(r)[:2] + (r["seed"],)].append(r)
+    for unit, records in by_unit.items():
+        assert len({source_build(r) for r in records}) == 1, unit
         for name in SHARED_DIGESTS:
-            assert len({r["identity"][name] for r in records}) == 1, (task, seed, name)
-        # across term sets as well: the K-term runs read MPNet's outputs with its states, whose logits file is the
-        # two-term runs' (rwkd/report/pair_check.py compares the kd term by that file)
+            assert len({r["identity"][name] for r in records}) == 1, (unit, name)
         for a, b in combinations(records, 2):
             assert pair_difference(a, b) is None, (a["_path"], b["_path"], pair_difference(a, b))
+
+
+def test_across_term_sets_the_runs_of_a_task_and_seed_pair_where_their_source_is_one_build():
+    by_task_seed: dict = defaultdict(list)
+    for r in _records():
+        by_task_seed[(r["task"], r["seed"])].append(r)
+    for (task, seed), records in by_task_seed.items():
+        # the split and the batch order do not depend on the machine
+        for name in ("split", "batch_order"):
+            assert len({r["identity"][name] for r in records}) == 1, (task, seed, name)
+        # one start per build; and the K-term runs read MPNet's outputs with its states, whose logits file is the
+        # two-term runs' (rwkd/report/pair_check.py compares the kd term by that file)
+        for a, b in combinations(records, 2):
+            if source_build(a) == source_build(b):
+                assert pair_difference(a, b) is None, (a["_path"], b["_path"], pair_difference(a, b))
 
 
 def test_each_term_set_of_a_task_distils_one_teacher_output_per_term():

@@ -10,7 +10,7 @@ import pytest
 
 from rwkd.cli import compose_train
 from rwkd.errors import RwkdError
-from rwkd.study.units import held_reason, main, unit_builds, unit_complete
+from rwkd.study.units import held_reason, main, teacher_refusal, unit_builds, unit_complete
 from rwkd.teacher.student_source import source_folder
 
 HERE, THERE = "a" * 64, "b" * 64  # this machine's build of the source, and another machine's
@@ -85,3 +85,33 @@ def test_the_command_prints_the_seeds_to_run_from_this_machines_build(tmp_path, 
 def test_bad_seeds_are_named():
     with pytest.raises(RwkdError, match=r"--seeds '2,x': accepted: comma-separated whole numbers"):
         main(["somewhere", "--task", "mrpc", "--seeds", "2,x"])
+
+
+def _k_term_run(sweep: Path, task: str, weighting: str, seed: int, build: str, scores: dict) -> None:
+    """A finished run that distilled the student's source as its second teacher, as the v3 K-term runs do."""
+    job = sweep / task / weighting / f"seed{seed}"
+    job.mkdir(parents=True)
+    minilm = {"path": f"outputs/teachers/{task}/minilm-l6-0123/model", "origin": "cache", "weights_sha256": build,
+              "dev_metrics": scores}
+    (job / "results.json").write_text(json.dumps({
+        "task": task, "seed": seed, "student": {"source": {"weights_sha256": build}},
+        "teacher": {"path": f"results/teacher_outputs/{task}/mpnet-base-4567", "origin": "outputs"},
+        "more_teachers": [minilm]}))
+
+
+def test_a_term_set_whose_live_teacher_the_sweep_would_refuse_is_held_whole(tmp_path):
+    sweep = tmp_path / "terms4_teachers2_hidden1"
+    scores = {"epoch": 2, "step": 486, "val/headline": 0.8573159277439117, "meta/headline": 0.8849175572395325}
+    _k_term_run(sweep, "stsb", "fixed_a50", 1, THERE, scores)
+    here = {"path": "elsewhere/teachers/stsb/minilm-l6-0123/model", "origin": "cache", "weights_sha256": HERE}
+    # another build with other scores: the sweep's check (rwkd/teacher/sweep_check.py) would stop every job
+    reason = teacher_refusal(sweep, "stsb", {**here, "dev_metrics": {**scores, "val/headline": 0.857276439666748}},
+                             "same_scores")
+    assert reason.startswith("terms4_teachers2_hidden1/stsb is held whole: its runs would stop before training: the "
+                             "kd.teachers[0] for stsb here (minilm-l6-0123) has weights aaaaaaaaaaaa")
+    # the same scores to the last digit: a rebuild the study accepts; never accepted where the study says never
+    assert teacher_refusal(sweep, "stsb", {**here, "dev_metrics": scores}, "same_scores") is None
+    assert teacher_refusal(sweep, "stsb", {**here, "dev_metrics": scores}, "never").startswith("terms4_teachers2_hidden1/stsb is held whole")
+    # the same build, and other tasks, are not concerned
+    assert teacher_refusal(sweep, "stsb", {**here, "weights_sha256": THERE, "dev_metrics": {}}, "never") is None
+    assert teacher_refusal(sweep, "mrpc", {**here, "dev_metrics": {}}, "never") is None

@@ -54,9 +54,10 @@ def held_reason(sweep_dir: Path, task: str, seed: int, weightings: list[str], lo
             f"{build[:12]} ({', '.join(names)}); this machine's build is {local[:12]}")
 
 
-def local_source_build(overrides: list[str]) -> tuple[str | None, list[str]]:
-    """(the SHA-256 of this machine's build of the runs' student source, or None where they have none; the
-    weightings the composed sweep runs by default). The source must be made already (`rwkd teacher`)."""
+def local_source(overrides: list[str]) -> tuple[dict | None, str, list[str]]:
+    """(this machine's build of the runs' student source as a teacher record, or None where they have none; the
+    runs' teacher.accept_rebuild; the weightings the composed sweep runs by default). The source must be made
+    already (`rwkd teacher`)."""
     from hydra import compose, initialize_config_dir
 
     from rwkd.cli import CONF_DIR
@@ -65,13 +66,31 @@ def local_source_build(overrides: list[str]) -> tuple[str | None, list[str]]:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     default = [w for w in str(cfg.hydra.sweeper.params.get("weighting", "")).split(",") if w]
+    accept_rebuild = str(cfg.teacher.get("accept_rebuild", "never"))
     if not wants_source(cfg):
-        return None, default
-    record = source_folder(cfg) / "teacher.json"
-    if not record.is_file():
-        raise RwkdError(f"the student's source for {' '.join(overrides)} is not made on this machine ({record} is "
-                        f"missing); make it first: rwkd teacher {' '.join(overrides)}")
-    return json.loads(record.read_text())["weights_sha256"], default
+        return None, accept_rebuild, default
+    folder = source_folder(cfg)
+    if not (folder / "teacher.json").is_file():
+        raise RwkdError(f"the student's source for {' '.join(overrides)} is not made on this machine "
+                        f"({folder / 'teacher.json'} is missing); make it first: rwkd teacher {' '.join(overrides)}")
+    made = json.loads((folder / "teacher.json").read_text())
+    # as a run records a teacher it fine-tuned (rwkd/teacher/sources.py: teacher_record)
+    return ({"path": str(folder / "model"), "origin": "cache", "dev_metrics": made.get("dev_metrics"),
+             "weights_sha256": made["weights_sha256"]}, accept_rebuild, default)
+
+
+def teacher_refusal(sweep_dir: Path, task: str, source: dict, accept_rebuild: str) -> str | None:
+    """Why every run of `task` in this term set would stop before training here (None: none would). A term set that
+    also distils the student's source as a live teacher (the v3 K terms' MiniLM teacher) is held as a whole where a
+    finished run of the task distilled another build of it: the sweep's own check (rwkd/teacher/sweep_check.py)
+    refuses that teacher unless the build kept the same scores and the study accepts such a rebuild."""
+    from rwkd.teacher.sweep_check import check_sweep_teachers
+
+    try:  # the source in every teacher position: a position holding another teacher is not compared
+        check_sweep_teachers(task, [source] * 4, sweep_dir / task / "(a new job)", sweep_dir, accept_rebuild)
+    except RwkdError as err:
+        return f"{sweep_dir.name}/{task} is held whole: its runs would stop before training: {err}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,13 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         raise RwkdError(f"--seeds {args.seeds!r}: accepted: comma-separated whole numbers, e.g. 2,3,4") from None
-    local, default = local_source_build([*args.overrides, f"task={args.task}"])
+    source, accept_rebuild, default = local_source([*args.overrides, f"task={args.task}"])
     weightings = [w for w in args.weightings.split(",") if w] or default
     if not weightings:
         raise RwkdError("no weightings to check: give --weightings, or overrides whose sweep names them")
+    local = source["weights_sha256"] if source else None
+    refusal = teacher_refusal(args.sweep_dir, args.task, source, accept_rebuild) if source else None
     runnable = []
     for seed in seeds:
         reason = held_reason(args.sweep_dir, args.task, seed, weightings, local)
+        if reason is None and refusal and not unit_complete(args.sweep_dir, args.task, seed, weightings):
+            reason = refusal
         if reason:
             print(f"rwkd: {reason}", file=sys.stderr, flush=True)
         else:

@@ -60,10 +60,10 @@ def local_source(overrides: list[str]) -> tuple[dict | None, str, list[str]]:
     already (`rwkd teacher`)."""
     from hydra import compose, initialize_config_dir
 
-    from rwkd.cli import CONF_DIR
+    from rwkd.checkout import conf_dir
     from rwkd.teacher.student_source import source_folder, wants_source
 
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     default = [w for w in str(cfg.hydra.sweeper.params.get("weighting", "")).split(",") if w]
     accept_rebuild = str(cfg.teacher.get("accept_rebuild", "never"))

@@ -61,6 +61,8 @@ def local_source(overrides: list[str]) -> tuple[dict | None, str, list[str]]:
     from hydra import compose, initialize_config_dir
 
     from rwkd.checkout import conf_dir
+    from rwkd.teacher.finetune import TEACHER_RECORD, Teacher
+    from rwkd.teacher.sources import teacher_record
     from rwkd.teacher.student_source import source_folder, wants_source
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
@@ -70,13 +72,13 @@ def local_source(overrides: list[str]) -> tuple[dict | None, str, list[str]]:
     if not wants_source(cfg):
         return None, accept_rebuild, default
     folder = source_folder(cfg)
-    if not (folder / "teacher.json").is_file():
+    if not (folder / TEACHER_RECORD).is_file():
         raise RwkdError(f"the student's source for {' '.join(overrides)} is not made on this machine "
-                        f"({folder / 'teacher.json'} is missing); make it first: rwkd teacher {' '.join(overrides)}")
-    made = json.loads((folder / "teacher.json").read_text())
-    # as a run records a teacher it fine-tuned (rwkd/teacher/sources.py: teacher_record)
-    return ({"path": str(folder / "model"), "origin": "cache", "dev_metrics": made.get("dev_metrics"),
-             "weights_sha256": made["weights_sha256"]}, accept_rebuild, default)
+                        f"({folder / TEACHER_RECORD} is missing); make it first: rwkd teacher {' '.join(overrides)}")
+    made = json.loads((folder / TEACHER_RECORD).read_text())
+    # recorded as a run records the cached teacher it found there
+    found = Teacher(None, str(folder / "model"), made.get("dev_metrics"), "cache", made["weights_sha256"], made)
+    return teacher_record(found), accept_rebuild, default
 
 
 def teacher_refusal(sweep_dir: Path, task: str, source: dict, accept_rebuild: str) -> str | None:

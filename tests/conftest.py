@@ -63,8 +63,14 @@ def real_glue_dir() -> Path:
 
 
 def run_rwkd(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 300,
-             script: str | None = None) -> subprocess.CompletedProcess:
-    """`rwkd ARGS` in a subprocess; `script` is a console-script path (else `python -m rwkd.cli`)."""
+             script: str | None = None, process: bool = False) -> subprocess.CompletedProcess:
+    """`rwkd ARGS`, in this process unless it needs one of its own: `process=True`, a console script, or an
+    environment variable beyond IN_PROCESS_ENV and a PYTHONPATH this process already has. A new process spends most of a tiny run's time
+    importing torch and Lightning (measured: 19 s against 2.4 s in process). What only a real process shows is
+    tested in one: stray output and tracebacks (tests/test_bad_input.py, tests/test_quiet_console.py), signals and
+    kills (tests/test_resume*.py), DDP launchers, thread counts, the installed console script."""
+    if not (process or script or _needs_own_environment(env)):
+        return run_rwkd_here(args, cwd, {k: v for k, v in (env or {}).items() if k in IN_PROCESS_ENV})
     full_env = {**os.environ, **(env or {})}
     command = [script, "train"] if script else [sys.executable, "-m", "rwkd.cli"]
     return subprocess.run(
@@ -73,15 +79,30 @@ def run_rwkd(args: list[str], cwd: Path, env: dict | None = None, timeout: int =
     )
 
 
-def run_rwkd_here(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """`rwkd ARGS` called in this process, for commands that stop with an error before any training: a subprocess
-    spends about 8 s importing torch and Lightning before it reaches the check. Each of the CLI's exit paths is
-    also run in a real process (tests/test_bad_input.py), where stray output or a traceback would show."""
+# Variables a run reads while it runs, set and put back around a run in this process. Others (fault injection's
+# kills and signals, thread counts read once at start-up) need a process of their own.
+IN_PROCESS_ENV = {"WANDB_MODE"}
+
+
+def _needs_own_environment(env: dict | None) -> bool:
+    env = dict(env or {})
+    path = env.pop("PYTHONPATH", None)
+    on_path = {str(Path(p).resolve()) for p in sys.path if p}
+    return bool(set(env) - IN_PROCESS_ENV) or (path is not None and not set(path.split(os.pathsep)) <= on_path)
+
+
+def run_rwkd_here(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`rwkd ARGS` called in this process, as `rwkd` would run it: the exit code, and what it printed. What a run
+    changes in its process (the working folder, the environment, torch's threads, signal handlers, warning
+    filters, Hydra's singleton, the root logger) is put back, so the next run starts as a new process would."""
     import contextlib
     import io
     import logging
+    import signal
     import traceback
+    import warnings
 
+    import torch
     from hydra.core.global_hydra import GlobalHydra
 
     from rwkd import cli
@@ -89,9 +110,12 @@ def run_rwkd_here(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     out, err = io.StringIO(), io.StringIO()
     root = logging.getLogger()
     handlers, level, argv, here = root.handlers[:], root.level, sys.argv[:], os.getcwd()
+    environ, threads = dict(os.environ), torch.get_num_threads()
+    signals = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)}
+    os.environ.update(env or {})
     os.chdir(cwd)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
             try:
                 code = cli.main(list(args))
             except SystemExit as exc:
@@ -106,6 +130,11 @@ def run_rwkd_here(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         GlobalHydra.instance().clear()
         root.handlers[:] = handlers
         root.setLevel(level)
+        os.environ.clear()
+        os.environ.update(environ)
+        torch.set_num_threads(threads)
+        for signum, handler in signals.items():
+            signal.signal(signum, handler)
         cli.FAILED_JOBS.clear()
         cli.NOT_STARTED.clear()
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

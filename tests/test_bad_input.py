@@ -102,7 +102,7 @@ REAL_PROCESS_CASES = ["unknown command", "bad value in a sweep", "missing data f
 @pytest.mark.parametrize("case", REAL_PROCESS_CASES)
 def test_bad_input_in_a_real_process(case, tmp_path):
     args, pattern = CASES[case]
-    _assert_one_line_error(run_rwkd(args, cwd=tmp_path), pattern)
+    _assert_one_line_error(run_rwkd(args, cwd=tmp_path, process=True), pattern)
     if case == "rule undefined for the task":
         assert not (tmp_path / "outputs" / "teachers").exists()  # stopped before fine-tuning a teacher
 

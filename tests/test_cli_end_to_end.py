@@ -1,4 +1,5 @@
-"""`rwkd train`, `rwkd teacher` and `rwkd eval` run for real, as subprocesses, on tiny random BERTs."""
+"""`rwkd train`, `rwkd teacher` and `rwkd eval` run for real on tiny random BERTs (in this process, as the console
+script would run them: tests/conftest.py `run_rwkd`)."""
 
 from __future__ import annotations
 
@@ -327,12 +328,7 @@ def test_recipe_search_records_trials_skips_them_on_rerun_and_writes_page_and_de
 
 
 def _run_command(args: list[str], cwd: Path):
-    import os
-    import subprocess
-    import sys
-
-    return _ok(subprocess.run([sys.executable, "-m", "rwkd.cli", *args], cwd=cwd, capture_output=True, text=True,
-                              timeout=600, env=os.environ.copy()))
+    return _ok(run_rwkd(args, cwd=cwd))
 
 
 def test_the_study_tunes_on_its_first_seed_and_runs_only_the_chosen_variant_on_the_next(workdir):

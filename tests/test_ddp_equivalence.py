@@ -77,9 +77,11 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path, scheme):
     glue = _mnli_folder(tmp_path / "glue")
 
     def run(name, extra):
-        proc = run_rwkd([*COMMON, *scheme, *extra, f"data.dir={glue}", f"hydra.run.dir={name}",
-                         "checkpoint.keep_last=true"], cwd=tmp_path,
-                        script=_console_script())
+        args = [*COMMON, *scheme, *extra, f"data.dir={glue}", f"hydra.run.dir={name}", "checkpoint.keep_last=true"]
+        if "trainer=ddp" in extra:
+            proc = run_rwkd(args, cwd=tmp_path, script=_console_script())
+        else:  # one process: this one
+            proc = run_rwkd(["train", *args], cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return tmp_path / name
 

@@ -82,12 +82,13 @@ def test_the_pytree_warning_is_dropped_and_no_other():
 
 @pytest.mark.slow
 def test_a_run_prints_rwkds_lines_without_lightnings_and_all_of_them_with_v(tmp_path):
-    quiet = run_rwkd(["train", "task=rte", *TINY, "weighting=fixed", "hydra.run.dir=runs/quiet"], cwd=tmp_path)
+    quiet = run_rwkd(["train", "task=rte", *TINY, "weighting=fixed", "hydra.run.dir=runs/quiet"], cwd=tmp_path, process=True)
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     printed = quiet.stdout + quiet.stderr
     assert "rwkd: fine-tuning the teacher" in printed and "rwkd: rte dev x 100" in printed  # both trainers ran
     assert [c for c in CHATTER if c in printed] == [], printed
-    verbose = run_rwkd(["train", "-v", "task=rte", *TINY, "weighting=none", "hydra.run.dir=runs/verbose"], cwd=tmp_path)
+    verbose = run_rwkd(["train", "-v", "task=rte", *TINY, "weighting=none", "hydra.run.dir=runs/verbose"], cwd=tmp_path,
+                       process=True)
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     printed = verbose.stdout + verbose.stderr
     assert [c for c in CHATTER if c not in printed] == [], printed

@@ -38,3 +38,14 @@ def inside_installed_package(path: str | Path) -> bool:
     """Whether `path` lies in an installed package's own files, which no command may write: an upgrade
     or reinstall would drop what was written, and other environments may share them."""
     return checkout_root() is None and Path(path).resolve().is_relative_to(PACKAGE)
+
+
+def locate(folder: str | Path) -> Path:
+    """A relative folder is looked up in the working directory, else in the checkout rwkd runs from (where the
+    committed outputs under results/teacher_outputs/ lie), so a recipe's teacher.outputs works from any folder
+    of a checkout. An installed package ships no results/: there, only the working directory."""
+    folder = Path(folder)
+    root = checkout_root()
+    if folder.is_absolute() or folder.exists() or root is None:
+        return folder
+    return root / folder if (root / folder).exists() else folder

@@ -10,6 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from rwkd.baselines import majority_metrics
+from rwkd.checkout import locate
 from rwkd.models import count_parameters
 from rwkd.records import provenance
 from rwkd.records.format import SAMPLE_WEIGHTS
@@ -87,8 +88,6 @@ def dev_majority(datamodule) -> dict:
 def compared_records(cfg: DictConfig) -> dict[str, dict]:
     """`compare_with`: label -> another run's results.json (the same student without KD, say), shown beside this
     run's scores at that run's reported epoch; a record that cannot be read is one line, not a lost run."""
-    from rwkd.teacher.outputs import locate
-
     records_by_label = {}
     for label, path in (cfg.get("compare_with") or {}).items():
         try:

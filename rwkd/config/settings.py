@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from rwkd.checkout import locate
 from rwkd.config.in_context import check_against_the_models, check_trainer
 from rwkd.errors import RwkdError
 from rwkd.losses import KD_SETTINGS
@@ -33,8 +34,6 @@ class WrittenFolder:
     writer: str
 
     def problem(self, key: str, value) -> str | None:
-        from rwkd.teacher.outputs import locate
-
         if value is None or (locate(str(value)) / self.record).is_file():
             return None
         return f"{key}={value!r} is not a folder with {self.record}; accepted: null, or a folder written by {self.writer}"

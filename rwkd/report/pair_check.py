@@ -15,7 +15,7 @@ import functools
 import json
 from pathlib import Path
 
-from rwkd.checkout import checkout_root
+from rwkd.checkout import locate
 from rwkd.records.identity import outputs_digest
 
 # the logits file of a teacher-outputs folder and its record (rwkd/teacher/outputs.py writes them; importing that
@@ -36,11 +36,8 @@ def pair_difference(a: dict, b: dict) -> str | None:
 
 
 def _written_outputs(folder: str) -> dict | None:
-    """A teacher-outputs folder's record, the folder as rwkd train finds it: as given, else under the checkout."""
-    path, root = Path(folder), checkout_root()
-    if not (path.is_absolute() or path.exists()) and root is not None:
-        path = root / path
-    return _read_record(str(path.resolve() / OUTPUTS_RECORD))
+    """A teacher-outputs folder's record, the folder as rwkd train finds it."""
+    return _read_record(str(locate(folder).resolve() / OUTPUTS_RECORD))
 
 
 @functools.lru_cache(maxsize=64)

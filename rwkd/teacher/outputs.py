@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from rwkd.atomic import write_json, write_with
-from rwkd.checkout import checkout_root
+from rwkd.checkout import locate
 from rwkd.errors import RwkdError
 from rwkd.records.provenance import file_sha256
 from rwkd.teacher.cache import compute_logits, compute_outputs
@@ -86,17 +86,6 @@ def write_outputs(folder: Path, model, dm, record: dict, states: list[int] = (),
             "id": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()}
     write_json(folder / OUTPUTS_RECORD, full)
     return full
-
-
-def locate(folder: str | Path) -> Path:
-    """A relative folder is looked up in the working directory, else in the checkout rwkd runs from (where the
-    committed outputs under results/teacher_outputs/ lie), so a recipe's teacher.outputs works from any folder
-    of a checkout. An installed package ships no results/: there, only the working directory."""
-    folder = Path(folder)
-    root = checkout_root()
-    if folder.is_absolute() or folder.exists() or root is None:
-        return folder
-    return root / folder if (root / folder).exists() else folder
 
 
 @dataclass

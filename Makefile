@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: study-v3 study-v3-more-seeds study-v3-noise noise-v3-jobs study-v3-results mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: study-v3 study-v3-take-over study-v3-more-seeds study-v3-noise noise-v3-jobs study-v3-results mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -153,6 +153,18 @@ study-v3: study-v3-lanes
 study-v3-more-seeds: install
 	@test -n "$(SEEDS)" || { echo "give the seeds: make study-v3-more-seeds SEEDS=6,7" >&2; exit 2; }
 	$(MAKE) study-lanes $(STUDY_V3) STUDY_LATER_SEEDS=$(SEEDS) STUDY_ROWS=--primary
+
+# A unit held for a kind of CPU that is not coming back (rwkd/study/units.py says which) is made again here, whole:
+# its runs from the other build move to outputs/studies/glue_v3_superseded and results/study_glue_v3_superseded
+# with the reason (rwkd/study/take_over.py), and the lanes then train it. Stop the lanes first; commit the move.
+# make study-v3-take-over TERMS=terms2 TASK=mrpc SEEDS=2,3,4,5 REASON="..."
+study-v3-take-over: install
+	@test -n "$(TERMS)" -a -n "$(TASK)" -a -n "$(SEEDS)" -a -n "$(REASON)" || { echo "give TERMS, TASK, SEEDS and REASON: \
+		make study-v3-take-over TERMS=terms2 TASK=mrpc SEEDS=2,3 REASON='...'" >&2; exit 2; }
+	$(MAKE) study-restore $(STUDY_V3)
+	$(BIN)/python -m rwkd.study.take_over outputs/studies/glue_v3/$(TERMS) --records results/study_glue_v3 \
+		--task $(TASK) --seeds $(SEEDS) --reason "$(REASON)" -- experiment=study_glue_v3 \
+		$(if $(filter terms2,$(TERMS)),,terms=mpnet_minilm_hidden)
 
 study-v3-records: install
 	@echo "v3 records in results/study_glue_v3; the v3 page is drawn once the study's runs are in (issue 54)"

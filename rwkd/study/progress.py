@@ -1,0 +1,130 @@
+"""Where a study run in parts stands, from its committed records: per term set, task and seed (a pairing unit,
+rwkd/study/units.py), the rows done of those planned, the builds of the student's start its runs were cut from, the
+CPUs that made them, and the CPU-hours spent.
+
+The plan of a unit: on the tuning seeds, every weighting the term set tunes over; on the later seeds, the variants
+chosen on the tuning seeds (rwkd/study/tuning.py), unknown ('?') until those are all in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from rwkd.records.format import NOT_APPLICABLE, RESULTS
+from rwkd.study.tuning import weightings_to_run
+from rwkd.study.units import source_build
+
+
+def read_term_set(folder: Path) -> tuple[list[dict], set[tuple[str, int, str]]]:
+    """A term set's records (`TASK/WEIGHTING/seedN/results.json`) and its undefined combinations (task, seed,
+    weighting config) from their not_applicable.json: done, whatever the machine."""
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob(f"*/*/seed*/{RESULTS}"))]
+    undefined = {(p.parts[-4], int(p.parts[-2].removeprefix("seed")), p.parts[-3])
+                 for p in sorted(folder.glob(f"*/*/seed*/{NOT_APPLICABLE}"))}
+    return results, undefined
+
+
+def term_set_progress(results: list[dict], undefined: set, tuning_schemes: list[str], tasks: list[str],
+                      tuning_seeds: list[int], later_seeds: list[int]) -> list[dict]:
+    """One line per unit of the term set, tasks and seeds in the order given: the weighting configs done and left
+    (None: unknown, the tuning seeds are not all in), the source builds and CPUs of its runs, its CPU-hours."""
+    by_unit: dict = defaultdict(list)
+    for r in results:
+        by_unit[(r["task"], r["seed"])].append(r)
+
+    def done(task: str, seed: int) -> list[str]:
+        ran = {(r.get("choices") or {}).get("weighting") for r in by_unit[(task, seed)]}
+        return sorted((ran - {None}) | {w for t, s, w in undefined if (t, s) == (task, seed)})
+
+    lines = []
+    for task in tasks:
+        tuned = all(set(tuning_schemes) <= set(done(task, s)) for s in tuning_seeds)
+        tuning = [r for s in tuning_seeds for r in by_unit[(task, s)]]
+        later = weightings_to_run(tuning, task) if tuned else None
+        for seed in [*tuning_seeds, *later_seeds]:
+            planned = tuning_schemes if seed in tuning_seeds else later
+            records, finished = by_unit[(task, seed)], done(task, seed)
+            lines.append({
+                "task": task, "seed": seed, "done": finished,
+                "left": None if planned is None else [w for w in planned if w not in finished],
+                "builds": sorted({(source_build(r) or "none")[:12] for r in records}),
+                "cpus": sorted({(r.get("hardware") or {}).get("cpu", "?") for r in records}),
+                "cpu_hours": sum((r.get("timing") or {}).get("cpu_seconds") or 0 for r in records) / 3600})
+    return lines
+
+
+def format_progress(term_set: str, lines: list[dict]) -> str:
+    """A markdown table: a unit per row, what is left of it, and the term set's totals."""
+    out = [f"### {term_set}", "", "| task | seed | done | left | builds | CPUs | CPU-h |", "|---|---|---|---|---|---|---|"]
+    for line in lines:
+        left = "?" if line["left"] is None else (", ".join(line["left"]) or "complete")
+        out.append(f"| {line['task']} | {line['seed']} | {len(line['done'])} | {left} | {', '.join(line['builds'])} | "
+                   f"{', '.join(line['cpus'])} | {line['cpu_hours']:.2f} |")
+    done = sum(len(line["done"]) for line in lines)
+    complete = sum(line["left"] == [] for line in lines)
+    out += ["", f"{done} runs, {complete} of {len(lines)} units complete, "
+                f"{sum(line['cpu_hours'] for line in lines):.2f} CPU-hours"]
+    return "\n".join(out)
+
+
+def experiment_weightings(experiment: str) -> list[str]:
+    """The weighting configs a study experiment sweeps by default (its two-term tuning list)."""
+    from omegaconf import OmegaConf
+
+    from rwkd.checkout import conf_dir
+    from rwkd.errors import RwkdError
+
+    path = conf_dir() / "experiment" / f"{experiment}.yaml"
+    if not path.is_file():
+        raise RwkdError(f"--experiment {experiment!r}: no {path}; accepted: a config of conf/experiment/")
+    params = OmegaConf.select(OmegaConf.load(path), "hydra.sweeper.params.weighting")
+    if not params:
+        raise RwkdError(f"--experiment {experiment!r} sweeps no weighting; name the term set's: FOLDER=W1,W2,...")
+    return str(params).split(",")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m rwkd.study.progress RECORDS --experiment E --term-set FOLDER[=W1,W2,...] ... --tasks T,...`: prints,
+    per term set, where each unit of the study stands (a term set without a list tunes over the experiment's)."""
+    import argparse
+
+    from rwkd.errors import RwkdError
+
+    parser = argparse.ArgumentParser(prog="python -m rwkd.study.progress", description=main.__doc__.splitlines()[0])
+    parser.add_argument("records", type=Path, help="the study's records: a folder per term set below it")
+    parser.add_argument("--experiment", required=True, help="the study's experiment config")
+    parser.add_argument("--term-set", action="append", required=True,
+                        help="FOLDER, or FOLDER=WEIGHTINGS: a term set's folder and the weightings it tunes over")
+    parser.add_argument("--tasks", required=True, help="comma-separated tasks")
+    parser.add_argument("--tuning-seeds", default="1")
+    parser.add_argument("--later-seeds", default="2,3,4,5")
+    args = parser.parse_args(argv)
+
+    def seeds(text: str, flag: str) -> list[int]:
+        try:
+            return [int(s) for s in text.split(",") if s.strip()]
+        except ValueError:
+            raise RwkdError(f"{flag} {text!r}: accepted: comma-separated whole numbers, e.g. 2,3,4") from None
+
+    tuning, later = seeds(args.tuning_seeds, "--tuning-seeds"), seeds(args.later_seeds, "--later-seeds")
+    tasks = [t for t in args.tasks.split(",") if t]
+    for spec in args.term_set:
+        folder, _, schemes = spec.partition("=")
+        planned = schemes.split(",") if schemes else experiment_weightings(args.experiment)
+        results, undefined = read_term_set(args.records / folder)
+        print(format_progress(folder, term_set_progress(results, undefined, planned, tasks, tuning, later)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from rwkd.errors import RwkdError
+
+    try:
+        raise SystemExit(main())
+    except RwkdError as err:
+        print(f"rwkd: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,72 @@
+"""Where a study run in parts stands (rwkd/study/progress.py): rows done and left per unit, the later seeds' rows once
+the tuning seed has chosen them, builds, CPUs and CPU-hours, from the committed records alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rwkd.errors import RwkdError
+from rwkd.study.progress import experiment_weightings, main, read_term_set, term_set_progress
+
+FAMILIES = {"fixed": ["fixed_a25", "fixed_a50"]}
+TUNING = ["none", "fixed_a25", "fixed_a50", "heuristic_entropy"]
+
+
+def _run(folder: Path, task: str, config: str, seed: int, meta: float, build: str, cpu: str) -> None:
+    job = folder / task / config / f"seed{seed}"
+    job.mkdir(parents=True)
+    (job / "results.json").write_text(json.dumps({
+        "task": task, "seed": seed, "weighting": config.replace("_a", "(alpha=0."),
+        "choices": {"weighting": config}, "config": {"study": {"families": FAMILIES}},
+        "history": [{"epoch": 0, "meta/headline": meta}], "student": {"source": {"weights_sha256": build}},
+        "hardware": {"cpu": cpu}, "timing": {"cpu_seconds": 1800.0}}))
+
+
+def _undefined(folder: Path, task: str, config: str, seed: int) -> None:
+    job = folder / task / config / f"seed{seed}"
+    job.mkdir(parents=True)
+    (job / "not_applicable.json").write_text(json.dumps({"task": task, "weighting": config}))
+
+
+def test_a_unit_is_complete_left_or_unknown_by_the_tuning_seeds_choice(tmp_path):
+    folder = tmp_path / "terms2"
+    for config, meta in (("none", 0.70), ("fixed_a25", 0.74), ("fixed_a50", 0.72)):
+        _run(folder, "stsb", config, 1, meta, "b" * 64, "Intel Xeon")
+    _run(folder, "stsb", "fixed_a25", 2, 0.75, "a" * 64, "AMD EPYC")
+    _run(folder, "rte", "none", 1, 0.6, "a" * 64, "AMD EPYC")
+
+    # the tuning seed lacks a row: its choice, and so the later seeds' rows, are not known yet
+    lines = term_set_progress(*read_term_set(folder), TUNING, ["stsb"], [1], [2])
+    assert [(line["seed"], line["left"]) for line in lines] == [(1, ["heuristic_entropy"]), (2, None)]
+
+    # a combination undefined for the task counts as done (its not_applicable.json); fixed_a25 won on the meta split
+    _undefined(folder, "stsb", "heuristic_entropy", 1)
+    stsb, later, rte = term_set_progress(*read_term_set(folder), TUNING, ["stsb", "rte"], [1], [2])[:3]
+    assert stsb["left"] == [] and stsb["done"] == ["fixed_a25", "fixed_a50", "heuristic_entropy", "none"]
+    assert (stsb["builds"], stsb["cpus"], stsb["cpu_hours"]) == (["bbbbbbbbbbbb"], ["Intel Xeon"], 1.5)
+    assert later["left"] == ["none"] and later["builds"] == ["aaaaaaaaaaaa"]
+    assert rte["left"] == ["fixed_a25", "fixed_a50", "heuristic_entropy"]
+
+
+def test_the_command_prints_a_table_per_term_set(tmp_path, capsys):
+    _run(tmp_path / "terms2", "rte", "none", 1, 0.6, "a" * 64, "AMD EPYC")
+    assert main([str(tmp_path), "--experiment", "study_glue_v3", "--term-set", "terms2",
+                 "--term-set", "terms4=fixed_a50,meta", "--tasks", "rte", "--later-seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    planned = experiment_weightings("study_glue_v3")
+    assert planned[:3] == ["none", "fixed_a25", "fixed_a50"] and len(planned) == 14
+    assert f"| rte | 1 | 1 | {', '.join(planned[1:])} | aaaaaaaaaaaa | AMD EPYC | 0.50 |" in out
+    assert "| rte | 2 | 0 | ? |  |  | 0.00 |" in out
+    assert "### terms4" in out and "| rte | 1 | 0 | fixed_a50, meta |  |  | 0.00 |" in out
+    assert "1 runs, 0 of 2 units complete, 0.50 CPU-hours" in out
+
+
+def test_bad_arguments_are_named(tmp_path):
+    with pytest.raises(RwkdError, match=r"--later-seeds '2,x': accepted: comma-separated whole numbers"):
+        main([str(tmp_path), "--experiment", "study_glue_v3", "--term-set", "terms2", "--tasks", "rte",
+              "--later-seeds", "2,x"])
+    with pytest.raises(RwkdError, match=r"--experiment 'no_such': no .*no_such\.yaml; accepted: a config of conf/experiment/"):
+        experiment_weightings("no_such")

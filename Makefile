@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: study-v3 study-v3-progress study-v3-take-over study-v3-more-seeds study-v3-noise noise-v3-jobs study-v3-results mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: study-v3 study-v3-collect study-v3-progress study-v3-take-over study-v3-more-seeds study-v3-noise noise-v3-jobs study-v3-results mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -153,6 +153,11 @@ study-v3: study-v3-lanes
 study-v3-more-seeds: install
 	@test -n "$(SEEDS)" || { echo "give the seeds: make study-v3-more-seeds SEEDS=6,7" >&2; exit 2; }
 	$(MAKE) study-lanes $(STUDY_V3) STUDY_LATER_SEEDS=$(SEEDS) STUDY_ROWS=--primary
+
+# The finished v3 records (and the undefined combinations' not_applicable.json) into results/study_glue_v3, for a
+# data commit while the lanes go on
+study-v3-collect: install
+	$(MAKE) study-results $(STUDY_V3)
 
 # Where the v3 study stands, from its committed records: per term set, task and seed, the rows done and left,
 # the builds and CPUs its runs came from, the CPU-hours (rwkd/study/progress.py)

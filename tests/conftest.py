@@ -66,7 +66,7 @@ def run_rwkd(args: list[str], cwd: Path, env: dict | None = None, timeout: int =
              script: str | None = None, process: bool = False) -> subprocess.CompletedProcess:
     """`rwkd ARGS`, in this process unless it needs one of its own: `process=True`, a console script, or an
     environment variable beyond IN_PROCESS_ENV and a PYTHONPATH this process already has. A new process spends most of a tiny run's time
-    importing torch and Lightning (measured: 19 s against 2.4 s in process). What only a real process shows is
+    importing torch and Lightning (benchmarks/cli_in_process.py). What only a real process shows is
     tested in one: stray output and tracebacks (tests/test_bad_input.py, tests/test_quiet_console.py), signals and
     kills (tests/test_resume*.py), DDP launchers, thread counts, the installed console script."""
     if not (process or script or _needs_own_environment(env)):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class RwkdError(Exception):
     """A problem with the user's input (config, data, checkpoint), reported without a traceback."""
@@ -25,3 +28,14 @@ def find_rwkd_error(exc: BaseException | None) -> RwkdError | None:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def run_as_command(main: Callable[[], int]) -> None:
+    """Runs a module's `main` as a command (`python -m rwkd.study.units ...`): its exit code, and an RwkdError as
+    one line on stderr and exit 2, as the CLI gives it."""
+    try:
+        code = main()
+    except RwkdError as err:
+        print(f"rwkd: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise SystemExit(code)

@@ -149,10 +149,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
+    from rwkd.errors import run_as_command
 
-    try:
-        raise SystemExit(main())
-    except RwkdError as err:  # one line, as the CLI gives it
-        print(f"rwkd: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_as_command(main)

@@ -82,9 +82,13 @@ def test_the_command_prints_the_seeds_to_run_from_this_machines_build(tmp_path, 
     assert capsys.readouterr().out == "1\n"
 
 
-def test_bad_seeds_are_named():
+def test_bad_seeds_and_overrides_are_named():
     with pytest.raises(RwkdError, match=r"--seeds '2,x': accepted: comma-separated whole numbers"):
         main(["somewhere", "--task", "mrpc", "--seeds", "2,x"])
+    # an option after `--` is an override to Hydra, and no valid one
+    with pytest.raises(RwkdError, match=r"the overrides 'experiment=study_glue_v3 --weightings meta task=mrpc' do not "
+                                        r"compose: .*; accepted: the run's overrides after --"):
+        main(["somewhere", "--task", "mrpc", "--seeds", "2", "--", "experiment=study_glue_v3", "--weightings", "meta"])
 
 
 def _k_term_run(sweep: Path, task: str, weighting: str, seed: int, build: str, scores: dict) -> None:

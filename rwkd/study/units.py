@@ -59,14 +59,19 @@ def local_source(overrides: list[str]) -> tuple[dict | None, str, list[str]]:
     runs' teacher.accept_rebuild; the weightings the composed sweep runs by default). The source must be made
     already (`rwkd teacher`)."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
 
     from rwkd.checkout import conf_dir
     from rwkd.teacher.finetune import TEACHER_RECORD, Teacher
     from rwkd.teacher.sources import teacher_record
     from rwkd.teacher.student_source import source_folder, wants_source
 
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    except HydraException as err:  # a typo in the overrides: one line, not Hydra's traceback
+        raise RwkdError(f"the overrides {' '.join(overrides)!r} do not compose: {str(err).splitlines()[0]}; "
+                        "accepted: the run's overrides after --, as `rwkd train` takes them") from None
     default = [w for w in str(cfg.hydra.sweeper.params.get("weighting", "")).split(",") if w]
     accept_rebuild = str(cfg.teacher.get("accept_rebuild", "never"))
     if not wants_source(cfg):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rwkd.records.format import NOT_APPLICABLE, RESULTS
 from rwkd.study.tuning import weightings_to_run
-from rwkd.study.units import source_build
+from rwkd.study.units import parse_seeds, source_build
 
 
 def read_term_set(folder: Path) -> tuple[list[dict], set[tuple[str, int, str]]]:
@@ -90,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     per term set, where each unit of the study stands (a term set without a list tunes over the experiment's)."""
     import argparse
 
-    from rwkd.errors import RwkdError
 
     parser = argparse.ArgumentParser(prog="python -m rwkd.study.progress", description=main.__doc__.splitlines()[0])
     parser.add_argument("records", type=Path, help="the study's records: a folder per term set below it")
@@ -102,13 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--later-seeds", default="2,3,4,5")
     args = parser.parse_args(argv)
 
-    def seeds(text: str, flag: str) -> list[int]:
-        try:
-            return [int(s) for s in text.split(",") if s.strip()]
-        except ValueError:
-            raise RwkdError(f"{flag} {text!r}: accepted: comma-separated whole numbers, e.g. 2,3,4") from None
-
-    tuning, later = seeds(args.tuning_seeds, "--tuning-seeds"), seeds(args.later_seeds, "--later-seeds")
+    tuning, later = parse_seeds(args.tuning_seeds, "--tuning-seeds"), parse_seeds(args.later_seeds, "--later-seeds")
     tasks = [t for t in args.tasks.split(",") if t]
     for spec in args.term_set:
         folder, _, schemes = spec.partition("=")

@@ -20,7 +20,7 @@ from pathlib import Path
 from rwkd.errors import RwkdError
 from rwkd.locks import job_lock
 from rwkd.records.format import RESULTS
-from rwkd.study.units import local_source, source_build, teacher_refusal
+from rwkd.study.units import local_source, parse_seeds, source_build, teacher_refusal
 
 SUPERSEDED = "superseded.json"
 
@@ -128,10 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reason", required=True, help="why the other build is not coming back")
     parser.add_argument("overrides", nargs="*", help="the run's overrides, as the sweep gives them (after --)")
     args = parser.parse_intermixed_args(argv)
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise RwkdError(f"--seeds {args.seeds!r}: accepted: comma-separated whole numbers, e.g. 2,3,4") from None
+    seeds = parse_seeds(args.seeds)
     if not seeds:
         raise RwkdError("--seeds names no seed; accepted: comma-separated whole numbers, e.g. 2,3,4")
     source, accept_rebuild, _ = local_source([*args.overrides, f"task={args.task}"])

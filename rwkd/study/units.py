@@ -100,6 +100,14 @@ def teacher_refusal(sweep_dir: Path, task: str, source: dict, accept_rebuild: st
     return None
 
 
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
+    """A study command's comma-separated seeds."""
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise RwkdError(f"{flag} {text!r}: accepted: comma-separated whole numbers, e.g. 2,3,4") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m rwkd.study.units SWEEP_DIR --task T --seeds S,... -- OVERRIDES`: prints the seeds whose units can run
     on this machine, comma-separated (empty: none), and says on stderr why each other one is held."""
@@ -114,10 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: the composed sweep's own list)")
     parser.add_argument("overrides", nargs="*", help="the run's overrides, as the sweep gives them (after --)")
     args = parser.parse_intermixed_args(argv)  # the overrides come after the options
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise RwkdError(f"--seeds {args.seeds!r}: accepted: comma-separated whole numbers, e.g. 2,3,4") from None
+    seeds = parse_seeds(args.seeds)
     source, accept_rebuild, default = local_source([*args.overrides, f"task={args.task}"])
     weightings = [w for w in args.weightings.split(",") if w] or default
     if not weightings:

@@ -1,6 +1,6 @@
 """Where a study run in parts stands, from its committed records: per term set, task and seed (a pairing unit,
 rwkd/study/units.py), the rows done of those planned, the builds of the student's start its runs were cut from, the
-CPUs that made them, and the CPU-hours spent.
+CPUs that made them, the CPU-hours spent, and an estimate of the CPU-hours left (rwkd/study/cost_estimate.py).
 
 The plan of a unit: on the tuning seeds, every weighting the term set tunes over; on the later seeds, the variants
 chosen on the tuning seeds (rwkd/study/tuning.py), unknown ('?') until those are all in.
@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.records.format import NOT_APPLICABLE, RESULTS
+from rwkd.study.cost_estimate import cell_costs, prior_scale, unit_estimate
 from rwkd.study.tuning import weightings_to_run
 from rwkd.study.units import parse_seeds, source_build
 
@@ -55,22 +56,42 @@ def term_set_progress(results: list[dict], undefined: set, tuning_schemes: list[
     return lines
 
 
-def format_progress(term_set: str, lines: list[dict]) -> str:
+def add_estimates(lines: list[dict], planned: list[str], families: dict[str, list[str]], results: list[dict],
+                  prior_results: list[dict]) -> float | None:
+    """Each line's `left_hours` and `unestimated` rows (rwkd/study/cost_estimate.py); returns the scale of this
+    study's costs against the prior records' (None: none in common, or no prior)."""
+    cells, prior = cell_costs(results), cell_costs(prior_results)
+    scale = prior_scale(cells, prior)
+    for line in lines:
+        line["left_hours"], line["unestimated"] = unit_estimate(line["task"], line["left"], planned, families,
+                                                                cells, prior, scale)
+    return scale
+
+
+def format_progress(term_set: str, lines: list[dict], scale: float | None = None) -> str:
     """A markdown table: a unit per row, what is left of it, and the term set's totals."""
-    out = [f"### {term_set}", "", "| task | seed | done | left | builds | CPUs | CPU-h |", "|---|---|---|---|---|---|---|"]
+    out = [f"### {term_set}", "", "| task | seed | done | left | builds | CPUs | CPU-h | left, est. CPU-h |",
+           "|---|---|---|---|---|---|---|---|"]
     for line in lines:
         left = "?" if line["left"] is None else (", ".join(line["left"]) or "complete")
+        estimate = f"{line['left_hours']:.2f}" + (f" + {line['unestimated']} row(s) unknown" if line["unestimated"] else "")
         out.append(f"| {line['task']} | {line['seed']} | {len(line['done'])} | {left} | {', '.join(line['builds'])} | "
-                   f"{', '.join(line['cpus'])} | {line['cpu_hours']:.2f} |")
+                   f"{', '.join(line['cpus'])} | {line['cpu_hours']:.2f} | {estimate} |")
     done = sum(len(line["done"]) for line in lines)
     complete = sum(line["left"] == [] for line in lines)
+    unknown = sum(line["unestimated"] for line in lines)
+    source = ("each run's cost: the mean of its task and weighting's runs here, else the prior study's times "
+              f"{scale:.2f}" if scale is not None else "each run's cost: the mean of its task and weighting's runs here")
     out += ["", f"{done} runs, {complete} of {len(lines)} units complete, "
-                f"{sum(line['cpu_hours'] for line in lines):.2f} CPU-hours"]
+                f"{sum(line['cpu_hours'] for line in lines):.2f} CPU-hours; about "
+                f"{sum(line['left_hours'] for line in lines):.1f} CPU-hours left"
+                + (f" and {unknown} row(s) with no measured cost" if unknown else "") + f" ({source})"]
     return "\n".join(out)
 
 
-def experiment_weightings(experiment: str) -> list[str]:
-    """The weighting configs a study experiment sweeps by default (its two-term tuning list)."""
+def experiment_plan(experiment: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The weighting configs a study experiment sweeps by default (its two-term tuning list) and its families
+    (`study.families`: the variants of which a later seed runs one)."""
     from omegaconf import OmegaConf
 
     from rwkd.checkout import conf_dir
@@ -79,17 +100,18 @@ def experiment_weightings(experiment: str) -> list[str]:
     path = conf_dir() / "experiment" / f"{experiment}.yaml"
     if not path.is_file():
         raise RwkdError(f"--experiment {experiment!r}: no {path}; accepted: a config of conf/experiment/")
-    params = OmegaConf.select(OmegaConf.load(path), "hydra.sweeper.params.weighting")
+    config = OmegaConf.load(path)
+    params = OmegaConf.select(config, "hydra.sweeper.params.weighting")
     if not params:
         raise RwkdError(f"--experiment {experiment!r} sweeps no weighting; name the term set's: FOLDER=W1,W2,...")
-    return str(params).split(",")
+    families = OmegaConf.to_container(OmegaConf.select(config, "study.families") or OmegaConf.create({}))
+    return str(params).split(","), families
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m rwkd.study.progress RECORDS --experiment E --term-set FOLDER[=W1,W2,...] ... --tasks T,...`: prints,
     per term set, where each unit of the study stands (a term set without a list tunes over the experiment's)."""
     import argparse
-
 
     parser = argparse.ArgumentParser(prog="python -m rwkd.study.progress", description=main.__doc__.splitlines()[0])
     parser.add_argument("records", type=Path, help="the study's records: a folder per term set below it")
@@ -99,15 +121,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", required=True, help="comma-separated tasks")
     parser.add_argument("--tuning-seeds", default="1")
     parser.add_argument("--later-seeds", default="2,3,4,5")
+    parser.add_argument("--prior", type=Path, help="an earlier study's records (the same term set folders): the "
+                        "cost of tasks and weightings not run here yet, scaled to this study's")
     args = parser.parse_args(argv)
 
     tuning, later = parse_seeds(args.tuning_seeds, "--tuning-seeds"), parse_seeds(args.later_seeds, "--later-seeds")
     tasks = [t for t in args.tasks.split(",") if t]
+    sweep, families = experiment_plan(args.experiment)
     for spec in args.term_set:
         folder, _, schemes = spec.partition("=")
-        planned = schemes.split(",") if schemes else experiment_weightings(args.experiment)
+        planned = schemes.split(",") if schemes else sweep
         results, undefined = read_term_set(args.records / folder)
-        print(format_progress(folder, term_set_progress(results, undefined, planned, tasks, tuning, later)) + "\n")
+        prior = read_term_set(args.prior / folder)[0] if args.prior else []
+        lines = term_set_progress(results, undefined, planned, tasks, tuning, later)
+        scale = add_estimates(lines, planned, families, results, prior)
+        print(format_progress(folder, lines, scale) + "\n")
     return 0
 
 

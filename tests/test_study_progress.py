@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from rwkd.errors import RwkdError
-from rwkd.study.cost_estimate import cell_costs, later_rows, prior_scale, run_cost, unit_estimate
+from rwkd.study.cost_estimate import (
+    cell_costs,
+    later_rows,
+    models_fine_tuned_apart,
+    prior_scale,
+    run_cost,
+    unit_estimate,
+)
 from rwkd.study.progress import experiment_plan, main, read_term_set, term_set_progress
 
 FAMILIES = {"fixed": ["fixed_a25", "fixed_a50"]}
@@ -113,5 +120,21 @@ def test_the_command_estimates_from_a_prior_study(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| rte | 1 | 1 | fixed_a25 | aaaaaaaaaaaa | AMD EPYC | 0.50 | 1.00 |" in out
     assert "| rte | 2 | 0 | ? |  |  | 0.00 | 1.50 |" in out
+    assert "In all: 0.50 CPU-hours spent (0.50 in the runs, 0.00 fine-tuning" in out
     assert "about 2.5 CPU-hours left (each run's cost: the mean of its task and weighting's runs here, else the prior " \
            "study's times 0.50)" in out
+
+
+def test_models_fine_tuned_before_the_runs_count_once_each_and_not_again_where_a_run_did_it():
+    mpnet = {"weights_sha256": "m" * 64, "origin": "outputs", "fine_tune_cpu_seconds": 7200}
+    source = {"weights_sha256": "s" * 64, "origin": "cache", "fine_tune_cpu_seconds": 1800}
+    by_a_run = {"weights_sha256": "r" * 64, "origin": "fine-tuned", "fine_tune_cpu_seconds": 3600}
+    records = [
+        {"teacher": mpnet, "more_teachers": [source], "student": {"source": source}},  # the MiniLM: kd1 and the start
+        {"teacher": mpnet, "student": {"source": source}},
+        {"teacher": {**by_a_run, "origin": "cache"}},  # the later runs read it from the cache the first one filled
+        {"teacher": by_a_run},  # its cost is in this run's cpu_seconds
+        {"teacher": {"origin": "outputs"}},  # no weights hash: nothing to count it by
+    ]
+    assert models_fine_tuned_apart(records) == 2.5
+    assert models_fine_tuned_apart([]) == 0.0

@@ -71,3 +71,22 @@ def unit_estimate(task: str, left: list[str] | None, planned: list[str], familie
         else:
             unknown += 1
     return hours, unknown
+
+
+def models_fine_tuned_apart(results: list[dict]) -> float:
+    """CPU-hours of the teachers and student sources the runs used but did not fine-tune themselves (a command
+    before them did: `rwkd teacher`, the committed MPNet outputs' own fine-tuning), each build counted once by the
+    SHA-256 of its weights, from the cost its record carries. A run that fine-tuned a model counts it in its own
+    `cpu_seconds` already."""
+    costs: dict[str, float] = {}
+    in_a_run: set[str] = set()
+    for r in results:
+        models = [r.get("teacher") or {}, *(r.get("more_teachers") or []), (r.get("student") or {}).get("source") or {}]
+        for model in models:
+            if not (digest := model.get("weights_sha256")):
+                continue
+            if model.get("origin") == "fine-tuned":
+                in_a_run.add(digest)
+            elif model.get("fine_tune_cpu_seconds"):
+                costs.setdefault(digest, model["fine_tune_cpu_seconds"] / 3600)
+    return sum(hours for digest, hours in costs.items() if digest not in in_a_run)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rwkd.records.format import NOT_APPLICABLE, RESULTS
-from rwkd.study.cost_estimate import cell_costs, prior_scale, unit_estimate
+from rwkd.study.cost_estimate import cell_costs, models_fine_tuned_apart, prior_scale, unit_estimate
 from rwkd.study.tuning import weightings_to_run
 from rwkd.study.units import parse_seeds, source_build
 
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     tuning, later = parse_seeds(args.tuning_seeds, "--tuning-seeds"), parse_seeds(args.later_seeds, "--later-seeds")
     tasks = [t for t in args.tasks.split(",") if t]
     sweep, families = experiment_plan(args.experiment)
+    every_record, runs_hours, left_hours = [], 0.0, 0.0
     for spec in args.term_set:
         folder, _, schemes = spec.partition("=")
         planned = schemes.split(",") if schemes else sweep
@@ -136,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         lines = term_set_progress(results, undefined, planned, tasks, tuning, later)
         scale = add_estimates(lines, planned, families, results, prior)
         print(format_progress(folder, lines, scale) + "\n")
+        every_record += results
+        runs_hours += sum(line["cpu_hours"] for line in lines)
+        left_hours += sum(line["left_hours"] for line in lines)
+    models = models_fine_tuned_apart(every_record)
+    print(f"In all: {runs_hours + models:.2f} CPU-hours spent ({runs_hours:.2f} in the runs, {models:.2f} fine-tuning "
+          f"the teachers and student sources they read, each build once), about {left_hours:.1f} left as estimated "
+          "above.\n")
     return 0
 
 

@@ -29,6 +29,17 @@ def test_holm_multiplies_by_the_tests_left_and_keeps_the_order():
     assert holm([0.6, 0.5]) == [1.0, 1.0]
 
 
+def test_holm_over_a_family_fixed_in_advance_counts_the_tests_that_gave_no_p_value():
+    # four comparisons named, two tested: as if the other two had p = 1 (last in the order)
+    assert holm([0.01, 0.04, math.nan], tests=4)[:2] == pytest.approx([0.04, 0.12])
+    assert holm([0.01, 0.04], tests=1) == pytest.approx([0.02, 0.04])  # never fewer than the p-values given
+
+
+def test_a_difference_that_is_not_a_number_gives_no_interval_and_no_test():
+    stat = paired([1.0, math.nan, 2.0])
+    assert stat.n == 3 and math.isnan(stat.low) and math.isnan(stat.p)
+
+
 def test_a_cell_shows_mean_interval_wins_and_the_adjusted_p():
     assert cell(paired([1.0, 2.0, 3.0]), 0.2) == "+2.00 [-0.48, +4.48], 3/3 above, p=0.200"
     assert cell(paired([-0.5]), math.nan) == "-0.50, 0/1 above"

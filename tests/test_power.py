@@ -47,6 +47,8 @@ def test_the_spread_is_pooled_by_degrees_of_freedom_over_comparisons_that_vary()
     # variances 1 (2 df) and 10 (4 df): (2 * 1 + 4 * 10) / 6 = 7; one seed has no spread and no say
     assert sd == pytest.approx(math.sqrt(7.0)) and n == 3
     assert pooled_sd([paired([1.0, 1.0]), paired([0.2])]) is None
+    # equal differences (untested by the t-test) neither shrink the spread nor set the seeds
+    assert pooled_sd([paired([1.0, 2.0, 3.0]), paired([4.0, 4.0]), paired([2.0, 2.0 + 1e-6])]) == (1.0, 3)
 
 
 def _job(scheme: str, seed: int, dev: float, meta=()) -> dict:

@@ -51,11 +51,13 @@ def test_primaries_are_tested_on_the_mean_over_tasks_with_holm_over_them_alone()
     assert "| fixed − none (two terms) | +1.00 [-1.15, +3.15], 3/3 above, p=0.184 | 0.184 |" in table
 
 
-def test_a_primary_missing_a_side_is_said_so_and_takes_no_part_in_the_correction():
+def test_a_primary_missing_a_side_is_said_so_and_counts_in_the_correction_as_not_rejected():
     primaries = [*PRIMARY, {"scheme": "metanet", "reference": "fixed", "terms": "two"}]
     table = primary_table(_records(primaries), primaries)
     assert "| metanet − fixed (two terms) | not run on every task |" in table
-    assert "p=0.138" in table and "p=0.184" in table
+    # the family is the three named before the study ran: 0.069 x 3 = 0.207, then 0.184 x 2 = 0.367
+    assert "| primary comparison | mean over tasks (Holm over the 3 primaries) | p before Holm |" in table
+    assert "p=0.207" in table and "p=0.367" in table
 
 
 def test_a_k_term_primary_before_any_k_term_run_is_not_run_yet_and_two_k_term_sets_are_refused():
@@ -64,7 +66,7 @@ def test_a_k_term_primary_before_any_k_term_run_is_not_run_yet_and_two_k_term_se
     # a study part-way, two-term runs only: the K-term comparison waits, the others are tested as before
     table = primary_table(_records(primaries), primaries)
     assert "| meta − fixed (K terms) | not run on every task |" in table
-    assert "p=0.138" in table and "p=0.184" in table
+    assert "p=0.207" in table and "p=0.367" in table  # Holm over the three named
     # the K-term runs in: the comparison reads them alone, not the two-term rows
     k_runs = [{**r, "weighting": r["weighting"] + " [label+kd+hidden0]"} for r in _records(primaries)
               if r["choices"]["weighting"] != "none"]
@@ -100,6 +102,9 @@ def test_the_records_primary_list_is_read_checked_and_optional():
     mixed = _records()[:2] + _records(PRIMARY[:1])[2:]
     with pytest.raises(RwkdError, match="2 different study.primary lists"):
         read_primaries(mixed)
+    twice = [*PRIMARY, {"reference": "none", "scheme": "fixed"}]  # terms: two by default, the same comparison
+    with pytest.raises(RwkdError, match=r"names fixed − none \(two terms\) more than once"):
+        read_primaries(_records(twice))
 
 
 def test_power_rows_for_the_primaries_use_their_own_spread_and_at_least_five_seeds():
@@ -109,6 +114,9 @@ def test_power_rows_for_the_primaries_use_their_own_spread_and_at_least_five_see
     sd = primary_cells(_records(), PRIMARY)["meta − fixed (two terms)"].sd  # of +1, +2.5, +3: 1.04
     assert sd == pytest.approx(1.0408, abs=1e-4)
     assert f"| meta − fixed (two terms) | 3 | 1.04 | {detectable(sd, 3, LEVEL):.2f} | {detectable(sd, 3, LEVEL / 2):.2f} |" in table
+    # pinned: sd 1.04 over 3 seeds finds 3.40 alone and 4.81 at p < 0.05/2, and one point needs 11 and 13 seeds
+    assert "| meta − fixed (two terms) | 3 | 1.04 | 3.40 | 4.81 | 11 | 13 |" in table
+    assert "after Holm over the primaries (p < 0.05/2)" in table
     # a spread this small reaches one point with fewer seeds than five: the table says five
     assert seeds_needed(0.3, LEVEL) == 5
     assert seeds_needed(sd, LEVEL) == max(5, next(n for n in range(2, 100) if detectable(sd, n, LEVEL) <= 1.0))
@@ -132,3 +140,46 @@ def test_with_primaries_the_page_marks_every_other_table_exploratory(tmp_path):
         (tmp_path / "runs" / str(i) / "results.json").write_text(json.dumps(record))
     assert main([str(tmp_path / "runs"), "--no-plots", "--doc", str(doc)]) == 0
     assert "Primary comparisons" not in doc.read_text() and "Exploratory" not in doc.read_text()
+
+
+def test_the_tuned_reference_is_each_tasks_own_choice():
+    records = _records()
+    for r in records:  # fixed_a75 now wins the meta split on rte, fixed_a25 still on mrpc
+        if r["task"] == "rte" and r["choices"]["weighting"].startswith("fixed"):
+            meta = 0.7 if r["choices"]["weighting"] == "fixed_a75" else 0.5
+            row = {**r["history"][0], "meta/headline": meta}
+            r["history"], r["best"] = [row], {"epoch": 0, "metrics": row}
+    cells = primary_cells(records, PRIMARY)
+    # per seed: mrpc meta - fixed_a25 (+1, +3, +2), rte meta - fixed_a75 (+61, +62, +64); means over the two tasks
+    assert cells["meta − fixed (two terms)"].mean == pytest.approx((31 + 32.5 + 33) / 3)
+    # fixed - none: mrpc fixed_a25 (+1, 0, +4), rte fixed_a75 (-60, -59, -60)
+    assert cells["fixed − none (two terms)"].mean == pytest.approx(((1 - 60) + (0 - 59) + (4 - 60)) / 6)
+
+
+def test_a_run_without_a_score_leaves_its_pair_out_and_the_page_is_still_drawn(tmp_path):
+    from rwkd.report.command import main
+
+    records = _records()
+    collapsed = next(r for r in records if (r["task"], r["seed"], r["choices"]["weighting"]) == ("rte", 3, "none"))
+    row = {**collapsed["history"][0], "val/headline": float("nan")}
+    collapsed["history"], collapsed["best"], collapsed["last"] = [row], {"epoch": 0, "metrics": row}, {"metrics": row}
+    cells = primary_cells(records, PRIMARY)
+    assert cells["fixed − none (two terms)"].n == 2 and cells["meta − fixed (two terms)"].n == 3
+    assert "- rte seed 3: fixed, alpha chosen on meta split vs none: the reference's run's dev headline is not a number" in \
+        primary_table(records, PRIMARY)
+    for i, record in enumerate(records):
+        (tmp_path / "runs" / str(i)).mkdir(parents=True)
+        (tmp_path / "runs" / str(i) / "results.json").write_text(json.dumps(record))
+    assert main([str(tmp_path / "runs"), "--no-plots", "--doc", str(tmp_path / "page.md")]) == 0
+    page = (tmp_path / "page.md").read_text()
+    assert "none: the reference's run's dev headline is not a number" in page.split("## Differences paired by seed")[1]
+
+
+def test_differences_that_do_not_vary_get_no_power_row():
+    records = _records()
+    for r in records:  # meta now 2 points above the chosen fixed alpha on every task and seed
+        if r["choices"]["weighting"] == "meta":
+            row = {**r["history"][0], "val/headline": 0.72}
+            r["history"], r["best"] = [row], {"epoch": 0, "metrics": row}
+    table = primary_power_table(records, PRIMARY)
+    assert "meta − fixed" not in table and "| fixed − none (two terms) | 3 |" in table

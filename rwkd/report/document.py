@@ -226,7 +226,8 @@ def _comparison_sections(results: list[dict], undefined: set, chosen: str) -> li
                 "The comparisons the study named before it ran (`study.primary` in its config), on the mean over "
                 f"tasks (per seed, over the seeds with every task), dev headline x 100 at the {chosen}: the mean "
                 "difference, its 95% interval, the seeds above, and the paired t-test's p-value Holm-adjusted over "
-                "these comparisons alone:", "", primary_table(results, primaries), ""]
+                "these comparisons alone (all of them: one not run on every task counts as a test not rejected):",
+                "", primary_table(results, primaries), ""]
     out += ["## Differences paired by seed", "",
             exploratory + "Each scheme minus a reference on the same task and seed (the same student start and batch "
             f"order), dev headline x 100 at the {chosen}: the mean difference over seeds, its 95% interval "
@@ -246,10 +247,11 @@ def _comparison_sections(results: list[dict], undefined: set, chosen: str) -> li
                 "alone (p < 0.05) and for the first that Holm rejects among the table's tests (the spread taken "
                 "as known); and the seeds a difference of one point would need in each case:", "", power, ""]
     if primaries and (power := primary_power_table(results, primaries)) is not None:
-        out += ["The primary comparisons, each from the spread of its own per-seed differences on the mean over tasks: "
-                "the smallest true difference found with 80% probability at the seeds run, alone and for the first "
-                "that Holm rejects among the primaries, and the seeds (at least 5) at which that is one point or "
-                "less:", "", power, ""]
+        out += ["The primary comparisons, each from the spread of its own per-seed differences on the mean over tasks "
+                "(estimated from the seeds run and taken as known, so itself uncertain at five seeds): the smallest "
+                "true difference found with 80% probability at the seeds run, alone and for the first that Holm "
+                "rejects among the primaries, and the seeds (at least 5) at which that is one point or less:", "",
+                power, ""]
     return out
 
 

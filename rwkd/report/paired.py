@@ -34,7 +34,7 @@ def paired(differences: list[float]) -> Paired:
     n = len(differences)
     mean = statistics.fmean(differences)
     above = sum(d > 0 for d in differences)
-    if n < 2:
+    if n < 2 or not all(map(math.isfinite, differences)):  # the tables leave out pairs without a score first
         return Paired(mean, math.nan, math.nan, above, n, math.nan)
     sd = statistics.stdev(differences)
     half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
@@ -44,13 +44,16 @@ def paired(differences: list[float]) -> Paired:
     return Paired(mean, float(mean - half), float(mean + half), above, n, p, sd)
 
 
-def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjustment of the given p-values (NaN stays NaN and does not count as a test)."""
+def holm(p_values: list[float], tests: int | None = None) -> list[float]:
+    """Holm's step-down adjustment of the given p-values (NaN stays NaN). `tests`: the size of the family the
+    correction is over, where it was fixed in advance (pre-registered comparisons): a test of it that gave no
+    p-value counts as one not rejected (p = 1, last in the order). By default the family is the p-values given."""
     tested = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
+    family = max(len(tested), tests or 0)
     adjusted = [math.nan] * len(p_values)
     running = 0.0
     for rank, (p, i) in enumerate(tested):
-        running = max(running, min(1.0, (len(tested) - rank) * p))
+        running = max(running, min(1.0, (family - rank) * p))
         adjusted[i] = running
     return adjusted
 

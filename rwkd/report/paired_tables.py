@@ -4,6 +4,7 @@ Holm-adjusted over each table (the statistics: rwkd/report/paired.py)."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 
@@ -24,9 +25,26 @@ def _records(results: list[dict]) -> dict:
     return {(r["task"], r["weighting"], r["seed"]): r for r in with_tuned_rows(results)}
 
 
+def unscored_pairs(score: dict, comparisons: dict[str, tuple[str, str]]) -> dict[tuple, str]:
+    """The pairs of `comparisons` {row: (scheme, reference)}, keyed (task, scheme, reference, seed), in which a
+    run's dev headline is not a number (a run that collapsed, e.g. a constant STS-B prediction's Pearson)."""
+    out = {}
+    for scheme, reference in comparisons.values():
+        for (task, name, seed), value in score.items():
+            if name != scheme or (task, reference, seed) not in score:
+                continue
+            bad = [side for side, v in (("scheme", value), ("reference", score[(task, reference, seed)]))
+                   if not math.isfinite(v)]
+            if bad:
+                whose = "both runs'" if len(bad) == 2 else f"the {bad[0]}'s run's"
+                out[(task, scheme, reference, seed)] = f"{whose} dev headline is not a number"
+    return out
+
+
 def left_out_pairs(results: list[dict], comparisons: dict[str, tuple[str, str]]) -> dict[tuple, str]:
-    """The pairs of `comparisons` whose runs are no pair (rwkd/report/pair_check.py), with the reason."""
-    return pairs_left_out(_records(results), comparisons)
+    """The pairs of `comparisons` whose runs are no pair (rwkd/report/pair_check.py) or have no score to pair
+    (unscored_pairs), with the reason."""
+    return {**pairs_left_out(_records(results), comparisons), **unscored_pairs(_scores(results), comparisons)}
 
 
 def paired_cells(score: dict, comparisons: dict[str, tuple[str, str]], undefined: set = frozenset(),

@@ -50,11 +50,12 @@ def seeds_for(difference: float, sd: float, level: float, power: float = POWER) 
 
 
 def pooled_sd(stats) -> tuple[float, int] | None:
-    """The standard deviation of per-seed differences pooled over comparisons (weighted by degrees of freedom)
-    and the fewest seeds among them; None without a comparison of two or more seeds that vary."""
-    usable = [s for s in stats if s.n >= 2 and not math.isnan(s.sd)]
-    # differences that vary by less than EQUAL are equal (float noise), as for the t-test itself
-    if not any(s.sd >= EQUAL for s in usable):
+    """The standard deviation of per-seed differences pooled over the comparisons that vary (weighted by degrees
+    of freedom) and the fewest seeds among them; None without a comparison of two or more seeds that vary."""
+    # differences that vary by less than EQUAL are equal (float noise): the t-test leaves them untested, and
+    # their zero spread says nothing of the spread of the comparisons it does test
+    usable = [s for s in stats if s.n >= 2 and not math.isnan(s.sd) and s.sd >= EQUAL]
+    if not usable:
         return None
     variance = sum((s.n - 1) * s.sd ** 2 for s in usable) / sum(s.n - 1 for s in usable)
     return math.sqrt(variance), min(s.n for s in usable)

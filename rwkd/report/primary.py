@@ -20,8 +20,8 @@ import math
 from rwkd import markdown
 from rwkd.errors import RwkdError
 from rwkd.report.pair_check import left_out_lines, pairs_left_out
-from rwkd.report.paired import cell, holm
-from rwkd.report.paired_tables import paired_cells
+from rwkd.report.paired import EQUAL, cell, holm
+from rwkd.report.paired_tables import paired_cells, unscored_pairs
 from rwkd.report.power import LEVEL, TARGET, detectable, seeds_for
 from rwkd.study.tuning import family_of, is_tuned_row, terms_suffix, tuned_row, with_tuned_rows
 
@@ -42,6 +42,10 @@ def read_primaries(results: list[dict]) -> list[dict]:
         if not isinstance(p, dict) or not {"scheme", "reference"} <= set(p) or p.get("terms", "two") not in TERMS:
             raise RwkdError(f"study.primary entry {p!r} is not understood; accepted: "
                             f"{{scheme: NAME, reference: NAME, terms: {'|'.join(TERMS)}}} with NAME a family or weighting")
+    names = [label(p) for p in primaries]
+    if twice := sorted({n for n in names if names.count(n) > 1}):
+        raise RwkdError(f"study.primary names {', '.join(twice)} more than once; accepted: each comparison once "
+                        "(Holm's correction counts the list)")
     return primaries
 
 
@@ -92,11 +96,12 @@ def _compared(results: list[dict], primaries: list[dict]) -> tuple[dict[str, obj
                     if name is not None and r["weighting"] == name:
                         score[(task, side, r["seed"])] = 100 * r["best"]["metrics"]["val/headline"]
                         records[(task, side, r["seed"])] = r
-        not_pairs = pairs_left_out(records, {label(p): ("scheme", "reference")})
+        sides = {label(p): ("scheme", "reference")}
+        not_pairs = {**pairs_left_out(records, sides), **unscored_pairs(score, sides)}
         left_out.update({(task, records[(task, "scheme", seed)]["weighting"],
                           records[(task, "reference", seed)]["weighting"], seed): reason
                          for (task, _, _, seed), reason in not_pairs.items()})
-        found = paired_cells(score, {label(p): ("scheme", "reference")}, left_out=not_pairs)
+        found = paired_cells(score, sides, left_out=not_pairs)
         if (label(p), None) in found and {t for t, _, _ in score} == set(tasks):
             cells[label(p)] = found[(label(p), None)]
     return cells, left_out
@@ -111,11 +116,13 @@ def primary_table(results: list[dict], primaries: list[dict]) -> str:
     """One row per primary comparison: the paired difference on the mean over tasks, its p-value Holm-adjusted
     over the primary comparisons alone, and the raw p-value."""
     cells, left_out = _compared(results, primaries)
-    adjusted = dict(zip(cells, holm([c.p for c in cells.values()]), strict=True))
+    # the family is the list named before the study ran: a comparison that gave no p-value counts as not rejected
+    adjusted = dict(zip(cells, holm([c.p for c in cells.values()], tests=len(primaries)), strict=True))
     rows = [[label(p), cell(cells[label(p)], adjusted[label(p)]) if label(p) in cells else "not run on every task",
              f"{cells[label(p)].p:.3f}" if label(p) in cells and not math.isnan(cells[label(p)].p) else markdown.BLANK]
             for p in primaries]
-    table = markdown.table(["primary comparison", "mean over tasks (Holm over the primaries)", "p before Holm"], rows)
+    table = markdown.table(["primary comparison", f"mean over tasks (Holm over the {len(primaries)} primaries)",
+                            "p before Holm"], rows)
     return "\n".join([table, *([""] + left_out_lines(left_out) if left_out else [])])
 
 
@@ -130,10 +137,10 @@ def primary_power_table(results: list[dict], primaries: list[dict]) -> str | Non
     smallest difference found with 80% power at the seeds run, alone and at the first Holm rejection among the
     primaries, and the seeds needed for TARGET points in each case."""
     cells = primary_cells(results, primaries)
-    strict = LEVEL / max(1, sum(not math.isnan(c.p) for c in cells.values()))
+    strict = LEVEL / max(1, len(primaries))  # the first Holm rejection among all the primaries named
     rows = []
     for name, c in cells.items():
-        if c.n < 2 or math.isnan(c.sd) or c.sd == 0:
+        if c.n < 2 or math.isnan(c.sd) or c.sd < EQUAL:  # differences that do not vary are not tested
             continue
         alone, first = seeds_needed(c.sd, LEVEL), seeds_needed(c.sd, strict)
         rows.append([name, c.n, f"{c.sd:.2f}", f"{detectable(c.sd, c.n, LEVEL):.2f}", f"{detectable(c.sd, c.n, strict):.2f}",
@@ -141,5 +148,5 @@ def primary_power_table(results: list[dict], primaries: list[dict]) -> str | Non
     if not rows:
         return None
     return markdown.table(["primary comparison", "seeds", "sd of the differences", "found with 80% power: alone",
-                           f"after Holm over the primaries (p < {strict:.2g})",
+                           f"after Holm over the primaries (p < {LEVEL:g}/{max(1, len(primaries))})",
                            f"seeds needed for {TARGET:g} point: alone", "after Holm"], rows)

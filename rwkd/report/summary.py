@@ -3,6 +3,7 @@ over seeds, the majority answer per task, and each family's variant chosen on th
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -16,8 +17,9 @@ NA = "n/a"  # a cell with no defined value (the majority answer of a regression 
 
 
 def _stats(values: list[float]) -> dict:
-    return {"n": len(values), "mean": statistics.fmean(values),
-            "std": statistics.stdev(values) if len(values) > 1 else None}
+    # a run that collapsed may score NaN (a constant prediction's Pearson): the cell says nan, the report goes on
+    spread = (statistics.stdev(values) if all(map(math.isfinite, values)) else math.nan) if len(values) > 1 else None
+    return {"n": len(values), "mean": statistics.fmean(values), "std": spread}
 
 
 def summarise(results: list[dict], not_applicable: list[dict] = ()) -> dict:

@@ -201,6 +201,13 @@ def test_the_median_is_exact_for_equal_weights_and_within_a_bin_otherwise():
     hist = np.histogram(values, bins=40, range=(0, 1))[0].tolist()
     assert abs(histogram_median(hist, values.min(), values.max()) - np.median(values)) < 1 / 40
     assert histogram_median([0] * 40, None, None) is None
+    # an even count: the mean of the two middle weights, each in its own bin (not a point of the lower bin)
+    halves = np.concatenate([np.random.default_rng(1).uniform(0, 0.1, 500), np.random.default_rng(2).uniform(0.9, 1, 500)])
+    hist = np.histogram(halves, bins=40, range=(0, 1))[0].tolist()
+    assert abs(histogram_median(hist, halves.min(), halves.max()) - np.median(halves)) < 1 / 40
+    two = [0] * 40
+    two[0] = two[39] = 1
+    assert histogram_median(two, 0.01, 0.99) == pytest.approx(0.5)
 
 
 def _made_up_run(folder: Path, scheme: str, seed: int, dev: float, label_clean: float, label_flipped: float) -> dict:
@@ -232,6 +239,14 @@ def test_the_report_tables_dev_score_and_label_weight_on_clean_and_flipped_rows(
     assert cells[5].startswith("0.700") and cells[6].startswith("0.200") and cells[7] == "-0.500"
     assert cells[8] == "0.300 / 0.800"  # the teacher side: w
     assert label_noise_table([clean_run]) is None
+    # a run that scored NaN: the dev mean is over the others, and says over how many
+    results[1]["best"] = {"metrics": {"val/headline": float("nan")}}
+    meta = next(line for line in label_noise_table(results).splitlines() if "| meta |" in line)
+    assert "| 2 | 80.00 (n=1) |" in meta
+    # two shares of noise would pool into one row of weights: refused
+    results[1]["data"] = {"label_noise": {**results[1]["data"]["label_noise"], "p": 0.1}}
+    with pytest.raises(RwkdError, match=r"the noisy runs of mrpc meta have label_noise p 0.1, 0.3"):
+        label_noise_table(results)
 
 
 def test_a_study_reported_with_its_noisy_condition_keeps_them_apart(tmp_path):

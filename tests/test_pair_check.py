@@ -61,6 +61,16 @@ def test_each_digest_is_checked():
         assert pair_difference(a, b) == f"{key} differs"
 
 
+def test_runs_pair_only_with_the_same_training_labels():
+    clean = _with_identity("none", 1, 0.5)
+    noisy = {**_with_identity("meta", 1, 0.5), "data": {"label_noise": {"p": 0.3, "seed": 1, "digest": "a" * 16}}}
+    assert pair_difference(noisy, copy.deepcopy(noisy)) is None
+    assert pair_difference(noisy, clean) == "training labels differ (one run's are noisy, the other's clean)"
+    other = copy.deepcopy(noisy)
+    other["data"]["label_noise"].update(p=0.1, seed=7, digest="b" * 16)  # the split digest cannot see labels
+    assert pair_difference(noisy, other) == "training labels differ (label_noise digest)"
+
+
 # ---- v2 records: no identity -----------------------------------------------------------------------------------
 # shaped like results/study_glue/terms2/rte/*/seed2: the student copies the teacher's layers (student.init=teacher);
 # `none` ran on the Intel machine with the rebuilt teacher (same scores, other weights), fixed_a75 on the AMD one

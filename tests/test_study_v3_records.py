@@ -3,15 +3,19 @@ the study's design (conf/experiment/study_glue_v3.yaml and the Makefile's K-term
 a clean commit, and the runs of one task and seed are pairs by their identity digests: the same student start,
 train/meta split and batch order, and, within a term set, the same teacher outputs. A study run in parts on
 different kinds of CPU may hold two builds of the student's source: then the unit is one task's seed in one term set.
-A record that breaks this fails here, the day it is committed, not on the page at the end."""
+A record that breaks this fails here, the day it is committed, not on the page at the end. The same for its
+noisy-label condition (results/noise_v3, conf/experiment/noise_v3.yaml), whose runs must also share their training
+labels: the same rows changed to the same labels."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 from rwkd.records.reading import find_results
@@ -21,6 +25,7 @@ from rwkd.study.units import source_build
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "results" / "study_glue_v3"
+NOISE = ROOT / "results" / "noise_v3"
 K_TERMS_FOLDER = "terms4_teachers2_hidden1"  # MPNet, the MiniLM teacher and MPNet's [CLS] state: label + 3
 
 
@@ -98,3 +103,51 @@ def test_each_term_set_of_a_task_distils_one_teacher_output_per_term_and_build()
                 digests[(terms, task, term)].add(digest)
     assert digests, "the KD runs record the teacher outputs they distil"
     assert all(len(found) == 1 for found in digests.values()), digests
+
+
+def noise_design_errors(records: list[dict]) -> list[str]:
+    """What is wrong with noisy-label records (paths relative to results/noise_v3: TERMS/TASK/WEIGHTING/seedN):
+    a job outside noise_v3's grid or command, a dirty commit, an epoch not chosen on the meta split, labels not
+    made wrong as designed (p 0.3, the run's seed), or two runs of a task and seed that are no pair."""
+    params = OmegaConf.load(ROOT / "conf" / "experiment" / "noise_v3.yaml").hydra.sweeper.params
+    grid = {"terms2": params.weighting.split(","), "terms3_teachers1_hidden1": ["meta"]}
+    errors, by_seed = [], defaultdict(list)
+    for r in records:
+        terms, task, scheme, seed = Path(r["_path"]).relative_to(NOISE).parts
+        noise = (r.get("data") or {}).get("label_noise") or {}
+        checks = {"job of the grid": terms in grid and scheme in grid[terms] and task in params.task.split(",")
+                  and seed == f"seed{r['seed']}" and r["seed"] in {int(x) for x in str(params.seed).split(",")},
+                  "its command": r["command"].startswith("rwkd train -m experiment=noise_v3 ")
+                  and (terms == "terms2") == ("terms=hidden" not in r["command"]),
+                  "a clean commit": not r["git_commit"].endswith("-dirty") and r["git_commit"] != "unknown",
+                  "the epoch chosen on the meta split": r["best"]["selected_on"] == "meta/headline",
+                  "labels made wrong as designed": noise.get("p") == 0.3 and noise.get("seed") == r["seed"]}
+        errors += [f"{r['_path']}: not {what}" for what, ok in checks.items() if not ok]
+        by_seed[(task, r["seed"])].append(r)
+    for runs in by_seed.values():
+        errors += [f"{a['_path']} vs {b['_path']}: {why}" for a, b in combinations(runs, 2)
+                   if (why := pair_difference(a, b)) is not None]
+    return errors
+
+
+def test_every_noisy_label_record_is_a_job_of_its_design_and_the_runs_of_a_seed_are_pairs():
+    """Checks each record of results/noise_v3 as it is committed; the condition runs after the study's jobs, so
+    this checks nothing until its first record."""
+    results, failed, _ = find_results([str(NOISE)]) if NOISE.is_dir() else ([], [], [])
+    assert not failed
+    assert noise_design_errors(results) == []
+
+
+def test_the_noisy_label_check_finds_a_run_that_broke_the_design():
+    good = {"_path": str(NOISE / "terms2" / "mrpc" / "meta" / "seed2"), "task": "mrpc", "seed": 2,
+            "command": "rwkd train -m experiment=noise_v3 task=mrpc", "git_commit": "abc",
+            "best": {"selected_on": "meta/headline"}, "data": {"label_noise": {"p": 0.3, "seed": 2, "digest": "d"}},
+            "identity": {"student_init": "s", "split": "t", "batch_order": "b", "teacher_terms": {}}}
+    other = {**copy.deepcopy(good), "_path": str(NOISE / "terms2" / "mrpc" / "none" / "seed2")}
+    assert noise_design_errors([good, other]) == []
+    other["data"]["label_noise"].update(seed=3, digest="e")
+    errors = noise_design_errors([good, other])
+    assert errors[0].endswith("none/seed2: not labels made wrong as designed")
+    assert errors[1].endswith("training labels differ (label_noise digest)")
+    with pytest.raises(ValueError):  # a record outside results/noise_v3 is not one of its jobs
+        noise_design_errors([{**good, "_path": "/elsewhere/terms2/mrpc/meta/seed2"}])

@@ -55,7 +55,7 @@ class LabelNoise:
                 "original": list(self.original), "new": list(self.new)}
 
     def write(self, folder: Path) -> Path:
-        """CHANGES_FILE in `folder`, one line: thousands of rows (SST-2's 2400 at 0.3) stay a small file."""
+        """CHANGES_FILE in `folder`, one line: thousands of rows (SST-2's 2160 at 0.3) stay a small file."""
         return write_text(Path(folder) / CHANGES_FILE, json.dumps(self.changes()) + "\n")
 
 

@@ -10,9 +10,11 @@ page's main table.
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from rwkd import markdown
+from rwkd.errors import RwkdError
 from rwkd.records.weight_summary import GROUP, WEIGHT_BINS, mean_std
 from rwkd.report.weight_summary import noise_by_task_and_scheme
 
@@ -20,22 +22,31 @@ INTRO = ("Noisy labels (`data.label_noise`): a seeded share p of each run's trai
          "split and dev clean). Mean (median) weight of the label term on the clean and the flipped rows in the "
          "last epoch, over every seed's rows, and the flipped minus clean difference of the means (negative: "
          "less weight on a wrong label); the teacher side's mean weight, and with more than two terms each "
-         "teacher term's; dev headline x 100 at the reported epoch, mean over seeds:")
+         "teacher term's; dev headline x 100 at the reported epoch, mean over seeds (n: the runs with a score, where "
+         "not every run's weights were summarised). The teacher-correct and teacher-confidence rules read the "
+         "training label the student sees, so on a flipped row a clean teacher counts as wrong:")
 
 
 def histogram_median(counts: list[int], low: float | None, high: float | None) -> float | None:
-    """The median of weights known by their WEIGHT_BINS-bin histogram over [0, 1], interpolated within its bin and
-    kept between the smallest and largest weight: exact where the weights are all equal, else within 1/WEIGHT_BINS."""
+    """The median of weights known by their WEIGHT_BINS-bin histogram over [0, 1]: the middle order statistic (the
+    mean of the two middle ones for an even count), each placed evenly within its bin and kept between the smallest
+    and largest weight. Exact where the weights are all equal; else each order statistic lies in the bin it is
+    placed in, so the median is within 1/WEIGHT_BINS."""
     total = sum(counts)
     if not total:
         return None
-    half, before = total / 2, 0
+    ranks = (total // 2 + 1,) if total % 2 else (total // 2, total // 2 + 1)
+    return statistics.fmean(min(max(_order_statistic(counts, k), low), high) for k in ranks)
+
+
+def _order_statistic(counts: list[int], k: int) -> float:
+    """The k-th smallest weight (1-based), placed evenly within its bin."""
+    before = 0
     for b, n in enumerate(counts):
-        if n and before + n >= half:
-            value = (b + (half - before) / n) / WEIGHT_BINS
-            return min(max(value, low), high)
+        if before + n >= k:
+            return (b + (k - before - 0.5) / n) / WEIGHT_BINS
         before += n
-    return high
+    raise ValueError(f"rank {k} beyond the {before} weights of the histogram")
 
 
 def last_epoch_weights(distribution: dict) -> tuple[float | None, float | None]:
@@ -62,7 +73,14 @@ def label_noise_table(results: list[dict]) -> str | None:
         for scheme, (summary, runs) in schemes.items():
             cell = [r for r in noisy if r["task"] == task and r["weighting"] == scheme]
             ps = sorted({r["data"]["label_noise"]["p"] for r in cell})
-            dev = statistics.fmean(100 * r["best"]["metrics"]["val/headline"] for r in cell)
+            if len(ps) > 1:
+                raise RwkdError(f"the noisy runs of {task} {scheme} have label_noise p {', '.join(f'{p:g}' for p in ps)}: "
+                                "their weights would pool into one row; accepted: one share per report")
+            scores = [100 * r["best"]["metrics"]["val/headline"] for r in cell]
+            finite = [v for v in scores if math.isfinite(v)]
+            dev = f"{statistics.fmean(finite):.2f}" if finite else "n/a"
+            if len(finite) != runs:  # the weights' runs are the ones counted; say where the score's differ
+                dev += f" (n={len(finite)})"
             split = summary["by_label_noise"]
             clean, flipped = last_epoch_weights(split["label"]["clean"]), last_epoch_weights(split["label"]["flipped"])
             gap = None if None in (clean[0], flipped[0]) else flipped[0] - clean[0]
@@ -71,7 +89,7 @@ def label_noise_table(results: list[dict]) -> str | None:
             terms = "; ".join(f"{term} {_fmt(last_epoch_weights(groups['clean'])[0])} / "
                               f"{_fmt(last_epoch_weights(groups['flipped'])[0])}"
                               for term, groups in split.items() if term not in ("label", "teacher"))
-            rows.append([task, scheme, ", ".join(f"{p:g}" for p in ps), runs, f"{dev:.2f}", _fmt(*clean),
+            rows.append([task, scheme, ", ".join(f"{p:g}" for p in ps), runs, dev, _fmt(*clean),
                          _fmt(*flipped), "n/a" if gap is None else f"{gap:+.3f}", teacher, terms or "-"])
     if not rows:
         return None

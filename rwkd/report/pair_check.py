@@ -30,9 +30,22 @@ SPLIT_SETTINGS = ("max_train_samples", "meta_size", "split_seed", "batch_size", 
 def pair_difference(a: dict, b: dict) -> str | None:
     """Why the runs `a` and `b` (results.json records of one task and seed) are not a pair; None where they are.
     A digest or field is compared only where both records hold it."""
+    if (labels := _label_noise_difference(a, b)) is not None:
+        return labels
     if a.get("identity") and b.get("identity"):
         return _identity_difference(a["identity"], b["identity"], _teacher_terms(a), _teacher_terms(b))
     return _recorded_difference(a, b)
+
+
+def _label_noise_difference(a: dict, b: dict) -> str | None:
+    """The training labels: the split digest covers which rows train, not their labels, so runs with noisy labels
+    (data.label_noise) pair only where they changed the same rows to the same labels."""
+    noise_a, noise_b = ((r.get("data") or {}).get("label_noise") for r in (a, b))
+    if bool(noise_a) != bool(noise_b):
+        return "training labels differ (one run's are noisy, the other's clean)"
+    if noise_a and noise_b and noise_a.get("digest") != noise_b.get("digest"):
+        return "training labels differ (label_noise digest)"
+    return None
 
 
 def _written_outputs(folder: str) -> dict | None:

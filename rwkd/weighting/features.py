@@ -29,7 +29,8 @@ def teacher_confidence(s: Signals) -> torch.Tensor:
 
 
 def teacher_correct(s: Signals) -> torch.Tensor:
-    """1 where the teacher predicts the gold label (within REGRESSION_TOLERANCE for regression), else 0."""
+    """1 where the teacher predicts the training label (within REGRESSION_TOLERANCE for regression), else 0. It is
+    the label the student trains on: under data.label_noise a changed one, so a clean teacher counts as wrong there."""
     zt = _need_teacher(s, "teacher_correct")
     if s.regression:
         right = (zt.squeeze(-1) - s.labels).abs() <= REGRESSION_TOLERANCE

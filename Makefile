@@ -94,7 +94,7 @@ define study_term_set
 	if [ "$$tuning" = "$(STUDY_TUNING_SEEDS)" ]; then \
 		$(BIN)/rwkd train -m experiment=$(STUDY_EXPERIMENT) $(2) task=$$task seed=$$tuning $(if $(3),weighting=$(3)) || exit 1; \
 		rows=$$($(BIN)/python -m rwkd.study.tuning $(STUDY_OUT)/$(1) --task $$task $(STUDY_ROWS) \
-			--wait-seeds $(STUDY_TUNING_SEEDS)) || exit 1; \
+			--wait-seeds $(STUDY_TUNING_SEEDS) --experiment $(STUDY_EXPERIMENT) $(if $(3),--weightings $(3))) || exit 1; \
 		later=$$($(UNITS) $(STUDY_OUT)/$(1) --task $$task --seeds $(STUDY_LATER_SEEDS) --weightings $$rows \
 			-- experiment=$(STUDY_EXPERIMENT) $(2)) || exit 1; \
 		for seed in $$(echo $$later | tr , ' '); do \
@@ -124,7 +124,7 @@ study-results: install
 	cd $(STUDY_OUT) && find . -name results.json -printf '%h\n' | while read -r job; do \
 		cp --parents "$$job"/results.json "$$job"/weight_summary*.json $$(ls "$$job"/label_noise.json 2>/dev/null) \
 			"$(CURDIR)/$(STUDY_RESULTS)/" || exit 1; done
-	cd $(STUDY_OUT) && find . -name not_applicable.json -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" \;
+	cd $(STUDY_OUT) && find . -name not_applicable.json -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" +
 	$(MAKE) --no-print-directory $(STUDY_PAGE)
 
 # The study's page, docs/results_v2.md: each run read at its best epoch on the meta split (`rwkd report --select-on
@@ -179,7 +179,7 @@ study-v3-take-over: install
 		make study-v3-take-over TERMS=terms2 TASK=mrpc SEEDS=2,3 REASON='...'" >&2; exit 2; }
 	$(MAKE) study-restore $(STUDY_V3)
 	$(BIN)/python -m rwkd.study.take_over outputs/studies/glue_v3/$(TERMS) --records results/study_glue_v3 \
-		--task $(TASK) --seeds $(SEEDS) --reason "$(REASON)" -- experiment=study_glue_v3 \
+		--task $(TASK) --seeds $(SEEDS) --tuning-seeds $(STUDY_TUNING_SEEDS) --reason "$$REASON" -- experiment=study_glue_v3 \
 		$(if $(filter terms2,$(TERMS)),,terms=mpnet_minilm_hidden)
 
 study-v3-records: install

@@ -28,6 +28,13 @@ def test_each_mode_picks_its_epoch(mode, epoch):
     assert chosen_entry(_record(), mode)["epoch"] == epoch
 
 
+def test_a_nan_epoch_is_never_chosen_unless_every_one_is():
+    nan = float("nan")
+    assert chosen_entry(_record(history=[(0.5, nan), (0.6, 0.3), (0.7, 0.2)], kept=1), "meta")["epoch"] == 1
+    assert chosen_entry(_record(history=[(0.5, 0.3), (0.6, nan)], kept=0), "meta")["epoch"] == 0
+    assert chosen_entry(_record(history=[(0.5, nan), (0.6, nan)], kept=0), "meta")["epoch"] == 0
+
+
 def test_the_records_stay_as_they_were():
     record = _record()
     kept = json.dumps(record)

@@ -469,3 +469,46 @@ def test_a_scheme_run_with_more_terms_is_paired_with_the_same_scheme_with_two():
     # metanet's K-term form is a label of its own: paired with two-term metanet's chosen variant (lr 1e-4, 57)
     assert f"| metanet(term_losses){k} | +3.00 [+3.00, +3.00], 2/2 above |" in table
     assert more_terms_table([r for r in results if not r["weighting"].endswith(k)]) is None
+
+
+def test_no_variant_is_chosen_while_a_tuning_job_has_no_record_and_later_seeds_never_choose(tmp_path, capsys):
+    import json
+
+    import pytest
+
+    from rwkd.errors import RwkdError
+    from rwkd.study.tuning import main
+
+    families = {"fixed": ["fixed_a25", "fixed_a75"]}
+    sweep = tmp_path / "terms2"
+
+    def record(name, label, seed, meta):
+        (sweep / "rte" / name / f"seed{seed}").mkdir(parents=True, exist_ok=True)
+        (sweep / "rte" / name / f"seed{seed}" / "results.json").write_text(
+            json.dumps(_variant("rte", label, name, seed, 0.5, meta, families)))
+
+    record("fixed_a25", "fixed(alpha=0.25)", 1, [0.6])
+    record("none", "none", 1, [0.1])
+    (sweep / "rte" / "fixed_a75" / "seed1").mkdir(parents=True)  # the other lane's job, lost before its record
+    args = [str(sweep), "--task", "rte", "--wait-seeds", "1", "--weightings", "none,fixed_a25,fixed_a75"]
+    with pytest.raises(RwkdError, match=r"rte: the tuning jobs fixed_a75/seed1 have no record, so no variant can be "
+                                        r"chosen yet"):
+        main(args)
+    record("fixed_a75", "fixed(alpha=0.75)", 1, [0.7])
+    # a later seed that ran alpha 0.25 (and scored well on the meta split) has no say in the choice
+    record("fixed_a25", "fixed(alpha=0.25)", 2, [0.9])
+    assert main(args) == 0
+    assert sorted(capsys.readouterr().out.strip().split(",")) == ["fixed_a75", "none"]
+
+
+def test_a_nan_meta_score_never_wins_a_family():
+    import pytest
+
+    from rwkd.study.tuning import choose_variants
+
+    families = {"fixed": ["fixed_a25", "fixed_a50"]}
+    runs = [_variant("stsb", "fixed(alpha=0.25)", "fixed_a25", 1, 0.5, [float("nan"), 0.1], families),
+            _variant("stsb", "fixed(alpha=0.5)", "fixed_a50", 1, 0.5, [0.8], families)]
+    for order in (runs, runs[::-1]):
+        chosen = choose_variants(order)["stsb"]["fixed, alpha chosen on meta split"]
+        assert chosen["scheme"] == "fixed(alpha=0.5)" and chosen["meta_headline"] == pytest.approx(80.0)

@@ -18,7 +18,8 @@ from rwkd.study.cost_estimate import (
     run_cost,
     unit_estimate,
 )
-from rwkd.study.progress import experiment_plan, main, read_term_set, term_set_progress
+from rwkd.study.plan import experiment_plan
+from rwkd.study.progress import main, read_term_set, term_set_progress
 
 FAMILIES = {"fixed": ["fixed_a25", "fixed_a50"]}
 TUNING = ["none", "fixed_a25", "fixed_a50", "heuristic_entropy"]

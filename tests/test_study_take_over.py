@@ -128,3 +128,35 @@ def test_the_command_composes_this_machines_source_and_says_what_it_moved(study,
                                              f"this machine's build {HERE[:12]}")
     note = json.loads((superseded_root(records, THERE) / "terms2/mrpc/fixed_a50/seed2" / SUPERSEDED).read_text())
     assert note["command"].startswith("python -m rwkd.study.take_over ") and "--seeds 2" in note["command"]
+
+
+def test_a_tuning_seed_goes_only_with_the_later_seeds_that_ran_its_choice(study):
+    outputs, records = study
+    sweep = outputs / "terms2"
+    for root in (outputs, records):
+        _finished(root, "terms2", "mrpc", "fixed_a50", 1, THERE)
+    with pytest.raises(RwkdError, match=r"terms2/mrpc: taking over its tuning seeds would choose the variants again, "
+                                        r"and its seeds 2,3 ran the old choice; accepted: --seeds with those too"):
+        take_over(sweep, records, "mrpc", [1], {"weights_sha256": HERE}, "same_scores", "gone", "cmd")
+    assert (records / "terms2/mrpc/fixed_a50/seed1/results.json").is_file()
+    assert len(take_over(sweep, records, "mrpc", [1, 2, 3], {"weights_sha256": HERE}, "same_scores", "gone", "cmd")) == 9
+
+
+def test_nothing_moves_where_a_place_aside_is_taken_and_a_take_over_stopped_part_way_goes_on(study):
+    outputs, records = study
+    sweep = outputs / "terms2"
+    taken = superseded_root(outputs, THERE) / "terms2/mrpc/none/seed2"
+    taken.mkdir(parents=True)
+    with pytest.raises(RwkdError, match=r"none/seed2 exists already"):
+        take_over(sweep, records, "mrpc", [2], {"weights_sha256": HERE}, "same_scores", "gone", "cmd")
+    assert (records / "terms2/mrpc/fixed_a50/seed2").is_dir() and (sweep / "mrpc/fixed_a50/seed2").is_dir()
+    taken.rmdir()
+    # stopped after a folder's record moved and before its outputs did: nothing for study-restore to bring back,
+    # and the same command moves the rest
+    aside_records = superseded_root(records, THERE) / "terms2/mrpc/none/seed2"
+    aside_records.parent.mkdir(parents=True)
+    (records / "terms2/mrpc/none/seed2").rename(aside_records)
+    moved = take_over(sweep, records, "mrpc", [2], {"weights_sha256": HERE}, "same_scores", "gone", "cmd")
+    assert superseded_root(outputs, THERE) / "terms2/mrpc/none/seed2" in moved and aside_records not in moved
+    assert not list((records / "terms2" / "mrpc").glob("*/seed2/results.json"))
+    assert not list(sweep.glob("mrpc/*/seed2/results.json"))

@@ -8,6 +8,8 @@ best meta-split headline; `dev`, `last` and `record` (the record's own `best`) s
 
 from __future__ import annotations
 
+import math
+
 from rwkd.errors import RwkdError
 
 SELECT_ON = ("meta", "dev", "last", "record")
@@ -46,9 +48,11 @@ def chosen_entry(record: dict, select_on: str) -> dict:
         rows = history[-1:]
     else:
         rows = [h for h in history if _METRIC[select_on] in h]
-        if rows:
-            best = max(h[_METRIC[select_on]] for h in rows)
-            rows = [next(h for h in rows if h[_METRIC[select_on]] == best)]
+        # a NaN epoch (a constant prediction's Pearson) is never the best; where every one is, the first
+        if scored := [h for h in rows if not math.isnan(h[_METRIC[select_on]])]:
+            best = max(h[_METRIC[select_on]] for h in scored)
+            rows = [next(h for h in scored if h[_METRIC[select_on]] == best)]
+        rows = rows[:1]
     if not rows:
         where = record.get("_path", f"{record.get('task')}/{record.get('weighting')}/seed{record.get('seed')}")
         split = {"meta": "meta-split scores", "dev": "dev scores", "last": "epochs"}[select_on]

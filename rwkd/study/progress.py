@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rwkd.records.format import NOT_APPLICABLE, RESULTS
 from rwkd.study.cost_estimate import cell_costs, models_fine_tuned_apart, prior_scale, unit_estimate
+from rwkd.study.plan import experiment_plan
 from rwkd.study.tuning import weightings_to_run
 from rwkd.study.units import parse_seeds, source_build
 
@@ -87,25 +88,6 @@ def format_progress(term_set: str, lines: list[dict], scale: float | None = None
                 f"{sum(line['left_hours'] for line in lines):.1f} CPU-hours left"
                 + (f" and {unknown} row(s) with no measured cost" if unknown else "") + f" ({source})"]
     return "\n".join(out)
-
-
-def experiment_plan(experiment: str) -> tuple[list[str], dict[str, list[str]]]:
-    """The weighting configs a study experiment sweeps by default (its two-term tuning list) and its families
-    (`study.families`: the variants of which a later seed runs one)."""
-    from omegaconf import OmegaConf
-
-    from rwkd.checkout import conf_dir
-    from rwkd.errors import RwkdError
-
-    path = conf_dir() / "experiment" / f"{experiment}.yaml"
-    if not path.is_file():
-        raise RwkdError(f"--experiment {experiment!r}: no {path}; accepted: a config of conf/experiment/")
-    config = OmegaConf.load(path)
-    params = OmegaConf.select(config, "hydra.sweeper.params.weighting")
-    if not params:
-        raise RwkdError(f"--experiment {experiment!r} sweeps no weighting; name the term set's: FOLDER=W1,W2,...")
-    families = OmegaConf.to_container(OmegaConf.select(config, "study.families") or OmegaConf.create({}))
-    return str(params).split(","), families
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,14 +6,19 @@ Nothing is deleted. The unit's runs from the other build move to a sibling of th
 `<study folder>_superseded/<build>/`, in the sweep's outputs and in the committed records alike, each with a
 `superseded.json` saying why, when, from where, and which build replaced it. The report and the records tests read
 the study folder alone, so the moved runs leave its tables; the sweep then finds the unit free and trains it whole.
-A run being trained, a unit made from this machine's build, and a term set whose live teacher would still be
-refused afterwards (a run of another seed distilled another build of it) are refused before anything moves.
+A run being trained, a unit made from this machine's build, a term set whose live teacher would still be
+refused afterwards (a run of another seed distilled another build of it), a tuning seed whose later seeds keep
+their runs (the remade tuning seed may choose other variants than they ran), and a folder whose place aside is
+taken are refused before anything moves. Each folder's committed record moves before its outputs, under every
+job's lock: a take-over stopped part-way leaves nothing that `make study-restore` would bring back, and the same
+command run again moves the rest.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -80,31 +85,47 @@ def _check_teacher_after(sweep_dir: Path, task: str, seeds: list[int], source: d
                         f"still refuse it; accepted: --seeds with those too")
 
 
+def _check_later_seeds(sweep_dir: Path, task: str, seeds: list[int], tuning_seeds: list[int]) -> None:
+    """A tuning seed chooses the variants the later seeds run: remade, it may choose others, so the later seeds'
+    runs go with it (or there are none yet)."""
+    if not set(seeds) & set(tuning_seeds):
+        return
+    kept = sorted({int(f.parent.name.removeprefix("seed")) for f in (sweep_dir / task).glob(f"*/seed*/{RESULTS}")}
+                  - set(seeds) - set(tuning_seeds))
+    if kept:
+        raise RwkdError(f"{sweep_dir.name}/{task}: taking over its tuning seeds would choose the variants again, and "
+                        f"its seeds {','.join(map(str, kept))} ran the old choice; accepted: --seeds with those too")
+
+
 def take_over(sweep_dir: Path, records_dir: Path | None, task: str, seeds: list[int], source: dict,
-              accept_rebuild: str, reason: str, command: str) -> list[Path]:
+              accept_rebuild: str, reason: str, command: str, tuning_seeds: list[int] = (1,)) -> list[Path]:
     """Moves the held units' runs aside (see the module's docstring) and returns where they went."""
     if not reason.strip():
         raise RwkdError("--reason is empty; accepted: a sentence saying why the build is not coming back")
     local = source["weights_sha256"]
     moves = plan_take_over(sweep_dir, task, seeds, local)
     _check_teacher_after(sweep_dir, task, seeds, source, accept_rebuild)
-    for folder, _ in moves:
-        with job_lock(folder) as holder:
-            if holder is not None:
-                raise RwkdError(f"{folder} is being trained by {holder}; stop its lane first (touch outputs/STOP)")
+    _check_later_seeds(sweep_dir, task, seeds, list(tuning_seeds))
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    moved = []
+    steps = []  # (job folder, where it goes, its note): each folder's record first, then its outputs
     for folder, build in moves:
         relative = folder.relative_to(sweep_dir.parent)
         note = {"reason": reason, "build": build, "replaced_by": local, "moved_from": str(relative),
                 "moved_at": when, "command": command}
-        for study_folder, job in ((sweep_dir.parent, folder),
-                                  *(((records_dir, records_dir / relative),) if records_dir else ())):
+        for study_folder, job in (*(((records_dir, records_dir / relative),) if records_dir else ()),
+                                  (sweep_dir.parent, folder)):
             if not job.is_dir():
-                continue
+                continue  # never committed, or moved by this command run before and stopped part-way
             target = superseded_root(study_folder, build) / relative
             if target.exists():
                 raise RwkdError(f"{target} exists already; accepted: a unit not taken over before from {build[:12]}")
+            steps.append((job, target, note))
+    moved = []
+    with ExitStack() as locks:  # held until every folder has moved: no lane starts one of these jobs meanwhile
+        for folder, _ in moves:
+            if (holder := locks.enter_context(job_lock(folder))) is not None:
+                raise RwkdError(f"{folder} is being trained by {holder}; stop its lane first (touch outputs/STOP)")
+        for job, target, note in steps:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(job), str(target))
             (target / SUPERSEDED).write_text(json.dumps(note, indent=2) + "\n")
@@ -126,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", required=True)
     parser.add_argument("--seeds", required=True, help="comma-separated seeds")
     parser.add_argument("--reason", required=True, help="why the other build is not coming back")
+    parser.add_argument("--tuning-seeds", default="1", help="the seeds the term set's variants were chosen on")
     parser.add_argument("overrides", nargs="*", help="the run's overrides, as the sweep gives them (after --)")
     args = parser.parse_intermixed_args(argv)
     seeds = parse_seeds(args.seeds)
@@ -137,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                         "the same on every machine, and no unit is held for it")
     records = args.records.resolve() if args.records else None
     command = shlex.join(["python", "-m", "rwkd.study.take_over", *(argv if argv is not None else sys.argv[1:])])
-    moved = take_over(args.sweep_dir.resolve(), records, args.task, seeds, source, accept_rebuild, args.reason, command)
+    moved = take_over(args.sweep_dir.resolve(), records, args.task, seeds, source, accept_rebuild, args.reason, command,
+                      parse_seeds(args.tuning_seeds, "--tuning-seeds"))
     for target in moved:
         print(f"rwkd: moved to {target}")
     print(f"rwkd: {len(moved)} folders moved; the sweep now makes {args.sweep_dir.name}/{args.task} seeds "

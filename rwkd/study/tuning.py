@@ -12,6 +12,7 @@ term suffix (` [label+kd+kd1+hidden0]`) is part of the row.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 
@@ -50,6 +51,7 @@ def _best_meta(record: dict) -> float | None:
     Whatever epoch a report reads (--select-on), the choice stays this one: it is the one the study made, and
     only the chosen variant ran on the later seeds."""
     meta = [h["meta/headline"] for h in record.get("history", []) if "meta/headline" in h]
+    meta = [m for m in meta if not math.isnan(m)]  # a collapsed epoch (a constant prediction's Pearson) never wins
     return max(meta) if meta else None
 
 
@@ -135,6 +137,20 @@ def wait_for_jobs_in_training(paths: list[str], task: str, seeds: list[str]) -> 
             pass  # taken once the other process lets go, then released: its record is written by then
 
 
+def missing_tuning_jobs(paths: list[str], task: str, seeds: list[int], weightings: list[str]) -> list[str]:
+    """The tuning jobs (`TASK/WEIGHTING/seedN` under a path) with neither results.json nor not_applicable.json: a
+    job the other lane held and then lost (failed, killed) leaves one, and choosing without it could choose
+    otherwise than the study will once it is made."""
+    from pathlib import Path
+
+    from rwkd.records.format import NOT_APPLICABLE, RESULTS
+
+    def recorded(name: str, seed: int) -> bool:
+        return any((Path(p) / task / name / f"seed{seed}" / f).is_file() for p in paths for f in (RESULTS, NOT_APPLICABLE))
+
+    return [f"{name}/seed{seed}" for seed in seeds for name in weightings if not recorded(name, seed)]
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m rwkd.study.tuning RESULTS... --task T`: prints the weighting configs to run on the seeds
     after the tuning seeds, comma-separated (a Hydra sweep value): `make study` uses it."""
@@ -151,12 +167,26 @@ def main(argv: list[str] | None = None) -> int:
                         "that another process is training (folders TASK/WEIGHTING/seedN under the paths)")
     parser.add_argument("--primary", action="store_true", help="only the rows the study's primary comparisons "
                         "name (study.primary): for seeds beyond the planned ones")
+    parser.add_argument("--experiment", help="the study's experiment config: with --wait-seeds, every weighting its "
+                        "sweep runs must have its record on those seeds before anything is chosen")
+    parser.add_argument("--weightings", help="comma-separated: the tuning seeds' weightings, where not the "
+                        "experiment's own list (a term set of its own)")
     args = parser.parse_args(argv)
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the sweep value alone
-        wait_for_jobs_in_training(args.paths, args.task, [s for s in args.wait_seeds.split(",") if s.strip()])
-    results, _, _ = find_results(args.paths)
-    names = weightings_to_run(results, args.task)
     from rwkd.errors import RwkdError
+    from rwkd.study.plan import experiment_plan
+    from rwkd.study.units import parse_seeds
+
+    seeds = parse_seeds(args.wait_seeds, "--wait-seeds")
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the sweep value alone
+        wait_for_jobs_in_training(args.paths, args.task, [str(s) for s in seeds])
+    expected = args.weightings.split(",") if args.weightings else experiment_plan(args.experiment)[0] if args.experiment else []
+    if seeds and (missing := missing_tuning_jobs(args.paths, args.task, seeds, expected)):
+        raise RwkdError(f"{args.task}: the tuning jobs {', '.join(missing)} have no record, so no variant can be "
+                        "chosen yet; accepted: once they are made (run the lanes again: resume=auto goes on)")
+    results, _, _ = find_results(args.paths)
+    if seeds:  # the choice is the tuning seeds' alone, whatever later seeds already hold
+        results = [r for r in results if r["seed"] in seeds]
+    names = weightings_to_run(results, args.task)
 
     if not names:
         raise RwkdError(f"no run of task {args.task} under {', '.join(args.paths)}; run its tuning seeds first")

@@ -494,6 +494,18 @@ def test_no_variant_is_chosen_while_a_tuning_job_has_no_record_and_later_seeds_n
     with pytest.raises(RwkdError, match=r"rte: the tuning jobs fixed_a75/seed1 have no record, so no variant can be "
                                         r"chosen yet"):
         main(args)
+    # as the lanes call it: one line and a non-zero exit, nothing on stdout for the sweep to read as its rows
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.run([sys.executable, "-m", "rwkd.study.tuning", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": root})
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.startswith("rwkd: rte: the tuning jobs fixed_a75/seed1 have no record") and \
+        proc.stderr.count("\n") == 1
     record("fixed_a75", "fixed(alpha=0.75)", 1, [0.7])
     # a later seed that ran alpha 0.25 (and scored well on the meta split) has no say in the choice
     record("fixed_a25", "fixed(alpha=0.25)", 2, [0.9])

@@ -198,4 +198,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from rwkd.errors import run_as_command
+
+    run_as_command(main)

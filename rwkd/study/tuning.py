@@ -143,12 +143,10 @@ def missing_tuning_jobs(paths: list[str], task: str, seeds: list[int], weighting
     otherwise than the study will once it is made."""
     from pathlib import Path
 
-    from rwkd.records.format import NOT_APPLICABLE, RESULTS
+    from rwkd.study.units import unrecorded_jobs
 
-    def recorded(name: str, seed: int) -> bool:
-        return any((Path(p) / task / name / f"seed{seed}" / f).is_file() for p in paths for f in (RESULTS, NOT_APPLICABLE))
-
-    return [f"{name}/seed{seed}" for seed in seeds for name in weightings if not recorded(name, seed)]
+    return [f"{name}/seed{seed}" for seed in seeds for name in weightings
+            if all(unrecorded_jobs(Path(p), task, seed, [name]) for p in paths)]
 
 
 def main(argv: list[str] | None = None) -> int:

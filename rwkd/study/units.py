@@ -34,11 +34,16 @@ def unit_builds(sweep_dir: Path, task: str, seed: int) -> dict[str, list[str]]:
     return builds
 
 
+def unrecorded_jobs(sweep_dir: Path, task: str, seed: int, weightings: list[str]) -> list[str]:
+    """The weightings of the unit without a record (results.json, or not_applicable.json where the combination
+    is undefined)."""
+    return [name for name in weightings if not any((sweep_dir / task / name / f"seed{seed}" / record).is_file()
+                                                   for record in (RESULTS, NOT_APPLICABLE))]
+
+
 def unit_complete(sweep_dir: Path, task: str, seed: int, weightings: list[str]) -> bool:
-    """Whether every weighting of the unit has its record (results.json, or not_applicable.json where the
-    combination is undefined): a sweep over it would train nothing."""
-    folders = [sweep_dir / task / name / f"seed{seed}" for name in weightings]
-    return all((f / RESULTS).is_file() or (f / NOT_APPLICABLE).is_file() for f in folders)
+    """Whether every weighting of the unit has its record: a sweep over it would train nothing."""
+    return not unrecorded_jobs(sweep_dir, task, seed, weightings)
 
 
 def held_reason(sweep_dir: Path, task: str, seed: int, weightings: list[str], local: str | None) -> str | None:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: study-v3 study-v3-collect study-v3-progress study-v3-take-over study-v3-more-seeds study-v3-noise noise-v3-jobs study-v3-results mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
+.PHONY: study-v3 study-v3-collect study-v3-progress study-v3-seed-count study-v3-take-over study-v3-more-seeds study-v3-noise noise-v3-jobs study-v3-results mpnet-teachers mpnet-states mpnet-students mpnet-teachers-results recipe-check-mpnet recipe-check-mpnet-ft install demo test test-fast lint bench study study-jobs study-lanes study-restore study-results study-v2-results study-v3-lanes study-v3-records study-v1-results recipe-search recipe-results recipe-check clean
 
 install: $(STAMP)
 
@@ -169,6 +169,13 @@ study-v3-progress: install
 	@echo "## the noisy-label condition (every row on every seed)"; echo
 	$(BIN)/python -m rwkd.study.progress results/noise_v3 --experiment noise_v3 --term-set terms2 \
 		--term-set terms3_teachers1_hidden1=meta --tasks mrpc,sst2 --tuning-seeds 1,2,3 --later-seeds ""
+
+# The seed count by the rule the study fixed before it ran (README, "How many seeds"), from the committed records
+# once every task has its five planned seeds: the noisy-label condition's runs and any set aside by a take-over
+# count against the 90 CPU-hour budget (rwkd/report/seed_count.py)
+study-v3-seed-count: install
+	$(BIN)/python -m rwkd.report.seed_count results/study_glue_v3/terms2 results/study_glue_v3/terms4_teachers2_hidden1 \
+		--budget 90 --also results/noise_v3 results/study_glue_v3_superseded --tuning-seeds $(STUDY_TUNING_SEEDS)
 
 # A unit held for a kind of CPU that is not coming back (rwkd/study/units.py says which) is made again here, whole:
 # its runs from the other build move to outputs/studies/glue_v3_superseded and results/study_glue_v3_superseded

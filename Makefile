@@ -119,12 +119,8 @@ study-restore:
 		-exec cp -n --parents {} "$(CURDIR)/$(STUDY_OUT)/" \;
 
 study-results: install
-	mkdir -p $(STUDY_RESULTS)
-	# finished jobs only: a running job has rewritten its weight summary but not yet its results.json
-	cd $(STUDY_OUT) && find . -name results.json -printf '%h\n' | while read -r job; do \
-		cp --parents "$$job"/results.json "$$job"/weight_summary*.json $$(ls "$$job"/label_noise.json 2>/dev/null) \
-			"$(CURDIR)/$(STUDY_RESULTS)/" || exit 1; done
-	cd $(STUDY_OUT) && find . -name not_applicable.json -exec cp --parents {} "$(CURDIR)/$(STUDY_RESULTS)/" +
+	# finished jobs only (rwkd/study/collect.py): a running job has rewritten its weight summary, not its results.json
+	$(BIN)/python -m rwkd.study.collect $(STUDY_OUT) $(STUDY_RESULTS)
 	$(MAKE) --no-print-directory $(STUDY_PAGE)
 
 # The study's page, docs/results_v2.md: each run read at its best epoch on the meta split (`rwkd report --select-on

@@ -68,7 +68,7 @@ STUDY_ROWS :=
 study: study-jobs
 	$(MAKE) study-results
 
-# Two lanes of one torch thread each, their tasks split as below, each logging to its own file; the page once both end.
+# Two lanes of one torch thread each, their tasks split as below, each appending to its own log (a restart keeps what they wrote before); the page once both end.
 # SST-2, the last task and the largest, is in both: the lanes share its sweeps (a job folder's lock lets one lane
 # train it while the other skips it), and each waits for the other's tuning jobs before it chooses the variants
 STUDY_LANE_1 := mrpc cola sst2
@@ -78,7 +78,7 @@ study-lanes: install study-restore
 	$(MAKE) study-results
 
 study-lane-%: install
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(MAKE) study-jobs STUDY_TASKS="$(STUDY_LANE_$*)" > $(STUDY_OUT)/lane$*.log 2>&1 \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(MAKE) study-jobs STUDY_TASKS="$(STUDY_LANE_$*)" >> $(STUDY_OUT)/lane$*.log 2>&1 \
 		|| { echo "study lane $* stopped (exit $$?): see $(STUDY_OUT)/lane$*.log"; exit 1; }
 
 # Each term set of a task: its tuning seeds, then its later seeds one at a time (so a part that ends mid-way leaves
@@ -178,7 +178,8 @@ study-v3-seed-count: install
 # with the reason (rwkd/study/take_over.py), and the lanes then train it. Stop the lanes first; commit the move.
 # make study-v3-take-over TERMS=terms2 TASK=mrpc SEEDS=2,3,4,5 REASON="..."
 study-v3-take-over: install
-	@test -n "$(TERMS)" -a -n "$(TASK)" -a -n "$(SEEDS)" -a -n "$(REASON)" || { echo "give TERMS, TASK, SEEDS and REASON: \
+	@# TASK has a default (the recipe search's), which must not choose the unit moved aside: it is asked for here
+	@test -n "$(TERMS)" -a "$(origin TASK)" = "command line" -a -n "$(SEEDS)" -a -n "$(REASON)" || { echo "give TERMS, TASK, SEEDS and REASON: \
 		make study-v3-take-over TERMS=terms2 TASK=mrpc SEEDS=2,3 REASON='...'" >&2; exit 2; }
 	$(MAKE) study-restore $(STUDY_V3)
 	$(BIN)/python -m rwkd.study.take_over outputs/studies/glue_v3/$(TERMS) --records results/study_glue_v3 \
@@ -202,8 +203,9 @@ study-v3-noise: install
 
 noise-v3-lane-%: install
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(MAKE) noise-v3-jobs NOISE_V3_TASKS=$(NOISE_V3_LANE_$*) \
-		> outputs/noise_v3/lane$*.log 2>&1 || { echo "noise lane $* stopped (exit $$?): see outputs/noise_v3/lane$*.log"; exit 1; }
+		>> outputs/noise_v3/lane$*.log 2>&1 || { echo "noise lane $* stopped (exit $$?): see outputs/noise_v3/lane$*.log"; exit 1; }
 
+NOISE_V3_TASKS ?= mrpc,sst2
 noise-v3-jobs: install
 	$(BIN)/rwkd train -m experiment=noise_v3 task=$(NOISE_V3_TASKS)
 	$(BIN)/rwkd train -m experiment=noise_v3 terms=hidden weighting=meta task=$(NOISE_V3_TASKS)

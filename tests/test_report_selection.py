@@ -409,7 +409,17 @@ def test_the_choice_waits_for_a_tuning_job_another_lane_is_training_and_not_for_
         (sweep / "rte" / name / "seed1").mkdir(parents=True)
         (sweep / "rte" / name / "seed1" / "results.json").write_text(
             json.dumps(_variant("rte", label, name, 1, 0.5, [meta], families)))
-    held, done = threading.Barrier(3), threading.Event()
+    held, done = threading.Barrier(3, timeout=30), threading.Event()
+    errors = []  # a lane's failure fails the test here: in its thread it would only warn, and the others would wait
+
+    def guarded(lane):
+        def run():
+            try:
+                lane()
+            except BaseException as err:  # noqa: BLE001 - handed to the test's own thread
+                errors.append(err)
+                held.abort()
+        return run
 
     def tuning_lane():  # records the better variant just before it lets go of the job
         with job_lock(tuning_job) as holder:
@@ -425,10 +435,14 @@ def test_the_choice_waits_for_a_tuning_job_another_lane_is_training_and_not_for_
             held.wait()
             done.wait(timeout=30)
 
-    lanes = [threading.Thread(target=tuning_lane), threading.Thread(target=later_lane)]
+    lanes = [threading.Thread(target=guarded(tuning_lane)), threading.Thread(target=guarded(later_lane))]
     for lane in lanes:
         lane.start()
-    held.wait()
+    try:
+        held.wait()
+    except threading.BrokenBarrierError:
+        pass
+    assert not errors, errors
     chooser = threading.Thread(target=main, args=([str(sweep), "--task", "rte", "--wait-seeds", "1"],))
     chooser.start()
     chooser.join(timeout=20)
@@ -436,6 +450,7 @@ def test_the_choice_waits_for_a_tuning_job_another_lane_is_training_and_not_for_
     done.set()
     for lane in lanes:
         lane.join()
+    assert not errors, errors
     assert finished_before_the_later_job
     out, err = capsys.readouterr()
     assert sorted(out.strip().split(",")) == ["fixed_a75", "none"]  # the sweep value alone: waiting goes to stderr

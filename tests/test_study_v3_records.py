@@ -19,7 +19,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from rwkd.records.reading import find_results
-from rwkd.report.pair_check import SHARED_DIGESTS, pair_difference
+from rwkd.report.pair_check import SHARED_DIGESTS, _teacher_terms, pair_difference
 from rwkd.study.tuning import primary_rows_only
 from rwkd.study.units import source_build
 
@@ -88,6 +88,8 @@ def test_across_term_sets_the_runs_of_a_task_and_seed_pair_where_their_source_is
         for a, b in combinations(records, 2):
             if source_build(a) == source_build(b):
                 assert pair_difference(a, b) is None, (a["_path"], b["_path"], pair_difference(a, b))
+        # whatever the build, MPNet's logits are the committed ones: every KD run of the task and seed read one file
+        assert len({kd for r in records if (kd := _teacher_terms(r).get("kd"))}) == 1, (task, seed)
 
 
 def test_each_term_set_of_a_task_distils_one_teacher_output_per_term_and_build():
@@ -131,8 +133,11 @@ def noise_design_errors(records: list[dict]) -> list[str]:
 
 
 def test_every_noisy_label_record_is_a_job_of_its_design_and_the_runs_of_a_seed_are_pairs():
-    """Checks each record of results/noise_v3 as it is committed; the condition runs after the study's jobs, so
-    this checks nothing until its first record."""
+    """Checks each record of results/noise_v3 as it is committed. The condition runs after the study's jobs, so
+    until its first record this checks one thing only: the results page reports no noisy-label section without
+    records here to check (`make study-v3-results` reads them from this folder)."""
+    page = (ROOT / "docs" / "results.md").read_text()
+    assert NOISE.is_dir() or "## Noisy labels" not in page, "the page reports noisy labels that results/noise_v3 lacks"
     results, failed, _ = find_results([str(NOISE)]) if NOISE.is_dir() else ([], [], [])
     assert not failed
     assert noise_design_errors(results) == []

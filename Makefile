@@ -157,11 +157,13 @@ study-v3-collect: install
 
 # Where the v3 study stands, from its committed records: per term set, task and seed, the rows done and left,
 # the builds and CPUs its runs came from, the CPU-hours spent and left (rwkd/study/progress.py; the cost of a task
-# not run yet comes from the v2 study's records, scaled); then the same for the noisy-label condition
+# not run yet comes from the v2 study's records, scaled); then the same for the noisy-label condition.
+# MORE_SEEDS=6,7: also the seeds study-v3-more-seeds adds, planned as the primary comparisons' rows
 study-v3-progress: install
 	$(BIN)/python -m rwkd.study.progress results/study_glue_v3 --experiment study_glue_v3 --term-set terms2 \
 		--term-set terms4_teachers2_hidden1=$(STUDY_K_SCHEMES) --tasks mrpc,stsb,rte,cola,sst2 \
-		--tuning-seeds $(STUDY_TUNING_SEEDS) --later-seeds $(STUDY_LATER_SEEDS) --prior results/study_glue
+		--tuning-seeds $(STUDY_TUNING_SEEDS) --later-seeds $(STUDY_LATER_SEEDS) --more-seeds "$(MORE_SEEDS)" \
+		--prior results/study_glue
 	@echo "## the noisy-label condition (every row on every seed)"; echo
 	$(BIN)/python -m rwkd.study.progress results/noise_v3 --experiment noise_v3 --term-set terms2 \
 		--term-set terms3_teachers1_hidden1=meta --tasks mrpc,sst2 --tuning-seeds 1,2,3 --later-seeds ""

@@ -26,12 +26,12 @@ TUNING = ["none", "fixed_a25", "fixed_a50", "heuristic_entropy"]
 
 
 def _run(folder: Path, task: str, config: str, seed: int, meta: float, build: str, cpu: str,
-         cpu_seconds: float = 1800.0) -> None:
+         cpu_seconds: float = 1800.0, primary: list | None = None) -> None:
     job = folder / task / config / f"seed{seed}"
     job.mkdir(parents=True)
     (job / "results.json").write_text(json.dumps({
         "task": task, "seed": seed, "weighting": config.replace("_a", "(alpha=0."),
-        "choices": {"weighting": config}, "config": {"study": {"families": FAMILIES}},
+        "choices": {"weighting": config}, "config": {"study": {"families": FAMILIES, "primary": primary or []}},
         "history": [{"epoch": 0, "meta/headline": meta}], "student": {"source": {"weights_sha256": build}},
         "hardware": {"cpu": cpu}, "timing": {"cpu_seconds": cpu_seconds}}))
 
@@ -60,6 +60,16 @@ def test_a_unit_is_complete_left_or_unknown_by_the_tuning_seeds_choice(tmp_path)
     assert (stsb["builds"], stsb["cpus"], stsb["cpu_hours"]) == (["bbbbbbbbbbbb"], ["Intel Xeon"], 1.5)
     assert later["left"] == ["none"] and later["builds"] == ["aaaaaaaaaaaa"]
     assert rte["left"] == ["fixed_a25", "fixed_a50", "heuristic_entropy"]
+
+
+def test_a_seed_beyond_the_planned_ones_plans_the_primary_comparisons_rows_alone(tmp_path):
+    folder, primary = tmp_path / "terms2", [{"scheme": "fixed", "reference": "none", "terms": "two"}]
+    for config, meta in (("none", 0.70), ("fixed_a25", 0.72), ("fixed_a50", 0.74), ("heuristic_entropy", 0.73)):
+        _run(folder, "stsb", config, 1, meta, "b" * 64, "AMD EPYC", primary=primary)
+    _run(folder, "stsb", "none", 6, 0.71, "b" * 64, "AMD EPYC", primary=primary)
+    tuning, later, more = term_set_progress(*read_term_set(folder), TUNING, ["stsb"], [1], [2], [6])
+    assert later["left"] == ["fixed_a50", "heuristic_entropy", "none"]  # every row the tuning seed kept
+    assert (more["seed"], more["done"], more["left"]) == (6, ["none"], ["fixed_a50"])  # alpha 0.5 won the meta split
 
 
 def test_the_command_prints_a_table_per_term_set(tmp_path, capsys):

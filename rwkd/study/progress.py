@@ -3,7 +3,8 @@ rwkd/study/units.py), the rows done of those planned, the builds of the student'
 CPUs that made them, the CPU-hours spent, and an estimate of the CPU-hours left (rwkd/study/cost_estimate.py).
 
 The plan of a unit: on the tuning seeds, every weighting the term set tunes over; on the later seeds, the variants
-chosen on the tuning seeds (rwkd/study/tuning.py), unknown ('?') until those are all in.
+chosen on the tuning seeds (rwkd/study/tuning.py), unknown ('?') until those are all in; on seeds beyond the planned
+ones (`make study-v3-more-seeds`), those of the chosen variants that the primary comparisons name.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from rwkd.records.format import NOT_APPLICABLE, RESULTS
 from rwkd.study.cost_estimate import cell_costs, models_fine_tuned_apart, prior_scale, unit_estimate
 from rwkd.study.plan import experiment_plan
-from rwkd.study.tuning import weightings_to_run
+from rwkd.study.tuning import primary_rows_only, weightings_to_run
 from rwkd.study.units import parse_seeds, source_build
 
 
@@ -29,7 +30,7 @@ def read_term_set(folder: Path) -> tuple[list[dict], set[tuple[str, int, str]]]:
 
 
 def term_set_progress(results: list[dict], undefined: set, tuning_schemes: list[str], tasks: list[str],
-                      tuning_seeds: list[int], later_seeds: list[int]) -> list[dict]:
+                      tuning_seeds: list[int], later_seeds: list[int], more_seeds: list[int] = ()) -> list[dict]:
     """One line per unit of the term set, tasks and seeds in the order given: the weighting configs done and left
     (None: unknown, the tuning seeds are not all in), the source builds and CPUs of its runs, its CPU-hours."""
     by_unit: dict = defaultdict(list)
@@ -45,8 +46,9 @@ def term_set_progress(results: list[dict], undefined: set, tuning_schemes: list[
         tuned = all(set(tuning_schemes) <= set(done(task, s)) for s in tuning_seeds)
         tuning = [r for s in tuning_seeds for r in by_unit[(task, s)]]
         later = weightings_to_run(tuning, task) if tuned else None
-        for seed in [*tuning_seeds, *later_seeds]:
-            planned = tuning_schemes if seed in tuning_seeds else later
+        beyond = primary_rows_only(tuning, later) if later is not None else None
+        for seed in [*tuning_seeds, *later_seeds, *more_seeds]:
+            planned = tuning_schemes if seed in tuning_seeds else later if seed in later_seeds else beyond
             records, finished = by_unit[(task, seed)], done(task, seed)
             lines.append({
                 "task": task, "seed": seed, "done": finished,
@@ -103,11 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", required=True, help="comma-separated tasks")
     parser.add_argument("--tuning-seeds", default="1")
     parser.add_argument("--later-seeds", default="2,3,4,5")
+    parser.add_argument("--more-seeds", default="", help="seeds beyond the planned ones: the primary comparisons' rows")
     parser.add_argument("--prior", type=Path, help="an earlier study's records (the same term set folders): the "
                         "cost of tasks and weightings not run here yet, scaled to this study's")
     args = parser.parse_args(argv)
 
     tuning, later = parse_seeds(args.tuning_seeds, "--tuning-seeds"), parse_seeds(args.later_seeds, "--later-seeds")
+    more = parse_seeds(args.more_seeds, "--more-seeds")
     tasks = [t for t in args.tasks.split(",") if t]
     sweep, families = experiment_plan(args.experiment)
     every_record, runs_hours, left_hours = [], 0.0, 0.0
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         planned = schemes.split(",") if schemes else sweep
         results, undefined = read_term_set(args.records / folder)
         prior = read_term_set(args.prior / folder)[0] if args.prior else []
-        lines = term_set_progress(results, undefined, planned, tasks, tuning, later)
+        lines = term_set_progress(results, undefined, planned, tasks, tuning, later, more)
         scale = add_estimates(lines, planned, families, results, prior)
         print(format_progress(folder, lines, scale) + "\n")
         every_record += results

@@ -170,10 +170,14 @@ study-v3-progress: install
 
 # The seed count by the rule the study fixed before it ran (README, "How many seeds"), from the committed records
 # once every task has its five planned seeds: the noisy-label condition's runs and any set aside by a take-over
-# count against the 90 CPU-hour budget (rwkd/report/seed_count.py)
+# count against the 90 CPU-hour budget (rwkd/report/seed_count.py). Read before the noisy-label condition has
+# run, its cost is kept back: NOISE_RESERVE=<CPU-hours>.
 study-v3-seed-count: install
+	@test -d results/noise_v3 -o -n "$(NOISE_RESERVE)" || { echo "results/noise_v3 is not there: run the noisy-label \
+		condition first (make study-v3-noise), or keep its cost back with NOISE_RESERVE=<CPU-hours>" >&2; exit 2; }
 	$(BIN)/python -m rwkd.report.seed_count results/study_glue_v3/terms2 results/study_glue_v3/terms4_teachers2_hidden1 \
-		--budget 90 --also results/noise_v3 results/study_glue_v3_superseded --tuning-seeds $(STUDY_TUNING_SEEDS)
+		--budget 90 --reserve $(or $(NOISE_RESERVE),0) --tuning-seeds $(STUDY_TUNING_SEEDS) \
+		--also $(wildcard results/noise_v3 results/study_glue_v3_superseded)
 
 # A unit held for a kind of CPU that is not coming back (rwkd/study/units.py says which) is made again here, whole:
 # its runs from the other build move to outputs/studies/glue_v3_superseded and results/study_glue_v3_superseded

@@ -8,6 +8,9 @@ that the count is the rule's and not a reader's:
 - capped: by the CPU-hours the budget leaves after everything the study's records and the other records given have
   spent (runs, and the teachers and sources fine-tuned apart, each build once), at what one more seed of the
   primaries' rows costs in measured runs (rwkd/study/cost_estimate.py).
+
+The rule is read at the planned seeds, so the command reads those alone: seeds already added do not move the
+spread it was read from, and their runs are not counted as spent before the count that pays for them.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def primary_needs(results: list[dict], primaries: list[dict], planned: int) -> d
     from rwkd.report.primary import label, primary_cells, seeds_needed
 
     cells = primary_cells(results, primaries)
-    short = [f"{label(p)} ({cells[label(p)].n if label(p) in cells else 0})" for p in primaries
+    short = [f"{label(p)} ({cells[label(p)].n if label(p) in cells else 'not on every task'})" for p in primaries
              if label(p) not in cells or cells[label(p)].n < planned]
     if short:
         raise RwkdError(f"the seed count is read once every primary comparison has {planned} seeds with every task; "
@@ -75,8 +78,15 @@ def seed_cost(term_sets: dict[str, list[dict]], tuning_seeds: list[int]) -> tupl
     hours, lines = 0.0, []
     for name, records in term_sets.items():
         costs = cell_costs(records)
-        for task, rows in primary_rows(records, tuning_seeds).items():
+        by_task = primary_rows(records, tuning_seeds)
+        if not by_task:
+            raise RwkdError(f"{name}: no record of the tuning seeds {','.join(map(str, tuning_seeds))}; accepted: "
+                            "--tuning-seeds the study chose its variants on")
+        for task, rows in by_task.items():
             missing = [row for row in rows if (task, row) not in costs]
+            if not rows:
+                raise RwkdError(f"{name}/{task}: no row of a primary comparison among its tuning seeds' runs; "
+                                "accepted: a term set whose records name study.primary")
             if missing:
                 raise RwkdError(f"{name}/{task}: no measured run of {', '.join(missing)} to cost an extra seed by; "
                                 "accepted: records with timing.cpu_seconds")
@@ -95,8 +105,10 @@ def spent(results: list[dict]) -> tuple[float, float]:
 def decide(needs: dict[str, Need], planned: int, left_hours: float, per_seed_hours: float) -> Decision:
     """The rule: the most seeds any primary needs (at least `planned`), capped at the planned seeds plus as many
     more as the hours left pay for."""
+    if not per_seed_hours > 0:
+        raise RwkdError(f"one more seed costs {per_seed_hours} CPU-h; accepted: the measured cost of its runs, above 0")
     wanted = max([planned, *(n.needed if n.needed is not None else math.inf for n in needs.values())])
-    more = math.floor(left_hours / per_seed_hours) if per_seed_hours > 0 and left_hours > 0 else 0
+    more = math.floor(left_hours / per_seed_hours) if left_hours > 0 else 0
     affordable = planned + max(0, more)
     return Decision(wanted, affordable, min(wanted, affordable))
 
@@ -109,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     from rwkd.records.epochs import DEFAULT, at_chosen_epoch
     from rwkd.records.reading import find_results
     from rwkd.report.primary import read_primaries
+    from rwkd.study.tuning import terms_suffix
     from rwkd.study.units import parse_seeds
 
     parser = argparse.ArgumentParser(prog="python -m rwkd.report.seed_count", description=main.__doc__.splitlines()[0])
@@ -120,8 +133,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--planned", type=int, default=5, help="the seeds every row runs")
     parser.add_argument("--tuning-seeds", default="1")
     args = parser.parse_args(argv)
+    if not (math.isfinite(args.budget) and args.budget > 0 and math.isfinite(args.reserve) and args.reserve >= 0):
+        raise RwkdError(f"--budget {args.budget:g} --reserve {args.reserve:g}: accepted: a budget above 0 and a reserve "
+                        "of 0 or more CPU-hours")
+    if args.planned < 2:
+        raise RwkdError(f"--planned {args.planned}: accepted: 2 or more seeds (a spread needs two)")
+    if missing := [str(f) for f in [*args.term_sets, *args.also] if not f.is_dir()]:
+        raise RwkdError(f"{', '.join(missing)}: no such folder; accepted: folders of records")
+    if len({f.resolve() for f in args.term_sets}) < len(args.term_sets) or \
+            len({f.name for f in args.term_sets}) < len(args.term_sets):
+        raise RwkdError(f"{' '.join(map(str, args.term_sets))}: a term set given twice; accepted: each once")
 
-    term_sets = {folder.name: find_results([str(folder)])[0] for folder in args.term_sets}
+    term_sets, added = {}, []
+    for folder in args.term_sets:
+        records = find_results([str(folder)])[0]
+        if len(suffixes := {terms_suffix(r["weighting"]) for r in records}) > 1:
+            raise RwkdError(f"{folder} holds runs of {len(suffixes)} term sets; accepted: one term set's folder each "
+                            "(TERMS/TASK/WEIGHTING/seedN below the study's records)")
+        # the rule's reading, its spread and its costs, whatever was added since
+        term_sets[folder.name] = [r for r in records if r["seed"] <= args.planned]
+        added += [r for r in records if r["seed"] > args.planned]
     study = [r for records in term_sets.values() for r in records]
     primaries = read_primaries(study)
     if not primaries:
@@ -129,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(study.primary); accepted: a study whose config names them")
     needs = primary_needs(at_chosen_epoch(study, DEFAULT), primaries, args.planned)
     per_seed, cost_lines = seed_cost(term_sets, parse_seeds(args.tuning_seeds, "--tuning-seeds"))
-    others = [r for folder in args.also if folder.exists() for r in find_results([str(folder)])[0]]
+    others = [r for folder in args.also for r in find_results([str(folder)])[0]]
     runs, models = spent(study + others)
     left = args.budget - runs - models - args.reserve
     decision = decide(needs, args.planned, left, per_seed)
@@ -146,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Spent: {runs + models:.2f} of {args.budget:g} CPU-h ({runs:.2f} in {len(study) + len(others)} runs, "
           f"{models:.2f} fine-tuning the models they read apart)" + (f"; kept back: {args.reserve:g}" if args.reserve
                                                                       else "") + f"; left: {left:.2f} CPU-h.")
+    if added:
+        print(f"Left out above: {len(added)} runs of the seeds added since "
+              f"({','.join(map(str, sorted({r['seed'] for r in added})))}), "
+              f"{spent(added)[0]:.2f} CPU-h, paid for by the count below.")
     more = ",".join(str(s) for s in range(args.planned + 1, decision.seeds + 1))
     if decision.capped:
         print(f"Decision: {decision.seeds} seeds, capped by the budget (the rule wants {wanted}); the page states "

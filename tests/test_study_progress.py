@@ -100,8 +100,10 @@ def test_the_cost_left_comes_from_measured_runs_here_else_the_prior_study_scaled
     def record(task, config, seconds):
         return {"task": task, "choices": {"weighting": config}, "timing": {"cpu_seconds": seconds}}
 
+    filled = {**record("rte", "meta", 11700), "timing": {"cpu_seconds": 11700, "teacher_stage_cpu_seconds": 900}}
     here = cell_costs([record("rte", "none", 3600), record("rte", "none", 7200), record("rte", "meta", 10800),
-                       record("rte", "fixed_a50", None)])
+                       record("rte", "fixed_a50", None), filled])
+    # the quarter hour the first run spent filling the teacher caches is no later run's cost
     assert here == {("rte", "none"): 1.5, ("rte", "meta"): 3.0}
     prior = cell_costs([record("rte", "none", 2 * 3600), record("rte", "meta", 4 * 3600),
                         record("cola", "meta", 8 * 3600), record("cola", "fixed_a25", 3600)])

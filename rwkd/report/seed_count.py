@@ -83,16 +83,15 @@ def seed_cost(term_sets: dict[str, list[dict]], tuning_seeds: list[int]) -> tupl
             raise RwkdError(f"{name}: no record of the tuning seeds {','.join(map(str, tuning_seeds))}; accepted: "
                             "--tuning-seeds the study chose its variants on")
         for task, rows in by_task.items():
-            missing = [row for row in rows if (task, row) not in costs]
             if not rows:
                 raise RwkdError(f"{name}/{task}: no row of a primary comparison among its tuning seeds' runs; "
                                 "accepted: a term set whose records name study.primary")
-            if missing:
+            if missing := [row for row in rows if (task, row) not in costs]:
                 raise RwkdError(f"{name}/{task}: no measured run of {', '.join(missing)} to cost an extra seed by; "
                                 "accepted: records with timing.cpu_seconds")
             task_hours = sum(costs[(task, row)] for row in rows)
             hours += task_hours
-            lines.append(f"{name} {task}: {task_hours:.2f} CPU-h ({', '.join(rows) or 'no primary row'})")
+            lines.append(f"{name} {task}: {task_hours:.2f} CPU-h ({', '.join(rows)})")
     return hours, lines
 
 

@@ -69,10 +69,12 @@ study: study-jobs
 	$(MAKE) study-results
 
 # Two lanes of one torch thread each, their tasks split as below, each appending to its own log (a restart keeps what they wrote before); the page once both end.
-# SST-2, the last task and the largest, is in both: the lanes share its sweeps (a job folder's lock lets one lane
-# train it while the other skips it), and each waits for the other's tuning jobs before it chooses the variants
-STUDY_LANE_1 := mrpc cola sst2
-STUDY_LANE_2 := stsb rte sst2
+# Every task is in both lanes, in different orders: the lanes share a task's sweeps (a job folder's lock lets one
+# lane train it while the other skips it, and each waits for the other's tuning jobs before it chooses the
+# variants), so a lane that has ended its first tasks helps with the other's instead of standing idle. SST-2 comes
+# second in lane 2 so that every task has its first seeds, and the mean over tasks a value, well before the end
+STUDY_LANE_1 := mrpc cola sst2 rte stsb
+STUDY_LANE_2 := stsb sst2 rte cola mrpc
 study-lanes: install study-restore
 	$(MAKE) -j2 study-lane-1 study-lane-2
 	$(MAKE) study-results

@@ -48,7 +48,7 @@ STUDY_RESULTS := results/study_glue
 STUDY_PAGE := study-v2-results
 # cheapest per run first: a session that stops part-way has finished whole tasks, not a slice of every one.
 # On 2 cores, two lanes of one torch thread each finish 1.13-1.20x the samples per second of one two-thread lane
-# (benchmarks/study_lanes.py): `make study-lanes` runs them (study-jobs with OMP_NUM_THREADS=1, tasks split by
+# (benchmarks/study_lanes.py): `make study-lanes` runs them (study-jobs with OMP_NUM_THREADS=1, tasks ordered by
 # STUDY_LANE_1/2) and draws the page once both have ended: a page drawn while a lane trains would dirty its commit
 # `touch outputs/STOP` ends both lanes between jobs (each finishes the job in hand); rm it and run again to go on
 STUDY_TASKS := mrpc stsb cola rte sst2
@@ -68,7 +68,7 @@ STUDY_ROWS :=
 study: study-jobs
 	$(MAKE) study-results
 
-# Two lanes of one torch thread each, their tasks split as below, each appending to its own log (a restart keeps what they wrote before); the page once both end.
+# Two lanes of one torch thread each, their tasks in the orders below, each appending to its own log (a restart keeps what they wrote before); the page once both end.
 # Every task is in both lanes, in different orders: the lanes share a task's sweeps (a job folder's lock lets one
 # lane train it while the other skips it, and each waits for the other's tuning jobs before it chooses the
 # variants), so a lane that has ended its first tasks helps with the other's instead of standing idle. SST-2 comes
